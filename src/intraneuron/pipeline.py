@@ -1,0 +1,181 @@
+"""One function per workflow stage, from input paths to output paths.
+
+The Snakemake scripts only unpack `snakemake.input/output/params` and call these, so every stage
+can be run and tested without Snakemake.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import h5io
+from .config import subset_hash
+from .core_tokens import contexts, document_spans, select_core_tokens
+from .corpus import read_tokens
+from .extract import chunk_bounds, extract_statistics, window_offsets
+from .models import (
+    describe_model,
+    load_model,
+    load_tokenizer,
+    resolve_model_path,
+    special_token_ids,
+)
+from .runtime import package_versions
+from .stats import empty_compact, fold_into
+from .tables import atomic_parquet
+
+log = logging.getLogger("intraneuron")
+
+
+def parse_scatteritem(item: str) -> tuple[int, int]:
+    """'2-of-4' → (1, 4): zero-based chunk index and chunk count."""
+    m = re.fullmatch(r"(\d+)-of-(\d+)", item)
+    if not m:
+        raise ValueError(f"unexpected scatter item '{item}'")
+    return int(m.group(1)) - 1, int(m.group(2))
+
+
+def corpus_arrays(tokens_path: str) -> tuple[list[np.ndarray], np.ndarray, dict]:
+    table, meta = read_tokens(tokens_path)
+    windows = [np.asarray(w, dtype=np.int64) for w in table.column("input_ids").to_pylist()]
+    lengths = np.array([len(w) for w in windows], dtype=np.int64)
+    return windows, window_offsets(lengths), meta
+
+
+def extract_chunk(tokens_path: str, out_path: str, extraction: dict, *, device: str,
+                  batch_tokens: int, chunk: int, chunks: int) -> None:
+    windows, offsets, meta = corpus_arrays(tokens_path)
+    start, stop = chunk_bounds(len(windows), chunks, chunk)
+    layers = extraction["layers"]
+    loaded = load_model({**extraction["model"], "dtype": extraction["dtype"], "device": device},
+                        layers)
+    log.info("model %s on %s (%s); windows %d..%d of %d", extraction["model"]["id"],
+             loaded.device, loaded.dtype, start, stop, len(windows))
+    n = extraction["n_neurons"]
+    if n > loaded.n_neurons:
+        raise ValueError(f"n_neurons={n} exceeds the model's {loaded.n_neurons} neurons per layer: "
+                         "lower n_neurons or set it to null")
+    stats, total = extract_statistics(loaded, layers, windows[start:stop], offsets[start:stop],
+                                      batch_tokens=batch_tokens, n_neurons=n, emit=log.info)
+    h5io.write_stats(out_path, stats, {
+        **describe_model(loaded, extraction["model"]),
+        "corpus_hash": meta.get("corpus_hash", ""),
+        "config_hash": subset_hash(extraction),
+        "chunk": chunk, "chunks": chunks, "window_start": start, "window_stop": stop,
+        "token_count": total, "neuron_start": 0, "neuron_stop": n,
+        "versions": package_versions(),
+    })
+
+
+def reduce_chunks(chunk_paths: list[str], out_path: str, layer: int) -> None:
+    """Exact merge of one layer over corpus chunks (given in chunk order)."""
+    ids = np.unique(np.concatenate([h5io.read_token_ids(p, layer) for p in chunk_paths]))
+    out, attrs, total = None, {}, 0
+    for path in chunk_paths:
+        part, attrs = h5io.read_stats(path, layer)
+        out = out if out is not None else empty_compact(ids, part.sum.shape[1])
+        fold_into(out, part)
+        total += int(attrs["token_count"])
+    attrs = {k: v for k, v in attrs.items() if k not in ("chunk", "window_start", "window_stop",
+                                                         "complete", "layers", "format_version")}
+    h5io.write_stats(out_path, {layer: out}, {**attrs, "token_count": total, "layer": layer})
+
+
+def core_token_shard(stats_path: str, tokens_path: str, out_path: str, core: dict,
+                     layer: int, start: int, stop: int, model: dict) -> None:
+    stats, attrs = h5io.read_stats(stats_path, layer, slice(start, stop))
+    tokenizer = load_tokenizer(resolve_model_path(model["id"], model["revision"]))
+    excluded = special_token_ids(tokenizer) if core["exclude_special"] else []
+    sel = select_core_tokens(stats, core["k"], core["min_count"], excluded)
+    table, _ = read_tokens(tokens_path)
+    flat_ids = np.concatenate([np.asarray(w) for w in table.column("input_ids").to_pylist()])
+    doc_ids = np.concatenate([np.asarray(w) for w in table.column("doc_ids").to_pylist()])
+    lengths = np.asarray(table.column("n_tokens").to_pylist(), dtype=np.int64)
+    span_start, span_stop = document_spans(doc_ids, window_offsets(lengths))
+    left, right = contexts(sel.argmax, flat_ids, span_start, span_stop, core["context_tokens"],
+                           tokenizer.decode)
+    decoded = decode_tokens(tokenizer, sel.token_ids)
+    h5io.write_arrays(out_path, {
+        "neurons": np.arange(start, stop, dtype=np.int32),
+        "token_ids": sel.token_ids, "tokens": decoded, "mean": sel.mean, "max": sel.max,
+        "count": sel.count, "position": sel.argmax, "context_left": left, "context_right": right,
+    }, {**attrs, "neuron_start": start, "neuron_stop": stop, "n_eligible": sel.n_eligible,
+        "config_hash": subset_hash(core, model, attrs.get("config_hash"))})
+
+
+def decode_tokens(tokenizer, token_ids: np.ndarray) -> np.ndarray:
+    unique = np.unique(token_ids)
+    text = {int(t): tokenizer.decode([int(t)]) for t in unique}
+    return np.vectorize(text.__getitem__, otypes=[object])(token_ids)
+
+
+def proxy_embeddings(out_path: str, proxy: str, model: dict, sentence_model: str) -> None:
+    from .proxies import input_embeddings, sentence_embeddings
+
+    if proxy == "input_embeddings":
+        matrix, attrs = input_embeddings(model)
+    else:
+        matrix, attrs = sentence_embeddings(model, sentence_model)
+    h5io.write_arrays(out_path, {"embeddings": matrix}, {**attrs, "proxy": proxy,
+                                                         "versions": package_versions()})
+
+
+def analyze_core_shard(core_path: str, embeddings_path: str, outputs: dict[str, str],
+                       analysis: dict) -> None:
+    from .analysis import analyze_shard
+
+    core, attrs = h5io.read_arrays(core_path)
+    emb, _ = h5io.read_arrays(embeddings_path)
+    tables = analyze_shard(
+        layer=int(attrs["layer"]), neurons=core["neurons"], token_ids=core["token_ids"],
+        tokens=core["tokens"].tolist(), mean_act=core["mean"].astype(np.float32),
+        max_act=core["max"], counts=core["count"], embeddings=emb["embeddings"], params=analysis,
+    )
+    tables["tokens"]["context_left"] = core["context_left"].ravel()
+    tables["tokens"]["context_right"] = core["context_right"].ravel()
+    meta = {"config_hash": subset_hash(analysis, attrs.get("config_hash")),
+            "corpus_hash": attrs.get("corpus_hash", ""), "weights": attrs.get("weights", "")}
+    for name, path in outputs.items():
+        atomic_parquet(tables[name], path, meta)
+
+
+def merge_tables(inputs: dict[str, list[str]], outputs: dict[str, str], analysis: dict) -> None:
+    from .analysis import add_layer_fdr, evaluate_claims, summarize_layers
+
+    frames = {name: pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+              for name, paths in inputs.items() if name != "core"}
+    for name, frame in frames.items():
+        keys = [c for c in ("layer", "neuron", "scheme", "segment", "cluster", "rank")
+                if c in frame.columns]
+        frames[name] = frame.sort_values(keys, kind="stable").reset_index(drop=True)
+    neurons = add_layer_fdr(frames["neurons"], analysis)
+    layers = summarize_layers(neurons, frames["segments"], frames["clusters"], analysis)
+    claims = evaluate_claims(layers, analysis)
+    attrs = h5io.read_attrs_only(inputs["core"][0])
+    meta = {"config_hash": subset_hash(analysis, attrs.get("config_hash")),
+            "corpus_hash": attrs.get("corpus_hash", ""), "weights": attrs.get("weights", ""),
+            "model_id": attrs.get("model_id", ""), "versions": package_versions()}
+    for name, frame in {"neurons": neurons, "layers": layers, "claims": claims,
+                        "tokens": frames["tokens"], "segments": frames["segments"],
+                        "clusters": frames["clusters"]}.items():
+        atomic_parquet(frame, outputs[name], meta)
+
+
+def stage_times(benchmark_dir: str) -> pd.DataFrame:
+    """Wall time per rule from Snakemake's benchmark files (summed over a rule's jobs)."""
+    rows = []
+    for path in sorted(Path(benchmark_dir).rglob("*.tsv")):
+        rule = path.relative_to(benchmark_dir).parts[0].removesuffix(".tsv")
+        frame = pd.read_csv(path, sep="\t")
+        rows.append({"rule": rule, "jobs": 1, "wall_s": float(frame["s"].iloc[-1]),
+                     "max_rss_mb": float(pd.to_numeric(frame["max_rss"], errors="coerce").iloc[-1])})
+    if not rows:
+        return pd.DataFrame(columns=["rule", "jobs", "wall_s", "max_rss_mb"])
+    out = pd.DataFrame(rows).groupby("rule", sort=False).agg(
+        jobs=("jobs", "sum"), wall_s=("wall_s", "sum"), max_rss_mb=("max_rss_mb", "max"))
+    return out.reset_index()

@@ -1,0 +1,90 @@
+"""A tiny but complete project (random GPT-2, BPE tokenizer, English-like corpus, config) in a temp
+dir, and the command that runs the real workflow on it."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from .tiny_checkpoints import tiny_gpt2
+
+REPO = Path(__file__).resolve().parents[2]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+WORDS = {
+    "animals": ["cat", "dog", "horse", "bird", "fish", "mouse", "lion", "sheep"],
+    "colours": ["red", "green", "blue", "yellow", "black", "white", "brown", "grey"],
+    "verbs": ["runs", "sleeps", "eats", "jumps", "sings", "walks", "swims", "reads"],
+    "places": ["park", "river", "house", "garden", "forest", "city", "school", "road"],
+    "numbers": ["one", "two", "three", "four", "five", "six", "seven", "eight"],
+}
+
+
+def tiny_corpus(directory: Path, n_files: int = 3, sentences: int = 120, seed: int = 0) -> None:
+    """Short English-like sentences over a small vocabulary, so every word recurs often."""
+    rng = random.Random(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    for f in range(n_files):
+        lines = []
+        for _ in range(sentences):
+            w = {k: rng.choice(v) for k, v in WORDS.items()}
+            lines.append(f"The {w['colours']} {w['animals']} {w['verbs']} in the {w['places']} "
+                         f"with {w['numbers']} friends.")
+        (directory / f"doc{f}.txt").write_text(" ".join(lines) + "\n", encoding="utf-8")
+
+
+def tiny_config(project: Path, **overrides) -> dict:
+    config = {
+        "model": {"id": str(project / "model"), "device": "cpu"},
+        "layers": [0, 1],
+        "block_size": 16,
+        "corpus": {"source": "text", "path": str(project / "corpus" / "*.txt"),
+                   "max_tokens": 6000, "window_tokens": 48},
+        "extract": {"batch_tokens": 512, "chunks": 1},
+        "core_tokens": {"k": 12, "min_count": 3, "context_tokens": 4},
+        "analysis": {"permutations": 50, "n_segments": 3, "fine_segments": 4,
+                     "max_clusters": 4},
+        "report": {"example_neurons": 2, "browser_neurons": 20},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    return config
+
+
+def make_tiny_project(tmp_path: Path, **overrides) -> Path:
+    """A project dir with model/, corpus/ and config.yaml; n_inner 40 neurons per layer."""
+    project = Path(tmp_path)
+    if not (project / "model" / "config.json").exists():
+        tiny_gpt2(project / "model", n_layer=3, n_inner=40)
+        tiny_corpus(project / "corpus")
+    write_config(project, tiny_config(project, **overrides))
+    return project
+
+
+def write_config(project: Path, config: dict) -> Path:
+    path = project / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake_cmd(project: Path, *extra: str) -> list[str]:
+    return [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(project),
+            "--configfile", str(project / "config.yaml"), "--cores", "2", *extra]
+
+
+def run_snakemake(project: Path, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run(snakemake_cmd(project, *extra), capture_output=True, text=True, env=env,
+                          cwd=project)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
+                             f"{proc.stderr[-8000:]}")
+    return proc

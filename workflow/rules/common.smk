@@ -1,0 +1,65 @@
+# Config validation, the shard plan and path helpers. Everything here runs at parse time and must
+# never load model weights: `snakemake -n` has to work offline.
+import sys
+
+from intraneuron.config import ConfigError, subset_hash, validate
+from intraneuron.models import ModelError
+from intraneuron.plan import neurons_per_layer, shards
+
+try:
+    config.update(validate(config))
+    N_NEURONS = neurons_per_layer(config)
+except (ConfigError, ModelError) as exc:
+    sys.exit(f"intraneuron: {exc}")
+
+SHARDS = shards(config, N_NEURONS)
+RESULTS = config["results"]
+SHARD_DIR = RESULTS + "/shards/L{layer}/B{block}"
+TABLES = ["tokens", "segments", "clusters"]
+
+
+scattergather:
+    extract=config["extract"]["chunks"],
+
+
+wildcard_constraints:
+    layer=r"\d+",
+    block=r"\d+",
+
+
+def shard_bounds(wildcards):
+    size = config["block_size"]
+    start = int(wildcards.block) * size
+    return {"start": start, "stop": min(start + size, N_NEURONS)}
+
+
+def shard_outputs(name):
+    return [f"{RESULTS}/shards/L{s.layer}/B{s.block}/{name}" for s in SHARDS]
+
+
+def layer_shard_outputs(name):
+    return lambda wildcards: [
+        f"{RESULTS}/shards/L{s.layer}/B{s.block}/{name}"
+        for s in SHARDS
+        if s.layer == int(wildcards.layer)
+    ]
+
+
+def final_outputs():
+    return [
+        f"{RESULTS}/neurons.parquet",
+        f"{RESULTS}/layers.parquet",
+        f"{RESULTS}/claims.parquet",
+        f"{RESULTS}/report/index.html",
+    ]
+
+
+# Config subsets: each rule receives (and is rerun on changes of) only what it depends on.
+MODEL = {k: config["model"][k] for k in ("id", "revision", "architecture")}
+EXTRACTION = {
+    "model": MODEL,
+    "dtype": config["model"]["dtype"],
+    "layers": sorted(config["layers"]),
+    "n_neurons": N_NEURONS,
+}
+CONFIG_HASH = subset_hash(config)

@@ -1,0 +1,14 @@
+rule prepare_corpus:
+    output:
+        tokens=f"{RESULTS}/corpus/tokens.parquet",
+    params:
+        corpus=config["corpus"],
+        model=MODEL,
+    log:
+        "logs/prepare_corpus.log",
+    benchmark:
+        RESULTS + "/benchmarks/prepare_corpus.tsv"
+    conda:
+        "../envs/intraneuron.yaml"
+    script:
+        "../scripts/prepare_corpus.py"

@@ -1,0 +1,48 @@
+rule extract:
+    input:
+        tokens=rules.prepare_corpus.output.tokens,
+    output:
+        stats=RESULTS + "/activations/chunks/{scatteritem}.h5",
+    params:
+        extraction=EXTRACTION,
+        device=config["model"]["device"],
+        batch_tokens=config["extract"]["batch_tokens"],
+    log:
+        "logs/extract/{scatteritem}.log",
+    benchmark:
+        RESULTS + "/benchmarks/extract/{scatteritem}.tsv"
+    conda:
+        "../envs/intraneuron.yaml"
+    script:
+        "../scripts/extract.py"
+
+
+rule reduce_chunks:
+    input:
+        chunks=gather.extract(RESULTS + "/activations/chunks/{scatteritem}.h5"),
+    output:
+        stats=RESULTS + "/activations/L{layer}.h5",
+    log:
+        "logs/reduce/L{layer}.log",
+    benchmark:
+        RESULTS + "/benchmarks/reduce/L{layer}.tsv"
+    conda:
+        "../envs/intraneuron.yaml"
+    script:
+        "../scripts/reduce_chunks.py"
+
+
+rule embeddings:
+    output:
+        matrix=RESULTS + "/embeddings/{proxy}.h5",
+    params:
+        model=MODEL,
+        sentence_model=config["analysis"]["sentence_model"],
+    log:
+        "logs/embeddings/{proxy}.log",
+    benchmark:
+        RESULTS + "/benchmarks/embeddings/{proxy}.tsv"
+    conda:
+        "../envs/intraneuron.yaml"
+    script:
+        "../scripts/embeddings.py"

@@ -1,0 +1,12 @@
+"""Snakemake adapter: the categorical-proximity vectors of every token id."""
+
+from intraneuron.pipeline import proxy_embeddings
+from intraneuron.runtime import run_script
+
+
+def main(smk, log):
+    proxy_embeddings(smk.output.matrix, smk.wildcards.proxy, smk.params.model,
+                     smk.params.sentence_model)
+
+
+run_script(snakemake, main)
