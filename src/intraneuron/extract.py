@@ -47,15 +47,17 @@ class Progress:
 
     def __init__(self, total: int, emit: Callable[[str], None], every_s: float = 5.0):
         self.total, self.emit, self.every_s = total, emit, every_s
-        self.done = 0
+        self.done = self.shown = 0
         self.start = self.last = time.perf_counter()
 
     def advance(self, n: int, force: bool = False) -> None:
         self.done += n
         now = time.perf_counter()
+        if self.shown == self.done and self.done > 0:
+            return
         if not force and now - self.last < self.every_s and self.done < self.total:
             return
-        self.last = now
+        self.last, self.shown = now, self.done
         elapsed = max(now - self.start, 1e-9)
         rate = self.done / elapsed
         left = (self.total - self.done) / rate if rate > 0 else float("inf")

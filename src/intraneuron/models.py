@@ -249,11 +249,25 @@ def load_model(model_cfg: dict, layers: list[int], *, device: str | None = None)
     setattr(hf_cfg, arch.depth_key, max(layers) + 1)
     dev = pick_device(device or model_cfg.get("device", "auto"))
     dtype = pick_dtype(model_cfg.get("dtype", "auto"), dev)
-    if hasattr(hf_cfg, "_attn_implementation"):
-        hf_cfg._attn_implementation = "sdpa" if dev.type == "cuda" else "eager"
-    model = AutoModel.from_pretrained(path, config=hf_cfg, dtype=dtype)
+    with _quiet_transformers():
+        # Blocks past the cut are reported as unexpected weights; that is the point.
+        model = AutoModel.from_pretrained(path, config=hf_cfg, dtype=dtype)
     model.eval().requires_grad_(False).to(dev)
     return LoadedModel(model, load_tokenizer(path), arch, path, int(arch.width(hf_cfg)), dev, dtype)
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        hf_logging.enable_progress_bar()
 
 
 def check_layers(layers: list[int], depth: int, model_id: str) -> None:

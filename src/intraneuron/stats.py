@@ -1,9 +1,9 @@
 """Exact, mergeable per-(token type, neuron) statistics, updated batch by batch on the device.
 
 Memory is fixed by vocabulary × neurons, never by corpus size: occurrence count, activation sum
-(float64, so means survive long corpora and chunk merges), maximum (float32) and the corpus
-position of the first occurrence reaching that maximum (so the report can show the context in
-which a token activated a neuron most).
+(float64, so means survive long corpora and chunk merges), and the maximum (float32) together with
+the corpus position of the first occurrence reaching it (so the report can show the context in
+which a token activated a neuron most), packed into one int64 so one scatter-max tracks both.
 """
 
 from __future__ import annotations
@@ -13,49 +13,60 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-NO_POSITION = torch.iinfo(torch.int64).max
+NO_POSITION = np.iinfo(np.int64).max
+MAX_POSITIONS = 1 << 32
+_EMPTY_KEY = torch.iinfo(torch.int64).min
+
+
+def pack(acts: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """int64 keys ordered like (activation, -position): high 32 bits hold the float32 bits made
+    order-preserving as signed integers, low 32 bits hold 2^32 - 1 - position. One integer max
+    then yields both the maximum and the earliest position reaching it."""
+    bits = acts.float().contiguous().view(torch.int32)
+    bits = bits ^ ((bits >> 31) & 0x7FFFFFFF)
+    key = bits.long()
+    key <<= 32
+    key |= (MAX_POSITIONS - 1 - positions)[:, None]
+    return key
+
+
+def unpack(key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverse of `pack`: (float32 maxima, int64 positions); empty keys give (-inf, NO_POSITION)."""
+    empty = key == _EMPTY_KEY
+    bits = (key >> 32).to(torch.int32)
+    bits = bits ^ ((bits >> 31) & 0x7FFFFFFF)
+    values = torch.where(empty, -torch.inf, bits.view(torch.float32))
+    positions = torch.where(empty, NO_POSITION, MAX_POSITIONS - 1 - (key & (MAX_POSITIONS - 1)))
+    return values, positions
 
 
 @dataclass
 class TokenTypeStats:
     count: torch.Tensor   # [V] int64, shared by all neurons
     sum: torch.Tensor     # [V, N] float64
-    max: torch.Tensor     # [V, N] float32, -inf where unseen
-    argmax: torch.Tensor  # [V, N] int64 global token position of the first maximum
+    key: torch.Tensor     # [V, N] int64 packed (maximum, first position reaching it)
 
     @classmethod
     def zeros(cls, vocab_size: int, n_neurons: int, device: torch.device | str = "cpu"):
         return cls(
             torch.zeros(vocab_size, dtype=torch.int64, device=device),
             torch.zeros(vocab_size, n_neurons, dtype=torch.float64, device=device),
-            torch.full((vocab_size, n_neurons), -torch.inf, dtype=torch.float32, device=device),
-            torch.full((vocab_size, n_neurons), NO_POSITION, dtype=torch.int64, device=device),
+            torch.full((vocab_size, n_neurons), _EMPTY_KEY, dtype=torch.int64, device=device),
         )
 
     def update(self, token_ids: torch.Tensor, acts: torch.Tensor, positions: torch.Tensor) -> None:
         """Fold one batch in: token_ids [M], acts [M, N] (any float dtype), positions [M].
 
-        Positions must increase with corpus order across calls so ties keep the earliest
-        occurrence.
+        Sums are accumulated in float64 whatever the compute dtype, so chunked runs merge to
+        the same means; positions must be below 2^32 (4.29 billion corpus tokens).
         """
-        types, inverse = torch.unique(token_ids, return_inverse=True)
+        if int(positions.max()) >= MAX_POSITIONS:
+            raise ValueError("corpus positions beyond 2^32 tokens are not supported: lower "
+                             "corpus.max_tokens")
         n = acts.shape[1]
-        acts32 = acts.float()
         self.count.index_add_(0, token_ids, torch.ones_like(token_ids))
-        batch_sum = torch.zeros(len(types), n, dtype=torch.float64, device=acts.device)
-        batch_sum.index_add_(0, inverse, acts32.double())
-        self.sum[types] += batch_sum
-
-        idx = inverse[:, None].expand(-1, n)
-        batch_max = torch.full((len(types), n), -torch.inf, device=acts.device)
-        batch_max.scatter_reduce_(0, idx, acts32, "amax")
-        at_max = acts32 == batch_max[inverse]
-        cand = torch.where(at_max, positions[:, None], NO_POSITION)
-        batch_arg = torch.full((len(types), n), NO_POSITION, dtype=torch.int64, device=acts.device)
-        batch_arg.scatter_reduce_(0, idx, cand, "amin")
-        better = batch_max > self.max[types]
-        self.max[types] = torch.where(better, batch_max, self.max[types])
-        self.argmax[types] = torch.where(better, batch_arg, self.argmax[types])
+        self.sum.index_add_(0, token_ids, acts.double())
+        self.key.scatter_reduce_(0, token_ids[:, None].expand(-1, n), pack(acts, positions), "amax")
 
     def observed(self) -> torch.Tensor:
         return torch.nonzero(self.count > 0).flatten()
@@ -75,12 +86,13 @@ class CompactStats:
     def from_dense(cls, stats: TokenTypeStats, count: torch.Tensor | None = None) -> CompactStats:
         count = stats.count if count is None else count
         rows = torch.nonzero(count > 0).flatten()
+        values, positions = unpack(stats.key[rows])
         return cls(
             rows.cpu().numpy().astype(np.int32),
             count[rows].cpu().numpy(),
             stats.sum[rows].cpu().numpy(),
-            stats.max[rows].cpu().numpy(),
-            stats.argmax[rows].cpu().numpy(),
+            values.cpu().numpy(),
+            positions.cpu().numpy(),
         )
 
     @property

@@ -13,11 +13,12 @@ import torch
 from .tiny_models import tiny_bert_tokenizer, tiny_gpt2_tokenizer
 
 
-def tiny_gpt2(directory: str | Path, n_layer: int = 3, n_inner: int = 48, seed: int = 0) -> Path:
+def tiny_gpt2(directory: str | Path, n_layer: int = 3, n_inner: int = 48, seed: int = 0,
+              sentences: list[str] | None = None) -> Path:
     from transformers import GPT2Config, GPT2LMHeadModel
 
     directory = Path(directory)
-    tok = tiny_gpt2_tokenizer(directory)
+    tok = tiny_gpt2_tokenizer(directory, sentences=sentences)
     torch.manual_seed(seed)
     cfg = GPT2Config(n_layer=n_layer, n_embd=32, n_head=4, n_inner=n_inner, vocab_size=len(tok),
                      n_positions=256, bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)

@@ -23,7 +23,8 @@ BERT_WORDS = [
 ]
 
 
-def tiny_gpt2_tokenizer(directory: str | Path, vocab_size: int = 400):
+def tiny_gpt2_tokenizer(directory: str | Path, vocab_size: int = 400,
+                        sentences: list[str] | None = None):
     """Train a byte-level BPE on a few sentences and load it as a GPT-2 tokenizer.
 
     Loaded with ``from_pretrained`` on the directory: in transformers 5 the ``vocab_file`` /
@@ -36,7 +37,7 @@ def tiny_gpt2_tokenizer(directory: str | Path, vocab_size: int = 400):
     directory.mkdir(parents=True, exist_ok=True)
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(
-        TRAINING_SENTENCES, vocab_size=vocab_size, min_frequency=1,
+        sentences or TRAINING_SENTENCES, vocab_size=vocab_size, min_frequency=1,
         special_tokens=["<|endoftext|>"], show_progress=False,
     )
     bpe.save_model(str(directory))

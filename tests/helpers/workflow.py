@@ -63,8 +63,9 @@ def make_tiny_project(tmp_path: Path, **overrides) -> Path:
     """A project dir with model/, corpus/ and config.yaml; n_inner 40 neurons per layer."""
     project = Path(tmp_path)
     if not (project / "model" / "config.json").exists():
-        tiny_gpt2(project / "model", n_layer=3, n_inner=40)
         tiny_corpus(project / "corpus")
+        text = [p.read_text() for p in sorted((project / "corpus").glob("*.txt"))]
+        tiny_gpt2(project / "model", n_layer=3, n_inner=40, sentences=text)
     write_config(project, tiny_config(project, **overrides))
     return project
 

@@ -27,18 +27,19 @@ def linkage_matrix(sim: np.ndarray, method: str) -> np.ndarray:
     return linkage(dist, method=method)
 
 
-def cut_labels(z: np.ndarray, n_clusters: int) -> np.ndarray:
+def cut_labels(z: np.ndarray, n_clusters: int, order: np.ndarray | None = None) -> np.ndarray:
     """Flat labels with exactly `n_clusters` clusters: undo the last n_clusters - 1 merges.
 
     Every dendrogram node covers a contiguous run of `leaves_list(z)`; walking down from the
     root through the undone merges gives each kept node's start in that order, and the starts
-    of the kept nodes are the cluster boundaries.
+    of the kept nodes are the cluster boundaries. Pass `order` = leaves_list(z) when cutting
+    the same tree several times.
     """
     n = z.shape[0] + 1
     m = int(min(max(n_clusters, 1), n))
     if m == 1:
         return np.zeros(n, dtype=np.int64)
-    order = leaves_list(z)
+    order = leaves_list(z) if order is None else order
     children = z[:, :2].astype(np.int64)
     size = np.concatenate([np.ones(n, dtype=np.int64), z[:, 3].astype(np.int64)])
     start = {2 * n - 2: 0}
@@ -103,7 +104,8 @@ def choose_clusters(sim: np.ndarray, params: dict) -> tuple[np.ndarray, float]:
         m = int(np.clip(k - merged, lo, hi))
         labels = cut_labels(z, m)
         return labels, float(silhouettes(dist, [labels])[0])
-    candidates = [cut_labels(z, m) for m in range(lo, hi + 1)]
+    order = leaves_list(z)
+    candidates = [cut_labels(z, m, order) for m in range(lo, hi + 1)]
     scores = silhouettes(dist, candidates)
     best = int(np.argmax(scores))  # first maximum: the fewest clusters among ties
     return candidates[best], float(scores[best])

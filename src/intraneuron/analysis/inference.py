@@ -151,8 +151,10 @@ def empirical_p(observed: float, null: np.ndarray, greater: bool = True, tol: fl
     """(1 + #{null at least as extreme}) / (1 + P); `tol` absorbs float32 round-off ties."""
     if not np.isfinite(observed):
         return float("nan")
-    hits = np.count_nonzero(null >= observed - tol) if greater else np.count_nonzero(
-        null <= observed + tol
+    hits = (
+        np.count_nonzero(null >= observed - tol)
+        if greater
+        else np.count_nonzero(null <= observed + tol)
     )
     return (1.0 + hits) / (1.0 + null.size)
 

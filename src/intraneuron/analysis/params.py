@@ -56,13 +56,14 @@ def _is_int(value: Any) -> bool:
 
 
 def resolve_params(params: dict[str, Any] | None) -> dict[str, Any]:
-    """Merge `params` over the defaults and reject unknown keys or out-of-range values."""
+    """Defaults overridden by `params`; out-of-range values raise ValueError.
+
+    Keys the analysis does not use (the workflow's `proxy`, `sentence_model`, ...) are ignored:
+    the workflow passes its whole `analysis` config section, already checked by its schema.
+    """
     merged = dict(DEFAULT_PARAMS)
     if params:
-        unknown = sorted(set(params) - set(DEFAULT_PARAMS))
-        if unknown:
-            raise ValueError(f"unknown analysis params: {unknown}")
-        merged.update(params)
+        merged.update({key: value for key, value in params.items() if key in DEFAULT_PARAMS})
     p = merged
     if p["linkage"] not in LINKAGES:
         raise ValueError(f"linkage must be one of {LINKAGES}, got {p['linkage']!r}")

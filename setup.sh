@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# intraneuron's two entry points for a fresh machine.
+#   bash setup.sh demo   set up, run the pipeline on the offline default, print the report's path
+#   bash setup.sh test   set up, run the test suite (what CI runs)
+# Setup is idempotent: a virtual environment in .venv with the pinned requirements and this
+# package, plus the Debian packages a step needs (WordNet for the demo; SLURM and Chromium for the
+# test suite) when running as root.
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV=${INTRANEURON_VENV:-.venv}
+PY=${PYTHON:-python3}
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
+}
+
+apt_install() {  # apt_install PKG... : install Debian packages that are missing
+    local missing=()
+    for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    command -v apt-get >/dev/null || return 1
+    log "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+python_env() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        log "creating $VENV"
+        "$PY" -m venv "$VENV"
+    fi
+    if ! cmp -s requirements.txt "$VENV/.requirements.installed" 2>/dev/null; then
+        log "installing pinned requirements (torch==2.13.0 first, CPU wheel where available)"
+        "$VENV/bin/pip" install -q --disable-pip-version-check torch==2.13.0
+        "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements.txt
+        cp requirements.txt "$VENV/.requirements.installed"
+    fi
+    "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e .
+}
+
+wordnet() {
+    [ -f /usr/share/wordnet/data.noun ] && return 0
+    apt_install wordnet-base || {
+        echo "The offline demo reads WordNet 3.0 glosses from /usr/share/wordnet (Debian/Ubuntu" \
+             "package wordnet-base). Install it (sudo apt-get install wordnet-base), or set" \
+             "corpus.path in config/demo.yaml to a directory holding data.noun, data.verb," \
+             "data.adj and data.adv." >&2
+        exit 1
+    }
+}
+
+case "${1:-demo}" in
+    demo)
+        start=$(date +%s)
+        python_env
+        wordnet
+        log "running the pipeline on config/demo.yaml"
+        export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+        "$VENV/bin/snakemake" --configfile config/demo.yaml --cores all "${@:2}"
+        log "finished in $(( $(date +%s) - start )) s"
+        echo "Report: $(pwd)/results/report/index.html"
+        ;;
+    test)
+        python_env
+        apt_install slurm-wlm munge chromium chromium-driver wordnet-base \
+            || log "could not install SLURM/Chromium (not root?): those tests will be skipped"
+        export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+        exec "$VENV/bin/python" -m pytest "${@:2}"
+        ;;
+    *)
+        echo "usage: bash setup.sh [demo|test] [extra arguments for snakemake or pytest]" >&2
+        exit 2
+        ;;
+esac

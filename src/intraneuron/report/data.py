@@ -1,0 +1,149 @@
+"""Everything the report reads, loaded once: result tables, provenance and stage times.
+
+The tokens table is the only large input (one row per core token of every neuron, with context
+strings), so it stays an Arrow table and only the neurons the report shows are converted to
+pandas (`tokens_for`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import h5io
+from ..tables import read_provenance
+
+log = logging.getLogger("intraneuron")
+
+TABLES = ("neurons", "layers", "claims", "segments", "clusters")
+
+# Per-neuron effect used to pick the "strongest" neurons (browser, examples): how much more
+# categorically homogeneous the top coarse activation segment is than random segments of the
+# same neuron's core tokens (z against the permutation null).
+EFFECT = "top_coarse_z"
+
+
+@dataclass
+class ReportData:
+    neurons: pd.DataFrame
+    layers: pd.DataFrame
+    claims: pd.DataFrame
+    segments: pd.DataFrame
+    clusters: pd.DataFrame
+    tokens: pa.Table
+    config: dict
+    config_hash: str
+    extraction: dict = field(default_factory=dict)  # HDF5 attributes of the extraction
+    table_provenance: dict = field(default_factory=dict)  # per table: its Parquet metadata
+    stage_times: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def layer_ids(self) -> list[int]:
+        found = set(self.neurons["layer"].astype(int)) if len(self.neurons) else set()
+        return sorted(found or {int(x) for x in self.config.get("layers", [])})
+
+    def analyzed(self, layer: int | None = None) -> pd.DataFrame:
+        """Analysed neurons (optionally of one layer): the ones with statistics."""
+        frame = self.neurons
+        if "analyzed" in frame:
+            frame = frame[frame["analyzed"].astype(bool)]
+        if layer is not None:
+            frame = frame[frame["layer"] == layer]
+        return frame
+
+    def tokens_for(self, keys: set[tuple[int, int]]) -> pd.DataFrame:
+        """Token rows of the given (layer, neuron) pairs, sorted by layer, neuron, rank."""
+        if not keys or self.tokens.num_rows == 0:
+            return self.tokens.slice(0, 0).to_pandas()
+        layer = self.tokens.column("layer").to_numpy().astype(np.int64)
+        neuron = self.tokens.column("neuron").to_numpy().astype(np.int64)
+        wanted = np.array(sorted(a * (1 << 32) + b for a, b in keys), dtype=np.int64)
+        mask = np.isin(layer * (1 << 32) + neuron, wanted)
+        frame = self.tokens.filter(pa.array(mask)).to_pandas()
+        return frame.sort_values(["layer", "neuron", "rank"], kind="stable").reset_index(drop=True)
+
+
+def _read_parquet(path: str | None) -> pd.DataFrame:
+    if not path or not Path(path).exists():
+        return pd.DataFrame()
+    return pd.read_parquet(path)
+
+
+def load(inputs: dict[str, str], config: dict, config_hash: str) -> ReportData:
+    frames = {name: _read_parquet(inputs.get(name)) for name in TABLES}
+    tokens_path = inputs.get("tokens")
+    tokens = pq.read_table(tokens_path) if tokens_path and Path(tokens_path).exists() else (
+        pa.table({"layer": pa.array([], pa.int16()), "neuron": pa.array([], pa.int32()),
+                  "rank": pa.array([], pa.int16())}))
+    provenance = {}
+    for name in (*TABLES, "tokens"):
+        path = inputs.get(name)
+        if path and Path(path).exists():
+            provenance[name] = read_provenance(path)
+    extraction = {}
+    if inputs.get("provenance") and Path(inputs["provenance"]).exists():
+        try:
+            extraction = h5io.read_attrs_only(inputs["provenance"])
+        except Exception as exc:  # provenance must never stop the report
+            log.warning("could not read provenance from %s: %s", inputs["provenance"], exc)
+    return ReportData(
+        neurons=frames["neurons"], layers=frames["layers"], claims=frames["claims"],
+        segments=frames["segments"], clusters=frames["clusters"], tokens=tokens,
+        config=config, config_hash=config_hash, extraction=extraction,
+        table_provenance=provenance, stage_times=_stage_times(config),
+    )
+
+
+def _stage_times(config: dict) -> pd.DataFrame:
+    from ..pipeline import stage_times
+
+    bench = Path(config.get("results", "results")) / "benchmarks"
+    if not bench.is_dir():
+        return pd.DataFrame(columns=["rule", "jobs", "wall_s", "max_rss_mb"])
+    try:
+        return stage_times(str(bench))
+    except Exception as exc:  # a half-written benchmark file must not stop the report
+        log.warning("could not read stage times from %s: %s", bench, exc)
+        return pd.DataFrame(columns=["rule", "jobs", "wall_s", "max_rss_mb"])
+
+
+def strongest(frame: pd.DataFrame, n: int, exclude: set[int] = frozenset()) -> list[int]:
+    """The n neurons of `frame` with the largest EFFECT (NaN last, ties by neuron id)."""
+    if n <= 0 or frame.empty:
+        return []
+    part = frame[~frame["neuron"].isin(exclude)]
+    effect = part[EFFECT] if EFFECT in part else pd.Series(np.nan, index=part.index)
+    order = part.assign(_e=pd.to_numeric(effect, errors="coerce").fillna(-np.inf))
+    order = order.sort_values(["_e", "neuron"], ascending=[False, True], kind="stable")
+    return [int(x) for x in order["neuron"].head(n)]
+
+
+def typical(frame: pd.DataFrame, n: int, exclude: set[int] = frozenset()) -> list[int]:
+    """The n neurons whose EFFECT is closest to the layer's median (ties by neuron id)."""
+    if n <= 0 or frame.empty or EFFECT not in frame:
+        return []
+    effect = pd.to_numeric(frame[EFFECT], errors="coerce")
+    median = float(np.nanmedian(effect)) if effect.notna().any() else 0.0
+    part = frame.assign(_d=(effect - median).abs().fillna(np.inf))
+    part = part[~part["neuron"].isin(exclude)]
+    part = part.sort_values(["_d", "neuron"], kind="stable")
+    return [int(x) for x in part["neuron"].head(n)]
+
+
+def example_neurons(data: ReportData, layer: int) -> list[tuple[int, str]]:
+    """config report.example_neurons per layer: half the strongest, half typical ones."""
+    n = int((data.config.get("report") or {}).get("example_neurons", 4) or 0)
+    frame = data.analyzed(layer)
+    strong = strongest(frame, (n + 1) // 2)
+    usual = typical(frame, n - len(strong), exclude=set(strong))
+    picked = [(x, "strongest") for x in strong] + [(x, "typical") for x in usual]
+    if len(picked) < n:  # too few analysed neurons with an effect: fill with any
+        rest = [x for x in frame["neuron"].astype(int) if x not in {p for p, _ in picked}]
+        picked += [(x, "other") for x in rest[: n - len(picked)]]
+    return picked
