@@ -16,7 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .stats import CompactStats
+from .faults import checkpoint
 
 FORMAT_VERSION = 1
 
@@ -97,7 +97,7 @@ def read_attrs(obj: h5py.HLObject) -> dict:
     return out
 
 
-def write_stats(path: str | os.PathLike, per_layer: dict[int, CompactStats], attrs: dict) -> None:
+def write_stats(path: str | os.PathLike, per_layer: dict, attrs: dict) -> None:
     """Extraction output: one group per layer (`L{layer}`), provenance in the file attributes."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
         set_attrs(fh, {**attrs, "format_version": FORMAT_VERSION, "layers": sorted(per_layer)})
@@ -107,12 +107,14 @@ def write_stats(path: str | os.PathLike, per_layer: dict[int, CompactStats], att
             g.attrs["n_neurons"] = st.sum.shape[1]
             for name in ("token_ids", "count", "sum", "max", "argmax"):
                 write_dataset(g, name, getattr(st, name))
+            checkpoint("h5-write")
         fh.attrs["complete"] = 1
 
 
-def read_stats(path: str | os.PathLike, layer: int,
-               neurons: slice = slice(None)) -> tuple[CompactStats, dict]:
-    """One layer's statistics, optionally only a slice of neuron columns."""
+def read_stats(path: str | os.PathLike, layer: int, neurons: slice = slice(None)):
+    """One layer's statistics (CompactStats), optionally only a slice of neuron columns."""
+    from .stats import CompactStats
+
     with open_checked(path) as fh:
         g = fh[f"L{layer}"] if f"L{layer}" in fh else None
         if g is None:

@@ -17,16 +17,8 @@ from . import h5io
 from .config import subset_hash
 from .core_tokens import contexts, document_spans, select_core_tokens
 from .corpus import read_tokens
-from .extract import chunk_bounds, extract_statistics, window_offsets
-from .models import (
-    describe_model,
-    load_model,
-    load_tokenizer,
-    resolve_model_path,
-    special_token_ids,
-)
+from .faults import checkpoint
 from .runtime import package_versions
-from .stats import empty_compact, fold_into
 from .tables import atomic_parquet
 
 log = logging.getLogger("intraneuron")
@@ -41,6 +33,8 @@ def parse_scatteritem(item: str) -> tuple[int, int]:
 
 
 def corpus_arrays(tokens_path: str) -> tuple[list[np.ndarray], np.ndarray, dict]:
+    from .extract import window_offsets
+
     table, meta = read_tokens(tokens_path)
     windows = [np.asarray(w, dtype=np.int64) for w in table.column("input_ids").to_pylist()]
     lengths = np.array([len(w) for w in windows], dtype=np.int64)
@@ -49,6 +43,9 @@ def corpus_arrays(tokens_path: str) -> tuple[list[np.ndarray], np.ndarray, dict]
 
 def extract_chunk(tokens_path: str, out_path: str, extraction: dict, *, device: str,
                   batch_tokens: int, chunk: int, chunks: int) -> None:
+    from .extract import chunk_bounds, extract_statistics
+    from .models import describe_model, load_model
+
     windows, offsets, meta = corpus_arrays(tokens_path)
     start, stop = chunk_bounds(len(windows), chunks, chunk)
     layers = extraction["layers"]
@@ -74,6 +71,8 @@ def extract_chunk(tokens_path: str, out_path: str, extraction: dict, *, device: 
 
 def reduce_chunks(chunk_paths: list[str], out_path: str, layer: int) -> None:
     """Exact merge of one layer over corpus chunks (given in chunk order)."""
+    from .stats import empty_compact, fold_into
+
     ids = np.unique(np.concatenate([h5io.read_token_ids(p, layer) for p in chunk_paths]))
     out, attrs, total = None, {}, 0
     for path in chunk_paths:
@@ -88,6 +87,9 @@ def reduce_chunks(chunk_paths: list[str], out_path: str, layer: int) -> None:
 
 def core_token_shard(stats_path: str, tokens_path: str, out_path: str, core: dict,
                      layer: int, start: int, stop: int, model: dict) -> None:
+    from .extract import window_offsets
+    from .models import load_tokenizer, resolve_model_path, special_token_ids
+
     stats, attrs = h5io.read_stats(stats_path, layer, slice(start, stop))
     tokenizer = load_tokenizer(resolve_model_path(model["id"], model["revision"]))
     excluded = special_token_ids(tokenizer) if core["exclude_special"] else []
@@ -142,6 +144,7 @@ def analyze_core_shard(core_path: str, embeddings_path: str, outputs: dict[str, 
             "corpus_hash": attrs.get("corpus_hash", ""), "weights": attrs.get("weights", "")}
     for name, path in outputs.items():
         atomic_parquet(tables[name], path, meta)
+        checkpoint("analyze-output")
 
 
 def merge_tables(inputs: dict[str, list[str]], outputs: dict[str, str], analysis: dict) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .models import ModelError, model_shape, resolve_model_path
+from .models import ModelError, check_layers, model_shape, resolve_model_path
 
 
 @dataclass(frozen=True)
@@ -16,19 +16,43 @@ class Shard:
     stop: int
 
 
-def neurons_per_layer(config: dict) -> int:
-    """`n_neurons` from the config, else the MLP width read from the model's config.json."""
-    if config.get("n_neurons"):
-        return int(config["n_neurons"])
-    model = config["model"]
+def local_model_path(model: dict) -> str | None:
+    """The model's directory if it is available without any download, else None."""
+    from pathlib import Path
+
+    from huggingface_hub import snapshot_download
+
+    model_id = model["id"]
+    if model_id.startswith(("package:", ".", "/", "~")) or Path(model_id).expanduser().is_dir():
+        return resolve_model_path(model_id, model.get("revision"))  # errors name the fix
     try:
-        path = resolve_model_path(model["id"], model.get("revision"))
-    except ModelError as exc:
+        return snapshot_download(model["id"], revision=model.get("revision"), local_files_only=True)
+    except Exception:
+        return None
+
+
+def neurons_per_layer(config: dict) -> int:
+    """Neurons per layer to analyse, checked against the model when it is available locally.
+
+    `n_neurons` from the config, else the MLP width read from the model's config.json. Layers and
+    widths are checked here, before any job starts, whenever config.json can be read offline.
+    """
+    model = config["model"]
+    path = local_model_path(model) if not model["id"].startswith(("http://", "https://")) else None
+    if path is None:
+        if config.get("n_neurons"):
+            return int(config["n_neurons"])
         raise ModelError(
-            f"{exc}. To plan shards without the model, set n_neurons in the config "
-            "(6400 for GPT-2 XL)"
-        ) from exc
-    return model_shape(path, model.get("architecture", "auto"))[2]
+            f"model '{model['id']}' is not available locally, so its width is unknown: set "
+            "n_neurons in the config (6400 for GPT-2 XL) to plan shards without it"
+        )
+    _, depth, width = model_shape(path, model.get("architecture", "auto"))
+    check_layers(config["layers"], depth, model["id"])
+    n = int(config.get("n_neurons") or width)
+    if n > width:
+        raise ModelError(f"n_neurons={n} exceeds the {width} MLP neurons per layer of "
+                         f"'{model['id']}': lower n_neurons or set it to null")
+    return n
 
 
 def shards(config: dict, n_neurons: int) -> list[Shard]:

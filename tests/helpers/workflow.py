@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +43,7 @@ def tiny_config(project: Path, **overrides) -> dict:
     config = {
         "model": {"id": str(project / "model"), "device": "cpu"},
         "layers": [0, 1],
-        "block_size": 16,
+        "block_size": 20,
         "corpus": {"source": "text", "path": str(project / "corpus" / "*.txt"),
                    "max_tokens": 6000, "window_tokens": 48},
         "extract": {"batch_tokens": 512, "chunks": 1},
@@ -76,16 +77,43 @@ def write_config(project: Path, config: dict) -> Path:
     return path
 
 
-def snakemake_cmd(project: Path, *extra: str) -> list[str]:
-    return [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(project),
-            "--configfile", str(project / "config.yaml"), "--cores", "2", *extra]
+def copy_workflow(destination: Path) -> Path:
+    """A private copy of the Snakefile, rules, scripts and profile (for tests that edit code)."""
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "Snakefile", destination / "Snakefile")
+    for folder in ("workflow", "profiles", "config"):
+        shutil.copytree(REPO / folder, destination / folder, dirs_exist_ok=True)
+    return destination / "Snakefile"
 
 
-def run_snakemake(project: Path, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run(snakemake_cmd(project, *extra), capture_output=True, text=True, env=env,
-                          cwd=project)
+def snakemake_cmd(project: Path, *extra: str, configfile: str = "config.yaml",
+                  snakefile: Path | None = None) -> list[str]:
+    return [SNAKEMAKE, "-s", str(snakefile or REPO / "Snakefile"), "-d", str(project),
+            "--configfile", str(project / configfile), "--cores", "2", *extra]
+
+
+def run_snakemake(project: Path, *extra: str, check: bool = True, env: dict | None = None,
+                  **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    proc = subprocess.run(snakemake_cmd(project, *extra, **kwargs), capture_output=True,
+                          text=True, env=env, cwd=project, start_new_session=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
                              f"{proc.stderr[-8000:]}")
     return proc
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """Parse Snakemake's 'Job stats' table of a dry run into {rule: count}."""
+    counts: dict[str, int] = {}
+    lines = dry_run_output.splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.startswith("Job stats"))
+    except StopIteration:
+        return counts
+    for line in lines[start + 3:]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts

@@ -232,9 +232,7 @@ def test_runs_and_overlap_match_plain_loops():
     per = runs_per_cluster(labels, 4)
     assert per.sum() == runs
     for c in range(4):
-        blocks = sum(
-            1 for i in range(50) if labels[i] == c and (i == 0 or labels[i - 1] != c)
-        )
+        blocks = sum(1 for i in range(50) if labels[i] == c and (i == 0 or labels[i - 1] != c))
         assert per[c] == blocks
     contiguous = np.repeat([0, 1, 2], [5, 5, 5])
     assert range_overlap(contiguous, 3) == (0.0, 0.0)

@@ -1,9 +1,9 @@
 rule core_tokens:
     input:
-        stats=RESULTS + "/activations/L{layer}.h5",
+        stats=f"{RESULTS}/activations/L{{layer}}.h5",
         tokens=rules.prepare_corpus.output.tokens,
     output:
-        core=SHARD_DIR + "/core_tokens.h5",
+        core=f"{SHARD_DIR}/core_tokens.h5",
     params:
         core_tokens=config["core_tokens"],
         bounds=shard_bounds,
@@ -13,7 +13,7 @@ rule core_tokens:
     log:
         "logs/core_tokens/L{layer}_B{block}.log",
     benchmark:
-        RESULTS + "/benchmarks/core_tokens/L{layer}_B{block}.tsv"
+        f"{RESULTS}/benchmarks/core_tokens/L{{layer}}_B{{block}}.tsv"
     conda:
         "../envs/intraneuron.yaml"
     script:
@@ -23,12 +23,12 @@ rule core_tokens:
 rule analyze:
     input:
         core=rules.core_tokens.output.core,
-        embeddings=RESULTS + f"/embeddings/{config['analysis']['proxy']}.h5",
+        embeddings=f"{RESULTS}/embeddings/{config['analysis']['proxy']}.h5",
     output:
-        neurons=SHARD_DIR + "/neurons.parquet",
-        tokens=SHARD_DIR + "/tokens.parquet",
-        segments=SHARD_DIR + "/segments.parquet",
-        clusters=SHARD_DIR + "/clusters.parquet",
+        neurons=f"{SHARD_DIR}/neurons.parquet",
+        tokens=f"{SHARD_DIR}/tokens.parquet",
+        segments=f"{SHARD_DIR}/segments.parquet",
+        clusters=f"{SHARD_DIR}/clusters.parquet",
     params:
         analysis=config["analysis"],
     group:
@@ -36,7 +36,7 @@ rule analyze:
     log:
         "logs/analyze/L{layer}_B{block}.log",
     benchmark:
-        RESULTS + "/benchmarks/analyze/L{layer}_B{block}.tsv"
+        f"{RESULTS}/benchmarks/analyze/L{{layer}}_B{{block}}.tsv"
     conda:
         "../envs/intraneuron.yaml"
     script:
@@ -52,29 +52,29 @@ rule merge:
         core=shard_outputs("core_tokens.h5"),
     output:
         neurons=report(
-            RESULTS + "/neurons.parquet",
+            f"{RESULTS}/neurons.parquet",
             caption="../report/neurons.rst",
             category="Tables",
         ),
         layers=report(
-            RESULTS + "/layers.parquet",
+            f"{RESULTS}/layers.parquet",
             caption="../report/layers.rst",
             category="Tables",
         ),
         claims=report(
-            RESULTS + "/claims.parquet",
+            f"{RESULTS}/claims.parquet",
             caption="../report/claims.rst",
             category="Tables",
         ),
-        tokens=RESULTS + "/tables/tokens.parquet",
-        segments=RESULTS + "/tables/segments.parquet",
-        clusters=RESULTS + "/tables/clusters.parquet",
+        tokens=f"{RESULTS}/tables/tokens.parquet",
+        segments=f"{RESULTS}/tables/segments.parquet",
+        clusters=f"{RESULTS}/tables/clusters.parquet",
     params:
         analysis=config["analysis"],
     log:
         "logs/merge.log",
     benchmark:
-        RESULTS + "/benchmarks/merge.tsv"
+        f"{RESULTS}/benchmarks/merge.tsv"
     conda:
         "../envs/intraneuron.yaml"
     script:

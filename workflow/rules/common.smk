@@ -14,7 +14,7 @@ except (ConfigError, ModelError) as exc:
 
 SHARDS = shards(config, N_NEURONS)
 RESULTS = config["results"]
-SHARD_DIR = RESULTS + "/shards/L{layer}/B{block}"
+SHARD_DIR = f"{RESULTS}/shards/L{{layer}}/B{{block}}"
 TABLES = ["tokens", "segments", "clusters"]
 
 

@@ -7,7 +7,7 @@ rule prepare_corpus:
     log:
         "logs/prepare_corpus.log",
     benchmark:
-        RESULTS + "/benchmarks/prepare_corpus.tsv"
+        f"{RESULTS}/benchmarks/prepare_corpus.tsv"
     conda:
         "../envs/intraneuron.yaml"
     script:

@@ -2,7 +2,7 @@ rule extract:
     input:
         tokens=rules.prepare_corpus.output.tokens,
     output:
-        stats=RESULTS + "/activations/chunks/{scatteritem}.h5",
+        stats=f"{RESULTS}/activations/chunks/{{scatteritem}}.h5",
     params:
         extraction=EXTRACTION,
         device=config["model"]["device"],
@@ -10,7 +10,7 @@ rule extract:
     log:
         "logs/extract/{scatteritem}.log",
     benchmark:
-        RESULTS + "/benchmarks/extract/{scatteritem}.tsv"
+        f"{RESULTS}/benchmarks/extract/{{scatteritem}}.tsv"
     conda:
         "../envs/intraneuron.yaml"
     script:
@@ -19,13 +19,13 @@ rule extract:
 
 rule reduce_chunks:
     input:
-        chunks=gather.extract(RESULTS + "/activations/chunks/{scatteritem}.h5"),
+        chunks=gather.extract(f"{RESULTS}/activations/chunks/{{scatteritem}}.h5"),
     output:
-        stats=RESULTS + "/activations/L{layer}.h5",
+        stats=f"{RESULTS}/activations/L{{layer}}.h5",
     log:
         "logs/reduce/L{layer}.log",
     benchmark:
-        RESULTS + "/benchmarks/reduce/L{layer}.tsv"
+        f"{RESULTS}/benchmarks/reduce/L{{layer}}.tsv"
     conda:
         "../envs/intraneuron.yaml"
     script:
@@ -34,14 +34,14 @@ rule reduce_chunks:
 
 rule embeddings:
     output:
-        matrix=RESULTS + "/embeddings/{proxy}.h5",
+        matrix=f"{RESULTS}/embeddings/{{proxy}}.h5",
     params:
         model=MODEL,
         sentence_model=config["analysis"]["sentence_model"],
     log:
         "logs/embeddings/{proxy}.log",
     benchmark:
-        RESULTS + "/benchmarks/embeddings/{proxy}.tsv"
+        f"{RESULTS}/benchmarks/embeddings/{{proxy}}.tsv"
     conda:
         "../envs/intraneuron.yaml"
     script:

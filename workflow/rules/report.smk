@@ -6,15 +6,15 @@ rule report:
         tokens=rules.merge.output.tokens,
         segments=rules.merge.output.segments,
         clusters=rules.merge.output.clusters,
-        provenance=RESULTS + "/activations/L" + str(min(config["layers"])) + ".h5",
+        provenance=f"{RESULTS}/activations/L{min(config['layers'])}.h5",
     output:
         html=report(
-            RESULTS + "/report/index.html",
+            f"{RESULTS}/report/index.html",
             caption="../report/index.rst",
             category="Report",
         ),
         figures=report(
-            directory(RESULTS + "/report/figures"),
+            directory(f"{RESULTS}/report/figures"),
             patterns=["{name}.png"],
             caption="../report/figures.rst",
             category="Figures",
@@ -25,7 +25,7 @@ rule report:
     log:
         "logs/report.log",
     benchmark:
-        RESULTS + "/benchmarks/report.tsv"
+        f"{RESULTS}/benchmarks/report.tsv"
     conda:
         "../envs/intraneuron.yaml"
     script:

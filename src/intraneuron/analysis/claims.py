@@ -43,30 +43,34 @@ def _criterion(label: str, held: bool, text: str) -> tuple[str, bool]:
 def _claim1(r: pd.Series, p: dict) -> dict:
     a, w = p["alpha"], p["weak_ami_max"]
     crit = [
-        _criterion("A systematic:", _sig(r["ami_coarse_wilcoxon_p"], a),
-                   f"median AMI - null = {_fmt(r['ami_coarse_excess_median'])}, "
-                   f"Wilcoxon p = {_fmt(r['ami_coarse_wilcoxon_p'])}"),
+        _criterion("A systematic:", _sig(r["ami_coarse_binom_p"], a),
+                   f"share of neurons with AMI above its permutation null (p < {a}) = "
+                   f"{_fmt(r['ami_coarse_frac_p'])} (FDR: {_fmt(r['ami_coarse_frac_q'])}), "
+                   f"binomial p = {_fmt(r['ami_coarse_binom_p'])}"),
         _criterion("B weak:", bool(np.isfinite(r["ami_coarse_median"])
                                    and r["ami_coarse_median"] < w),
-                   f"median AMI = {_fmt(r['ami_coarse_median'])} (< {w})"),
-        _criterion("C highest activations:", _sig(r["fine_top_vs_rest_p"], a),
-                   f"median top-decile z minus other deciles = "
-                   f"{_fmt(r['fine_top_vs_rest_median'])}, Wilcoxon p = "
-                   f"{_fmt(r['fine_top_vs_rest_p'])}"),
+                   f"median AMI = {_fmt(r['ami_coarse_median'])} (null "
+                   f"{_fmt(r['ami_coarse_null_mean_median'])}; weak if < {w})"),
+        _criterion("C highest activations:", _sig(r["fine_top_position_p"], a),
+                   f"mean position of the top fine segment among fine segments by homogeneity "
+                   f"= {_fmt(r['fine_top_position_mean'])} (null 0.5), Wilcoxon p = "
+                   f"{_fmt(r['fine_top_position_p'])}; top fine segment most homogeneous in "
+                   f"{_fmt(r['fine_top_is_max_frac'])} of neurons"),
     ]  # fmt: skip
     held = [h for _, h in crit]
     verdict = "not supported" if not held[0] else ("supported" if all(held) else "mixed")
     return {
-        "statistic": "median AMI(coarse segments, clusters)",
-        "value": r["ami_coarse_median"],
-        "null_value": r["ami_coarse_null_mean_median"],
-        "p": r["ami_coarse_wilcoxon_p"],
+        "statistic": f"share of neurons with AMI(coarse segments, clusters) permutation p < {a}",
+        "value": r["ami_coarse_frac_p"],
+        "null_value": a,
+        "p": r["ami_coarse_binom_p"],
         "verdict": verdict,
         "rule": (
-            f"A: Wilcoxon signed-rank (one-sided) over neurons of AMI minus its permutation null "
-            f"mean, p < {a}; B: median AMI < {w}; C: Wilcoxon (one-sided) of the top fine "
-            f"segment's z minus the mean z of the other fine segments, p < {a}. "
-            "not supported if A fails; supported if A, B and C hold; otherwise mixed."
+            f"A: one-sided binomial test that more than {a} of neurons have AMI permutation "
+            f"p < {a}, p < {a}; B: median AMI < {w}; C: Wilcoxon signed-rank (one-sided) over "
+            f"neurons of the top fine segment's position among fine segments by homogeneity "
+            f"minus 0.5, p < {a}. not supported if A fails; supported if A, B and C hold; "
+            "otherwise mixed."
         ),
         "criteria": crit,
     }
@@ -74,13 +78,15 @@ def _claim1(r: pd.Series, p: dict) -> dict:
 
 def _claim2(r: pd.Series, p: dict) -> dict:
     a = p["alpha"]
+    g = p["n_segments"]
     crit = [
         _criterion("A rising trend:", _sig(r["coarse_page_p"], a),
                    f"Page L = {_fmt(r['coarse_page_l'])} (null {_fmt(r['coarse_page_l_null'])}), "
                    f"p = {_fmt(r['coarse_page_p'])}"),
-        _criterion("B top most homogeneous:", _sig(r["coarse_top_vs_rest_p"], a),
-                   f"median top-segment z minus others = {_fmt(r['coarse_top_vs_rest_median'])}, "
-                   f"Wilcoxon p = {_fmt(r['coarse_top_vs_rest_p'])}"),
+        _criterion("B top most homogeneous:", _sig(r["coarse_top_is_max_p"], a),
+                   f"share of neurons whose top coarse segment is the most homogeneous = "
+                   f"{_fmt(r['coarse_top_is_max_frac'])} (null {_fmt(1 / g)}), binomial p = "
+                   f"{_fmt(r['coarse_top_is_max_p'])}"),
     ]  # fmt: skip
     n_held = sum(h for _, h in crit)
     verdict = {2: "supported", 1: "mixed", 0: "not supported"}[n_held]
@@ -92,8 +98,8 @@ def _claim2(r: pd.Series, p: dict) -> dict:
         "verdict": verdict,
         "rule": (
             f"A: Page's trend test over neurons of coarse-segment homogeneity, predicted to "
-            f"decrease from the top segment, p < {a}; B: Wilcoxon signed-rank (one-sided) of "
-            f"the top coarse segment's z minus the mean z of the others, p < {a}. "
+            f"decrease from the top segment, p < {a}; B: one-sided binomial test that the top "
+            f"coarse segment is the most homogeneous in more than 1/{g} of neurons, p < {a}. "
             "supported if A and B hold; mixed if one holds; not supported if neither."
         ),
         "criteria": crit,

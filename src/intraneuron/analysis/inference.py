@@ -171,9 +171,14 @@ def null_z(observed: float, null: np.ndarray) -> tuple[float, float, float]:
 
 
 def wilcoxon_p(diff: np.ndarray, alternative: str) -> tuple[float, float]:
-    """Median of the finite differences and the one-sample Wilcoxon signed-rank p-value."""
+    """Median of the finite differences and the one-sample Wilcoxon signed-rank p-value.
+
+    Differences are rounded to 12 decimals first: discrete statistics such as 2/3 - 1/2 and
+    1/3 - 1/2 must tie in magnitude, and float round-off would otherwise rank one sign above
+    the other and bias the test.
+    """
     d = np.asarray(diff, dtype=np.float64)
-    d = d[np.isfinite(d)]
+    d = np.round(d[np.isfinite(d)], 12)
     if d.size == 0:
         return float("nan"), float("nan")
     median = float(np.median(d))

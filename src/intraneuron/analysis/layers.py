@@ -8,10 +8,14 @@ across-neuron tests the claims are judged on:
 - `<metric>_median` for the main per-neuron metrics, `<name>_frac_p` / `<name>_frac_q`: share of
   neurons with p < alpha / q < alpha for every neuron p-value column `<name>_p`.
 - kw_binom_p: one-sided binomial test that more than alpha of neurons have KW p < alpha.
-- ami_<scheme>_excess_median, ami_<scheme>_wilcoxon_p: AMI minus its permutation null mean,
-  Wilcoxon signed-rank one-sided (greater).
-- <scheme>_top_vs_rest_p: top-segment z minus mean z of the other segments (median in
-  <scheme>_top_vs_rest_median), Wilcoxon one-sided (greater).
+- ami_<scheme>_excess_median: median of AMI minus its permutation null mean (descriptive);
+  ami_<scheme>_binom_p: one-sided binomial test that more than alpha of neurons have AMI
+  permutation p < alpha. (AMI's null is skewed, so a signed-rank test of the excess would not
+  be centred under the null; neuron p-values are.)
+- <scheme>_top_position_mean, <scheme>_top_position_p: mean over neurons of the top segment's
+  position among the segments by homogeneity (0.5 under the null), Wilcoxon signed-rank of
+  position - 0.5, one-sided (greater); <scheme>_top_is_max_frac, <scheme>_top_is_max_p: share
+  of neurons whose top segment is the most homogeneous, one-sided binomial test against 1/g.
 - <scheme>_trend_wilcoxon_p: per-neuron trend slope > 0, Wilcoxon one-sided.
 - <scheme>_page_l, <scheme>_page_l_null, <scheme>_page_p: Page's trend test over neurons of
   segment homogeneity, predicted order top > ... > bottom.
@@ -43,7 +47,7 @@ MEDIAN_COLUMNS = [
     "range_overlap_frac", "range_jaccard", "ami_coarse", "ami_coarse_null_mean", "ami_coarse_z",
     "ami_fine", "ami_fine_null_mean", "ami_fine_z", "top_coarse_homogeneity", "top_coarse_z",
     "top_fine_homogeneity", "top_fine_z", "coarse_top_vs_rest", "fine_top_vs_rest",
-    "coarse_trend", "fine_trend",
+    "coarse_top_position", "fine_top_position", "coarse_trend", "fine_trend",
 ]  # fmt: skip
 
 
@@ -127,12 +131,24 @@ def summarize_layers(
         row["kw_binom_p"] = inf.binomial_greater_p(int(np.sum(kw_p < alpha)), kw_p.size, alpha)
         for scheme in ("coarse", "fine"):
             excess = _values(neu, f"ami_{scheme}") - _values(neu, f"ami_{scheme}_null_mean")
-            med, p = inf.wilcoxon_p(excess, "greater")
-            row[f"ami_{scheme}_excess_median"] = med
-            row[f"ami_{scheme}_wilcoxon_p"] = p
-            row[f"{scheme}_top_vs_rest_p"] = inf.wilcoxon_p(
-                _values(neu, f"{scheme}_top_vs_rest"), "greater"
-            )[1]
+            row[f"ami_{scheme}_excess_median"] = _median(excess)
+            ami_p = _values(neu, f"ami_{scheme}_p")
+            ami_p = ami_p[np.isfinite(ami_p)]
+            row[f"ami_{scheme}_binom_p"] = inf.binomial_greater_p(
+                int(np.sum(ami_p < alpha)), ami_p.size, alpha
+            )
+            position = _values(neu, f"{scheme}_top_position")
+            position = position[np.isfinite(position)]
+            row[f"{scheme}_top_position_mean"] = (
+                float(position.mean()) if position.size else float("nan")
+            )
+            row[f"{scheme}_top_position_p"] = inf.wilcoxon_p(position - 0.5, "greater")[1]
+            n_seg = params["n_segments"] if scheme == "coarse" else params["fine_segments"]
+            is_max = int(np.sum(position == 1.0))
+            row[f"{scheme}_top_is_max_frac"] = is_max / position.size if position.size else np.nan
+            row[f"{scheme}_top_is_max_p"] = inf.binomial_greater_p(
+                is_max, position.size, 1.0 / n_seg
+            )
             row[f"{scheme}_trend_wilcoxon_p"] = inf.wilcoxon_p(
                 _values(neu, f"{scheme}_trend"), "greater"
             )[1]

@@ -29,7 +29,11 @@ neurons: layer, neuron, n_tokens, n_clusters, silhouette (cosine, chosen labelli
   for ami_fine (AMI of segment vs cluster labels; p one-sided: more than chance),
   top_coarse_homogeneity, top_coarse_z, top_coarse_p, top_fine_homogeneity, top_fine_z,
   top_fine_p (the top segment's rows of the segments table),
-  coarse_top_vs_rest, fine_top_vs_rest (z of segment 0 minus mean z of the other segments),
+  coarse_top_vs_rest, fine_top_vs_rest (z of segment 0 minus mean z of the other segments;
+  descriptive: its null distribution is skewed, so layer tests use the position below),
+  coarse_top_position, fine_top_position (share of the other segments that are less homogeneous
+  than the top one: 1 = top segment most homogeneous; uniform on {0, 1/(g-1), ..., 1} under
+  the null, whatever the similarity structure),
   coarse_trend, coarse_trend_p, fine_trend, fine_trend_p (least-squares slope of segment
   homogeneity on segment height, top segment highest, in homogeneity per segment step; > 0:
   homogeneity rises with activation; p: permutation, one-sided. A slope rather than a rank
@@ -81,7 +85,7 @@ NEURON_COLUMNS = [
     "ami_fine", "ami_fine_null_mean", "ami_fine_null_sd", "ami_fine_z", "ami_fine_p",
     "top_coarse_homogeneity", "top_coarse_z", "top_coarse_p",
     "top_fine_homogeneity", "top_fine_z", "top_fine_p",
-    "coarse_top_vs_rest", "fine_top_vs_rest",
+    "coarse_top_vs_rest", "fine_top_vs_rest", "coarse_top_position", "fine_top_position",
     "coarse_trend", "coarse_trend_p", "fine_trend", "fine_trend_p",
 ]  # fmt: skip
 
@@ -130,11 +134,16 @@ def _segment_stats(scheme_labels, within, act, sim, clusters, n_clusters):
     }
     rest = z[1:]
     top_vs_rest = float(z[0] - np.nanmean(rest)) if np.any(np.isfinite(rest)) else float("nan")
+    if np.all(np.isfinite(observed)):
+        position = float(np.sum(observed[1:] < observed[0]) / (g - 1))
+    else:
+        position = float("nan")
     summary = {
         "homogeneity": float(observed[0]),
         "z": float(z[0]),
         "p": float(p[0]),
         "top_vs_rest": top_vs_rest,
+        "top_position": position,
         "trend": trend,
         "trend_p": trend_p,
     }
@@ -183,6 +192,7 @@ def analyze_neuron(
         out[f"top_{name}_z"] = summary["z"]
         out[f"top_{name}_p"] = summary["p"]
         out[f"{name}_top_vs_rest"] = summary["top_vs_rest"]
+        out[f"{name}_top_position"] = summary["top_position"]
         out[f"{name}_trend"] = summary["trend"]
         out[f"{name}_trend_p"] = summary["trend_p"]
 

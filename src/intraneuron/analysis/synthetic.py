@@ -63,7 +63,9 @@ def synthetic_shard(
     if embeddings is None:
         embeddings = category_embeddings(n_categories, per_category, dim, spread, rng)
     matrix, category = embeddings
-    ids = np.stack([neuron_tokens(category, k, n_mixed, planted_top, rng) for _ in range(n_neurons)])
+    ids = np.stack(
+        [neuron_tokens(category, k, n_mixed, planted_top, rng) for _ in range(n_neurons)]
+    )
     mean = -np.sort(-rng.random((n_neurons, k)), axis=1).astype(np.float32)
     return {
         "neurons": np.arange(n_neurons, dtype=np.int32),

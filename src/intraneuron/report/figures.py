@@ -40,6 +40,9 @@ STYLE = {
     "grid.alpha": 0.25,
     "figure.facecolor": "white",
     "savefig.facecolor": "white",
+    "legend.frameon": True,
+    "legend.framealpha": 0.85,
+    "legend.edgecolor": "none",
 }
 
 
@@ -139,12 +142,12 @@ def homogeneity_by_segment(data: ReportData, out: Path) -> Path:
             name = "quartiles" if g == 4 else ("deciles" if g == 10 else f"{g} blocks")
             top.set_title(f"{scheme.capitalize()} segments ({name} of the activation ranking)")
             top.set_ylabel("homogeneity\n(mean pairwise cosine similarity)")
-            top.legend(loc="best", frameon=False)
+            top.legend(loc="best")
             bottom.axhline(0, color="#444", linewidth=0.8)
             bottom.set_ylabel("homogeneity z vs permutation null\n(mean over neurons ± 95% CI)")
             bottom.set_xlabel("activation segment (0 = highest mean activation)")
             bottom.set_xticks(range(g))
-            bottom.legend(loc="best", frameon=False)
+            bottom.legend(loc="best")
         return _save(fig, out, "homogeneity_by_segment")
 
 
@@ -189,7 +192,8 @@ def _hist(ax, data: ReportData, col: str, label: str, ref: float | None) -> None
         lo, hi = np.percentile(everything, [0.5, 99.5])
         if hi <= lo:
             lo, hi = lo - 0.5, hi + 0.5
-        bins = np.linspace(lo, hi, 31)
+        n_bins = int(np.clip(2 * math.sqrt(everything.size / len(layers)), 8, 40))
+        bins = np.linspace(lo, hi, n_bins + 1)
         for layer in layers:
             v = np.clip(series[layer], lo, hi)
             if v.size == 0:
@@ -203,7 +207,7 @@ def _hist(ax, data: ReportData, col: str, label: str, ref: float | None) -> None
             ax.axvline(ref, color="#444", linewidth=0.8, linestyle=":")
     ax.set_xlabel(label)
     ax.set_ylabel("% of analysed neurons")
-    ax.legend(frameon=False, loc="best")
+    ax.legend(loc="best")
 
 
 def neuron_metrics(data: ReportData, out: Path) -> Path:
@@ -214,10 +218,10 @@ def neuron_metrics(data: ReportData, out: Path) -> Path:
             _hist(ax, data, col, label, ref)
         weak = _param(data, "weak_ami_max")
         if weak is not None:
-            axes[0, 2].axvline(float(weak), color="#b00", linewidth=1, linestyle="--")
-            axes[0, 2].annotate(f"'weak' below {weak}", (float(weak), 1), xycoords=(
-                "data", "axes fraction"), xytext=(3, -12), textcoords="offset points",
-                color="#b00", fontsize=8)
+            ax = axes[0, 2]
+            ax.axvline(float(weak), color="#b00", linewidth=1, linestyle="--",
+                       label=f"claim 1 'weak' threshold ({weak})")
+            ax.legend(loc="best")
         fig.suptitle("Per-neuron metrics, one distribution per layer "
                      "(dotted line: no effect)", fontsize=11)
         return _save(fig, out, "neuron_metrics")
@@ -227,7 +231,6 @@ def neuron_metrics(data: ReportData, out: Path) -> Path:
 
 
 def interleaving(data: ReportData, out: Path) -> Path:
-    layers = data.layer_ids
     with mpl.rc_context(STYLE):
         fig = _new(11, 3.8)
         axes = fig.subplots(1, 3)
@@ -237,29 +240,9 @@ def interleaving(data: ReportData, out: Path) -> Path:
         if thr is not None:
             axes[1].axvline(float(thr), color="#b00", linewidth=1, linestyle="--",
                             label=f"claim 3 threshold {thr}")
-            axes[1].legend(frameon=False, loc="best")
-        ax = axes[2]
-        drawn = False
-        for layer in layers:
-            part = data.analyzed(layer)
-            if not {"runs", "runs_null_mean"} <= set(part.columns) or part.empty:
-                continue
-            x = pd.to_numeric(part["runs_null_mean"], errors="coerce")
-            y = pd.to_numeric(part["runs"], errors="coerce")
-            ax.scatter(x, y, s=7, alpha=0.45, color=layer_color(layers, layer),
-                       label=f"layer {layer}", linewidths=0)
-            drawn = True
-        if drawn:
-            lims = [min(ax.get_xlim()[0], ax.get_ylim()[0]), max(ax.get_xlim()[1],
-                                                                   ax.get_ylim()[1])]
-            ax.plot(lims, lims, color="#444", linewidth=0.8, linestyle=":", label="runs = chance")
-            ax.set_xlim(lims)
-            ax.set_ylim(lims)
-            ax.set_xlabel("expected runs under random order (permutation mean)")
-            ax.set_ylabel("observed runs of cluster labels\nalong the activation ranking")
-            ax.legend(frameon=False, loc="upper left")
-        else:
-            _empty(ax)
+            axes[1].legend(loc="best")
+        _hist(axes[2], data, "range_overlap_frac",
+              "share of cluster pairs with\noverlapping rank ranges", None)
         fig.suptitle("Do activation segments interleave across categorical clusters?",
                      fontsize=11)
         return _save(fig, out, "interleaving")
@@ -316,7 +299,7 @@ def cluster_distinctness(data: ReportData, out: Path) -> Path:
                           "(0 = lowest mean activation, 1 = highest)")
             ax.set_ylabel("distinctness (mean |Cliff's δ| vs other clusters)")
             ax.set_xlim(-0.06, 1.06)
-            ax.legend(frameon=False, loc="best")
+            ax.legend(loc="best")
         _hist(axes[-1], data, "act_distinct_rho",
               "per-neuron ρ(cluster activation, distinctness)", 0.0)
         axes[-1].set_title("< 0: low-activation clusters most distinct")
@@ -373,7 +356,7 @@ def example_neuron(tokens: pd.DataFrame, clusters: pd.DataFrame, layer: int, neu
                                      label="segment boundary"),
                     Line2D([], [], color="#888", linestyle=":", linewidth=0.8,
                                      label="fine segment boundary")]
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False,
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0),
                   fontsize=7.5, title="cluster (most central tokens)", title_fontsize=8)
         ax.set_title(f"Layer {layer}, neuron {neuron}: {subtitle}", loc="left")
         return _save(fig, out, f"example_L{layer}_N{neuron}")

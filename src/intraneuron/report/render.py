@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from html import escape
 
 import numpy as np
@@ -92,7 +93,25 @@ def headline(data: ReportData) -> str:
             f"(top-down clusters)? Verdicts per claim and layer:</p>{claims}")
 
 
+CRITERION_START = re.compile(r"; (?=[A-Z][^;\[]*?: \[(?:holds|fails)\])")
+
+
+def criteria_html(text) -> str:
+    """The criteria column as one line per criterion, with held/failed marked in colour."""
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return ""
+    parts = CRITERION_START.split(str(text))
+    out = []
+    for part in parts:
+        item = escape(part)
+        item = item.replace("[holds]", '<span class="held-yes">✓ holds</span>')
+        item = item.replace("[fails]", '<span class="held-no">✗ fails</span>')
+        out.append(f"<li>{item}</li>")
+    return f'<ul class="criteria-list">{"".join(out)}</ul>'
+
+
 def claims_table(data: ReportData) -> str:
+    """One block per claim: a row with the claim and its rule, then one row per layer."""
     groups = _claim_groups(data.claims)
     if not groups:
         return "<p>The claims table is empty.</p>"
@@ -101,28 +120,26 @@ def claims_table(data: ReportData) -> str:
     for claim, grp in groups:
         text = escape(str(grp["claim_text"].iloc[0])) if "claim_text" in grp else ""
         rule = escape(str(grp["rule"].iloc[0])) if "rule" in grp else ""
-        for i, (_, r) in enumerate(grp.iterrows()):
-            cells = []
-            if i == 0:
-                cells.append(f'<td rowspan="{len(grp)}" class="claim-cell"><strong>Claim '
-                             f"{escape(str(claim))}</strong><br>{text}"
-                             f'<div class="rule"><strong>Rule:</strong> {rule}</div></td>')
-            criteria = escape(str(r.get("criteria", ""))).replace("; ", "<br>")
+        rows.append(f'<tr class="claim-row"><td colspan="7"><strong>Claim {escape(str(claim))}'
+                    f'</strong> {text}<div class="rule"><strong>Rule:</strong> {rule}</div>'
+                    f"</td></tr>")
+        for _, r in grp.iterrows():
             held = ""
             if "n_criteria_held" in r and "n_criteria" in r:
-                held = f'<div class="held">{fmt(r["n_criteria_held"])} of {fmt(r["n_criteria"])} criteria hold</div>'
-            cells += [
+                held = (f'<div class="held">{fmt(r["n_criteria_held"])} of '
+                        f'{fmt(r["n_criteria"])} criteria hold</div>')
+            cells = [
                 f'<td class="num">{int(r["layer"])}</td>',
                 f"<td>{escape(str(r.get('statistic', '')))}</td>",
                 f'<td class="num">{fmt(r.get("value"))}</td>',
                 f'<td class="num">{fmt(r.get(null_col))}</td>',
                 f'<td class="num">{fmt_p(r.get("p"))}</td>',
                 f"<td>{badge(r.get('verdict', ''))}{held}</td>",
-                f'<td class="criteria">{criteria}</td>',
+                f'<td class="criteria">{criteria_html(r.get("criteria"))}</td>',
             ]
-            rows.append(f"<tr>{''.join(cells)}</tr>")
-    head = ("<tr><th>Claim and rule</th><th>Layer</th><th>Statistic</th><th>Value</th>"
-            "<th>Null</th><th>p</th><th>Verdict</th><th>Criteria</th></tr>")
+            rows.append(f'<tr class="layer-row">{"".join(cells)}</tr>')
+    head = ("<tr><th class=num>Layer</th><th>Statistic</th><th class=num>Value</th>"
+            "<th class=num>Null</th><th class=num>p</th><th>Verdict</th><th>Criteria</th></tr>")
     return (f'<div class="table-wrap"><table class="claims" id="claims-table"><thead>{head}'
             f"</thead><tbody>{''.join(rows)}</tbody></table></div>")
 
@@ -139,6 +156,8 @@ LAYER_ROWS = [
     ("top_coarse_frac_q", "neurons whose top segment beats chance (q < α)", pct),
     ("top_fine_z_median", "median top fine-segment homogeneity z", fmt),
     ("top_fine_frac_q", "neurons whose top fine segment beats chance (q < α)", pct),
+    ("coarse_top_is_max_frac", "neurons whose top segment is their most homogeneous", pct),
+    ("fine_top_is_max_frac", "neurons whose top fine segment is their most homogeneous", pct),
     ("coarse_trend_median", "median trend r (homogeneity vs activation)", fmt),
     ("coarse_page_p", "Page trend test p (coarse segments)", fmt_p),
     ("ami_coarse_median", "median AMI(coarse segments, clusters)", fmt),
@@ -157,7 +176,10 @@ def layers_table(data: ReportData) -> str:
     frame = data.layers
     if frame.empty:
         return "<p>The layer summary is empty.</p>"
-    frame = frame.sort_values("layer")
+    frame = frame.sort_values("layer").copy()
+    if "n_analyzed" not in frame and "analyzed" in data.neurons:
+        counts = data.neurons.groupby("layer")["analyzed"].sum()
+        frame["n_analyzed"] = [int(counts.get(x, 0)) for x in frame["layer"]]
     head = "".join(f'<th class="num">Layer {int(x)}</th>' for x in frame["layer"])
     rows = []
     for col, label, f in LAYER_ROWS:
@@ -169,9 +191,12 @@ def layers_table(data: ReportData) -> str:
             f"<th>Metric</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
-def figure(uri: str, alt: str, caption: str, fig_id: str) -> str:
-    return (f'<figure id="{escape(fig_id)}"><img src="{uri}" alt="{escape(alt)}" '
-            f'loading="lazy"><figcaption>{caption}</figcaption></figure>')
+def figure(uri: str, alt: str, caption: str, fig_id: str, width: int | None = None) -> str:
+    """`width` in CSS pixels: the figure's size in inches at 96 px per inch, so text in every
+    figure appears at the same size (CSS scales it down on narrow screens)."""
+    size = f' width="{width}"' if width else ""
+    return (f'<figure id="{escape(fig_id)}"><img src="{uri}" alt="{escape(alt)}"{size}>'
+            f"<figcaption>{caption}</figcaption></figure>")
 
 
 def _kv_table(items: list[tuple[str, str]], table_id: str) -> str:

@@ -1,0 +1,202 @@
+"""The report in a real browser: headless Debian Chromium driven by Selenium (chromedriver).
+
+The page is opened from disk (file://), as a reader would. Expectations are read from the
+page's own embedded browser data, so the same test also runs against any built report:
+INTRANEURON_REPORT=results/report/index.html. Without Chromium, chromedriver or selenium the
+test is skipped, except under CI=true, where that is a failure (.ci/install-browser.sh
+installs them). INTRANEURON_UPDATE_SCREENSHOT=1 copies the screenshot to docs/report.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--hide-scrollbars", "--window-size=1280,1500", "--force-device-scale-factor=1"]
+
+
+def _require_browser() -> None:
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("the selenium Python package")
+    if missing:
+        reason = f"browser test needs {', '.join(missing)} (bash .ci/install-browser.sh)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    given = os.environ.get("INTRANEURON_REPORT")
+    if given:
+        return Path(given).resolve()
+    from unit.test_report import synthetic_inputs
+
+    from intraneuron.report import build_report
+
+    directory = tmp_path_factory.mktemp("browser-report")
+    inputs, config = synthetic_inputs(directory, n_neurons=24)
+    html = directory / "report" / "index.html"
+    build_report(inputs, str(html), str(directory / "report" / "figures"), config, "browser")
+    return html
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory):
+    _require_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="chromium-profile-", dir=tmp_path_factory.getbasetemp())
+    options.add_argument(f"--user-data-dir={profile}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    drv.set_page_load_timeout(120)
+    try:
+        yield drv
+    finally:
+        drv.quit()
+
+
+def _wait(predicate, timeout: float = 20.0, what: str = "condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _errors(drv) -> list[dict]:
+    return [e for e in drv.get_log("browser") if e.get("level") == "SEVERE"]
+
+
+def _click(drv, element) -> None:
+    """Click like a reader: first bring the element to mid-screen, clear of the sticky nav."""
+    drv.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+    element.click()
+
+
+def _embedded(drv) -> dict:
+    return json.loads(drv.execute_script(
+        "return document.getElementById('browser-data').textContent;"))
+
+
+def _show(drv, layer: int, neuron: int) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    Select(drv.find_element(By.ID, "nb-layer")).select_by_value(str(layer))
+    box = drv.find_element(By.ID, "nb-neuron")
+    box.clear()
+    box.send_keys(str(neuron))
+    _click(drv, drv.find_element(By.ID, "nb-show"))
+    _wait(lambda: drv.execute_script(
+        "var v = document.getElementById('nb-neuron-view');"
+        "return v && v.dataset.layer === arguments[0] && v.dataset.neuron === arguments[1];",
+        str(layer), str(neuron)), what=f"neuron {layer}/{neuron} to render")
+
+
+def test_report_in_chromium(report, driver, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    drv = driver
+    drv.get(report.as_uri())
+    _wait(lambda: drv.execute_script(
+        "return document.documentElement.getAttribute('data-browser-ready') === '1';"),
+        what="the neuron browser to initialise")
+    drv.execute_script("document.documentElement.style.scrollBehavior = 'auto';")
+    assert _errors(drv) == [], "console errors on load"
+    n_images = drv.execute_script("return document.images.length;")
+    assert n_images > 0
+    _wait(lambda: drv.execute_script(
+        "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0);"),
+        what="every embedded figure to decode")
+
+    data = _embedded(drv)
+    strings = data["strings"]
+    layer = data["layers"][-1]
+    target = next(n for n in data["neurons"] if n["layer"] == layer and n["tok"])
+
+    # search by layer + neuron index: its core tokens, in activation order, and contexts
+    _show(drv, target["layer"], target["neuron"])
+    chips = drv.find_elements(By.CSS_SELECTOR, "#nb-view .chips .chip")
+    assert [c.get_attribute("textContent") for c in chips] == [
+        strings[t].strip() or json.dumps(strings[t]) for t in target["tok"]]
+    rows = drv.find_elements(By.CSS_SELECTOR, "#nb-contexts tbody tr")
+    assert len(rows) == len(target["tok"])
+    assert rows[0].find_element(By.TAG_NAME, "mark").get_attribute("textContent") == strings[
+        target["tok"][0]]
+    bars = drv.find_elements(By.CSS_SELECTOR, "#nb-view svg.strip rect")
+    assert len(bars) == len(target["tok"])
+    n_boundaries = sum(a != b for a, b in zip(target["seg"], target["seg"][1:], strict=False))
+    assert len(drv.find_elements(By.CSS_SELECTOR, "#nb-view svg.strip line.boundary")) == (
+        n_boundaries)
+    legend = drv.find_element(By.CSS_SELECTOR, "#nb-view .cluster-legend").text
+    for cluster in target["clusters"]:
+        assert cluster[1] in legend
+
+    # a neuron that is not embedded gets an explanation, not an error
+    missing = max(n["neuron"] for n in data["neurons"]) + 1000
+    box = drv.find_element(By.ID, "nb-neuron")
+    box.clear()
+    box.send_keys(str(missing))
+    _click(drv, drv.find_element(By.ID, "nb-show"))
+    assert "not embedded" in drv.find_element(By.ID, "nb-message").text
+
+    # search by token text: every embedded neuron with that core token, none without
+    token = strings[target["tok"][0]]
+    wanted = {(n["layer"], n["neuron"]) for n in data["neurons"]
+              if any(strings[t].strip().lower() == token.strip().lower() for t in n["tok"])}
+    query = drv.find_element(By.ID, "nb-token")
+    query.clear()
+    query.send_keys(token.strip().upper())  # case-insensitive, whitespace-insensitive
+    _click(drv, drv.find_element(By.ID, "nb-find"))
+    links = _wait(lambda: drv.find_elements(By.CSS_SELECTOR, "#nb-token-hits li a"),
+                  what="token search results")
+    found = {tuple(int(x) for x in a.get_attribute("href").split("#L")[1].split("N"))
+             for a in links}
+    assert found == wanted
+    other = next(a for a in links if a.get_attribute("href").split("#")[1] != (
+        f"L{target['layer']}N{target['neuron']}")) if len(links) > 1 else links[0]
+    href = other.get_attribute("href").split("#")[1]
+    _click(drv, other)
+    _wait(lambda: drv.execute_script(
+        "var v = document.getElementById('nb-neuron-view');"
+        "return v && ('L' + v.dataset.layer + 'N' + v.dataset.neuron) === arguments[0];", href),
+        what="the clicked search hit to open")
+
+    # screenshot of the browser showing the strongest neuron of the first layer
+    first = next((n for n in data["neurons"] if n["why"] in ("example", "strongest")),
+                 data["neurons"][0])
+    _show(drv, first["layer"], first["neuron"])
+    drv.execute_script("document.getElementById('browser').scrollIntoView();")
+    time.sleep(0.3)
+    shot = tmp_path / "report_screenshot.png"
+    assert drv.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("INTRANEURON_UPDATE_SCREENSHOT") == "1":
+        (REPO / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(shot, REPO / "docs" / "report.png")
+    assert _errors(drv) == [], "console errors while browsing"

@@ -1,0 +1,237 @@
+"""The HTML report, built from small tables made by the real analysis code.
+
+`synthetic_inputs` is shared with the browser test: two layers of neurons whose core tokens
+come from five word categories, with embeddings that cluster by category, so clusters,
+segments and claims all have real content.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from intraneuron import h5io
+from intraneuron.analysis import add_layer_fdr, analyze_shard, evaluate_claims, summarize_layers
+from intraneuron.report import build_report
+from intraneuron.report.browser import script_json
+from intraneuron.report.render import verdict_class
+from intraneuron.tables import atomic_parquet
+
+CATEGORIES = {
+    "animals": ["cat", "dog", "horse", "bird", "fish", "mouse", "lion", "sheep", "goat", "wolf"],
+    "colours": ["red", "green", "blue", "yellow", "black", "white", "brown", "grey", "pink",
+                "teal"],
+    "verbs": ["runs", "sleeps", "eats", "jumps", "sings", "walks", "swims", "reads", "hides",
+              "flies"],
+    "places": ["park", "river", "house", "garden", "forest", "city", "school", "road", "lake",
+               "hill"],
+    "numbers": ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"],
+}
+WORDS = [w for words in CATEGORIES.values() for w in words]
+ANALYSIS = {"permutations": 60, "n_segments": 4, "fine_segments": 8, "max_clusters": 6,
+            "seed": 0}
+K = 24
+
+
+def _embeddings(rng: np.random.Generator) -> np.ndarray:
+    centres = rng.normal(size=(len(CATEGORIES), 16))
+    rows = [centres[i] + 0.45 * rng.normal(size=16)
+            for i, words in enumerate(CATEGORIES.values()) for _ in words]
+    return np.asarray(rows, dtype=np.float32)
+
+
+def _layer_tables(layer: int, n_neurons: int, emb: np.ndarray, rng: np.random.Generator):
+    """Core tokens whose top ranks favour one category per neuron (stronger in layer 0)."""
+    ids = np.zeros((n_neurons, K), dtype=np.int64)
+    for n in range(n_neurons):
+        favoured = rng.integers(len(CATEGORIES))
+        weight = np.ones(len(WORDS))
+        weight[favoured * 10:(favoured + 1) * 10] = 6.0 if layer == 0 else 2.0
+        chosen = rng.choice(len(WORDS), size=K, replace=False, p=weight / weight.sum())
+        bonus = np.where(chosen // 10 == favoured, 1.0, 0.0)
+        order = np.argsort(-(bonus + rng.normal(scale=0.7, size=K)))
+        ids[n] = chosen[order]
+    mean = np.sort(rng.gamma(2.0, 1.0, size=(n_neurons, K)), axis=1)[:, ::-1] + 0.1
+    tables = analyze_shard(
+        layer=layer, neurons=np.arange(n_neurons), token_ids=ids,
+        tokens=[[" " + WORDS[i] for i in row] for row in ids], mean_act=mean.astype(np.float32),
+        max_act=(mean * 3).astype(np.float32), counts=rng.integers(5, 500, size=ids.shape),
+        embeddings=emb, params=ANALYSIS)
+    tok = tables["tokens"]
+    tok["context_left"] = ["the <b>" + w.strip() + "</b> & a" for w in tok["token"]]
+    tok["context_right"] = [" saw a </script> in the " + w.strip() for w in tok["token"]]
+    return tables
+
+
+def synthetic_inputs(directory: Path, n_neurons: int = 16, seed: int = 1) -> tuple[dict, dict]:
+    """Parquet tables + provenance HDF5 as the merge rule writes them, and a matching config."""
+    rng = np.random.default_rng(seed)
+    emb = _embeddings(rng)
+    parts = [_layer_tables(layer, n_neurons, emb, rng) for layer in (0, 1)]
+    frames = {name: pd.concat([p[name] for p in parts], ignore_index=True)
+              for name in ("neurons", "tokens", "segments", "clusters")}
+    neurons = add_layer_fdr(frames["neurons"], ANALYSIS)
+    layers = summarize_layers(neurons, frames["segments"], frames["clusters"], ANALYSIS)
+    claims = evaluate_claims(layers, ANALYSIS)
+    meta = {"config_hash": "feedc0ffee", "corpus_hash": "c0ffee", "weights": "abc123",
+            "model_id": "tiny/synthetic"}
+    directory = Path(directory)
+    paths = {}
+    for name, frame in {"neurons": neurons, "layers": layers, "claims": claims,
+                        "tokens": frames["tokens"], "segments": frames["segments"],
+                        "clusters": frames["clusters"]}.items():
+        paths[name] = str(directory / f"{name}.parquet")
+        atomic_parquet(frame, paths[name], meta)
+    paths["provenance"] = str(directory / "L0.h5")
+    h5io.write_arrays(paths["provenance"], {"marker": np.zeros(1)}, {
+        "model_id": "tiny/synthetic", "weights": "abc123", "architecture": "gpt2",
+        "tokenizer": "GPT2TokenizerFast:tiny", "corpus_hash": "c0ffee", "token_count": 123456,
+        "versions": {"numpy": np.__version__, "pandas": pd.__version__},
+        "compute_dtype": "float32", "device": "cpu"})
+    config = {
+        "results": str(directory / "results"),
+        "model": {"id": "tiny/synthetic", "revision": None, "architecture": "auto",
+                  "dtype": "auto"},
+        "layers": [0, 1],
+        "corpus": {"source": "text", "path": "corpus/*.txt", "max_tokens": 6000,
+                   "window_tokens": 48},
+        "core_tokens": {"k": K, "min_count": 3, "context_tokens": 4},
+        "analysis": {"proxy": "input_embeddings", "linkage": "average", **ANALYSIS,
+                     "alpha": 0.05},
+        "report": {"title": "Synthetic report", "example_neurons": 2, "browser_neurons": 10},
+    }
+    bench = Path(config["results"]) / "benchmarks"
+    (bench / "analyze").mkdir(parents=True)
+    (bench / "analyze" / "L0_B0.tsv").write_text("s\th:m:s\tmax_rss\n1.5\t0:00:01\t100.0\n")
+    (bench / "analyze" / "L1_B0.tsv").write_text("s\th:m:s\tmax_rss\n2.5\t0:00:02\t120.0\n")
+    (bench / "merge.tsv").write_text("s\th:m:s\tmax_rss\n0.5\t0:00:00\t-\n")
+    return paths, config
+
+
+def browser_data(html: str) -> dict:
+    m = re.search(r'<script id="browser-data" type="application/json">(.*?)</script>', html,
+                  re.S)
+    assert m, "browser data tag missing"
+    return json.loads(m.group(1))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("report")
+    inputs, config = synthetic_inputs(directory)
+    html_path = directory / "report" / "index.html"
+    figures_dir = directory / "report" / "figures"
+    build_report(inputs, str(html_path), str(figures_dir), config, "cfg0123")
+    return {"html": html_path.read_text(encoding="utf-8"), "figures": figures_dir,
+            "inputs": inputs, "config": config, "dir": directory}
+
+
+def test_claims_rows_and_verdicts(built):
+    html = built["html"]
+    claims = pd.read_parquet(built["inputs"]["claims"])
+    table = html.split('id="claims-table"')[1].split("</table>")[0]
+    assert table.count('class="layer-row"') == len(claims)  # one row per (claim, layer)
+    assert table.count('class="claim-row"') == claims["claim"].nunique()
+    for claim in claims["claim"].unique():
+        assert f"Claim {claim}" in table
+    for verdict in claims["verdict"]:
+        assert f'{verdict_class(verdict)}">{verdict}</span>' in table
+    assert "Rule:" in table and "✓ holds" in table
+
+
+def test_figures_written_and_embedded(built):
+    pngs = sorted(p.name for p in built["figures"].glob("*.png"))
+    for name in ("homogeneity_by_segment", "neuron_metrics", "interleaving",
+                 "cluster_distinctness"):
+        assert f"{name}.png" in pngs
+    examples = [p for p in pngs if p.startswith("example_L")]
+    assert len(examples) == 2 * built["config"]["report"]["example_neurons"]
+    images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', built["html"])
+    assert len(images) == len(pngs)
+    assert all(img.startswith("iVBORw0KGgo") for img in images)  # PNG signature
+
+
+def test_page_is_self_contained(built):
+    html = built["html"]
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    assert "<script src" not in html and '<link rel="stylesheet"' not in html
+    assert not list(built["dir"].joinpath("report").glob(".*tmp*"))
+
+
+def test_browser_json_holds_the_selected_neurons(built):
+    data = browser_data(built["html"])
+    budget = built["config"]["report"]["browser_neurons"]
+    neurons = pd.read_parquet(built["inputs"]["neurons"])
+    tokens = pd.read_parquet(built["inputs"]["tokens"])
+    assert data["layers"] == [0, 1]
+    for layer in (0, 1):
+        mine = [n for n in data["neurons"] if n["layer"] == layer]
+        assert len(mine) == budget == data["included"][str(layer)]["embedded"]
+        assert data["included"][str(layer)]["total"] == 16
+        part = neurons[neurons["layer"] == layer].sort_values(
+            ["top_coarse_z", "neuron"], ascending=[False, True])
+        assert int(part["neuron"].iloc[0]) in {n["neuron"] for n in mine}  # strongest is in
+    n = data["neurons"][0]
+    expected = tokens[(tokens["layer"] == n["layer"]) & (tokens["neuron"] == n["neuron"])]
+    expected = expected.sort_values("rank")
+    assert [data["strings"][i] for i in n["tok"]] == list(expected["token"])
+    assert n["cl"] == [int(x) for x in expected["cluster"]]
+    assert n["seg"] == [int(x) for x in expected["segment"]]
+    left, right = n["ctx"][0]
+    assert data["strings"][left] == expected["context_left"].iloc[0]
+    assert "</script>" in data["strings"][right]  # survived escaping inside the script tag
+    assert len(n["clusters"]) == int(neurons.set_index(["layer", "neuron"]).loc[
+        (n["layer"], n["neuron"]), "n_clusters"])
+    assert "10 of 16" in built["html"].replace("<strong>", "").replace("</strong>", "")
+
+
+def test_methods_come_from_the_config(built):
+    methods = built["html"].split('id="methods"')[1].split("</section>")[0]
+    for text in ("tiny/synthetic", "<code>24</code>", "<code>3</code>", "<code>60</code>",
+                 "<code>average</code>", "<code>8</code>", "6,000", "<code>0.05</code>",
+                 "silhouette"):
+        assert text in methods, text
+
+
+def test_provenance_section(built):
+    prov = built["html"].split('id="provenance"')[1].split("</section>")[0]
+    for text in ("abc123", "c0ffee", "123,456", "cfg0123", "GPT2TokenizerFast", "numpy",
+                 "analyze", "merge", "max_tokens: 6000"):
+        assert text in prov, text
+
+
+def test_browser_budget_null_embeds_everything(tmp_path):
+    inputs, config = synthetic_inputs(tmp_path, n_neurons=8)
+    config["report"]["browser_neurons"] = None
+    html_path = tmp_path / "index.html"
+    build_report(inputs, str(html_path), str(tmp_path / "figs"), config, "x")
+    data = browser_data(html_path.read_text(encoding="utf-8"))
+    assert len(data["neurons"]) == 16
+    assert {n["why"] for n in data["neurons"]} == {"all"}
+
+
+def test_missing_benchmarks_and_provenance_do_not_fail(tmp_path):
+    inputs, config = synthetic_inputs(tmp_path, n_neurons=8)
+    config["results"] = str(tmp_path / "elsewhere")
+    inputs["provenance"] = str(tmp_path / "missing.h5")
+    html_path = tmp_path / "index.html"
+    build_report(inputs, str(html_path), str(tmp_path / "figs"), config, "x")
+    assert "No benchmark files were found" in html_path.read_text(encoding="utf-8")
+
+
+def test_script_json_cannot_close_its_tag():
+    text = script_json({"s": "</script><!-- & x", "n": None})
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text) == {"s": "</script><!-- & x", "n": None}
+
+
+@pytest.mark.parametrize("verdict,cls", [("supported", "verdict-yes"),
+                                         ("not supported", "verdict-no"),
+                                         ("mixed", "verdict-mixed")])
+def test_verdict_colours(verdict, cls):
+    assert verdict_class(verdict) == cls

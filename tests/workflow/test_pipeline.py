@@ -1,0 +1,107 @@
+"""The real workflow, end to end, on a tiny random GPT-2 and a tiny corpus in a temp dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers.workflow import REPO, SNAKEMAKE, job_counts, make_tiny_project, run_snakemake
+
+from intraneuron import h5io
+from intraneuron.core_tokens import select_core_tokens
+from intraneuron.tables import read_provenance
+
+pytestmark = pytest.mark.workflow
+
+N_NEURONS = 40  # tiny GPT-2 MLP width (n_inner)
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    project = make_tiny_project(tmp_path_factory.mktemp("baseline"))
+    run_snakemake(project)
+    return project
+
+
+def test_outputs_cover_every_neuron_once(baseline):
+    neurons = pd.read_parquet(baseline / "results/neurons.parquet")
+    assert len(neurons) == 2 * N_NEURONS
+    assert sorted(neurons.groupby("layer").size().to_dict().items()) == [(0, 40), (1, 40)]
+    assert not neurons.duplicated(["layer", "neuron"]).any()
+    assert neurons["n_clusters"].between(2, 4).all()
+    layers = pd.read_parquet(baseline / "results/layers.parquet")
+    assert layers["layer"].tolist() == [0, 1]
+    claims = pd.read_parquet(baseline / "results/claims.parquet")
+    assert sorted(set(claims["claim"])) == [1, 2, 3]
+    assert set(claims["verdict"]) <= {"supported", "not supported", "mixed"}
+
+
+def test_core_tokens_are_the_top_means_of_the_extracted_statistics(baseline):
+    tokens = pd.read_parquet(baseline / "results/tables/tokens.parquet")
+    for layer in (0, 1):
+        stats, _ = h5io.read_stats(baseline / f"results/activations/L{layer}.h5", layer)
+        # Independent of the pipeline's selection: a plain sort of sum / count per neuron.
+        special = {0}  # <|endoftext|>, the only special token of the tiny tokenizer
+        for neuron in (0, 17, 39):
+            eligible = [i for i in range(len(stats.token_ids))
+                        if stats.count[i] >= 3 and stats.token_ids[i] not in special]
+            eligible.sort(key=lambda i: (-stats.sum[i, neuron] / stats.count[i],
+                                         stats.token_ids[i]))
+            want = stats.token_ids[eligible[:12]]
+            got = tokens.query("layer == @layer and neuron == @neuron").sort_values("rank")
+            np.testing.assert_array_equal(got["token_id"].to_numpy(), want)
+            assert got["mean_activation"].is_monotonic_decreasing
+        assert select_core_tokens(stats, 12, 3, [0]).n_eligible == len(eligible)
+
+
+def test_statistics_count_every_corpus_token(baseline):
+    attrs = h5io.read_attrs_only(baseline / "results/activations/L0.h5")
+    stats, _ = h5io.read_stats(baseline / "results/activations/L0.h5", 0)
+    assert int(stats.count.sum()) == attrs["token_count"]
+    assert attrs["model_id"].endswith("model") and attrs["weights"].startswith("sha256:")
+    assert len(attrs["corpus_hash"]) == 64
+
+
+def test_provenance_recorded_in_every_table(baseline):
+    for name in ("neurons", "layers", "claims", "tables/tokens"):
+        prov = read_provenance(baseline / f"results/{name}.parquet")
+        assert prov["config_hash"] and prov["corpus_hash"] and prov["weights"]
+    assert "torch" in read_provenance(baseline / "results/neurons.parquet")["versions"]
+
+
+def test_report_and_logs(baseline):
+    html = (baseline / "results/report/index.html").read_text()
+    assert "<img" in html or "data:image/png;base64" in html
+    assert "http://" not in html.replace("http://www.w3.org", "")
+    assert list((baseline / "results/report/figures").glob("*.png"))
+    for rule in ("prepare_corpus", "merge", "report"):
+        assert (baseline / f"logs/{rule}.log").exists()
+    assert (baseline / "results/benchmarks/extract/1-of-1.tsv").exists()
+
+
+def test_nothing_to_do_after_a_complete_run(baseline):
+    out = run_snakemake(baseline, "-n").stdout
+    assert "Nothing to be done" in out
+
+
+def test_dry_run_of_the_paper_config_plans_16_shards_offline(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty-hf-home")}
+    proc = subprocess.run([SNAKEMAKE, "-n", "-d", str(tmp_path), "-s", str(REPO / "Snakefile"),
+                           "--configfile", str(REPO / "config/config.yaml")],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    stats = job_counts(out)
+    assert stats["analyze"] == 2 * 8 and stats["core_tokens"] == 16
+    assert stats["extract"] == 1 and stats["reduce_chunks"] == 2
+    assert "Loading weights" not in out
+
+
+def test_lint_is_clean():
+    proc = subprocess.run([SNAKEMAKE, "--lint", "-s", str(REPO / "Snakefile")], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Congratulations" in proc.stdout + proc.stderr
