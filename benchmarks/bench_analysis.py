@@ -2,7 +2,7 @@
 
 Random inputs with realistic shapes (GPT-2 XL: vocabulary 50,257, embedding width 1,600) are
 generated first and not timed. The timed part analyses the neurons in shards of --shard-size
-(the workflow's block_size) on --workers processes, one BLAS thread each, which is how the
+(the workflow's block_size) on --workers processes with one BLAS thread each, which is how the
 workflow runs analysis jobs side by side on a machine's cores. Workers are forked so they share
 the embedding matrix instead of copying it.
 
@@ -29,7 +29,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--dim", type=int, default=1600)
     ap.add_argument("--shard-size", type=int, default=800)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--blas-threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     return ap.parse_args(argv)
 
@@ -74,7 +73,7 @@ def run_shard(bounds: tuple[int, int]) -> tuple[int, int, int]:
 def main(argv=None) -> None:
     args = parse_args(argv)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.blas_threads)  # before numpy is imported
+        os.environ[var] = "1"  # before numpy is imported; analyze_shard also limits BLAS
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
     import multiprocessing as mp
 
@@ -89,15 +88,19 @@ def main(argv=None) -> None:
         for lo in range(0, args.neurons, args.shard_size)
     ]
     start = time.perf_counter()
+    cpu0 = os.times()
     if args.workers > 1:
         with mp.get_context("fork").Pool(args.workers) as pool:
             done = pool.map(run_shard, shards, chunksize=1)
     else:
         done = [run_shard(s) for s in shards]
     wall = time.perf_counter() - start
+    cpu1 = os.times()
+    cpu = sum(cpu1[i] - cpu0[i] for i in range(4))  # user + system, this process and workers
     assert sum(d[0] for d in done) == args.neurons
-    print(f"shards={len(shards)} workers={args.workers} blas_threads={args.blas_threads} "
-          f"cpus={os.cpu_count()}", flush=True)  # fmt: skip
+    print(f"shards={len(shards)} workers={args.workers} cpus={os.cpu_count()} "
+          f"cpu_s={cpu:.2f} cpu_ms_per_neuron={1e3 * cpu / args.neurons:.2f} "
+          f"load_avg={os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
     print(
         f"neurons={args.neurons} permutations={args.permutations} wall_s={wall:.2f} "
         f"neurons_per_s={args.neurons / wall:.1f}"

@@ -76,7 +76,17 @@ def validate(config: dict, schema: dict | None = None) -> dict:
             "config key 'core_tokens.k' must be at least analysis.n_segments and "
             "analysis.fine_segments so every activation segment holds a token"
         )
-    return filled
+    return _sorted_keys(filled)
+
+
+def _sorted_keys(value: Any) -> Any:
+    """Dicts rebuilt in key order: Snakemake compares params by their repr, so the order in
+    which a user happens to write keys must not trigger reruns."""
+    if isinstance(value, dict):
+        return {k: _sorted_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(v) for v in value]
+    return value
 
 
 def subset_hash(*parts: Any) -> str:

@@ -1,20 +1,23 @@
 """Extraction: one truncated forward pass per batch of windows feeds the statistics of all layers.
 
 Windows of equal length are batched without padding; every token has a global corpus position
-(offset of its window plus its index), so chunks extracted by separate jobs merge exactly.
+(offset of its window plus its index), so chunks extracted by separate jobs merge exactly. The
+activations are folded into the statistics straight from the hooked tensors (no copies kept), so
+memory does not grow with the number of tokens.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from .models import LoadedModel
-from .stats import CompactStats, TokenTypeStats
+from .stats import MAX_POSITIONS, CompactStats, TokenTypeStats, Workspace, low_words
 
 log = logging.getLogger(__name__)
 
@@ -80,30 +83,47 @@ def extract_statistics(
     """Per-layer statistics over `windows` (token id arrays); returns them and the token count.
 
     `first_position[i]` is the global corpus position of window i's first token. Only the first
-    `n_neurons` neurons of each layer are kept (all when None).
+    `n_neurons` neurons of each layer are kept (all when None). Device memory is the model, one
+    batch's activations, fixed scratch, and one row per token type occurring in `windows`.
     """
     dev = loaded.device
     n = n_neurons or loaded.n_neurons
     vocab = max(len(loaded.tokenizer), loaded.input_embeddings().shape[0])
-    stats = {layer: TokenTypeStats.zeros(vocab, n, dev) for layer in layers}
     lengths = np.array([len(w) for w in windows], dtype=np.int64)
     total = int(lengths.sum())
+    types = occurring_types(windows, vocab)
+    first_position = np.asarray(first_position, dtype=np.int64)
+    origin = int(first_position.min()) if len(windows) else 0
+    if total and int((first_position + lengths).max()) - origin > MAX_POSITIONS:
+        raise ValueError("one extraction job spans more than 2^32 corpus positions: raise "
+                         "extract.chunks so each chunk covers fewer tokens")
+    # Row r of every table is token type types[r]: tables hold only types that occur.
+    lookup = torch.full((vocab,), -1, dtype=torch.int64)
+    lookup[torch.from_numpy(types)] = torch.arange(len(types))
+    lookup = lookup.to(dev)
+    stats = _allocate(types, n, layers, dev, origin)
+    workspace = Workspace(n, dev)
     progress = Progress(total, emit)
     captured: dict[int, torch.Tensor] = {}
 
     def sink(layer: int, acts: torch.Tensor) -> None:
         captured[layer] = acts.reshape(-1, acts.shape[-1])[:, :n]
 
-    queue = plan_batches(lengths, batch_tokens)
+    queue = deque(plan_batches(lengths, batch_tokens))
+    limit = batch_tokens  # lowered for good after an out-of-memory error
+    count = next(iter(stats.values())).count if stats else None
     with torch.inference_mode(), loaded.capture(layers, sink):
         while queue:
-            batch = queue.pop(0)
+            batch = queue.popleft()
+            length = int(lengths[batch[0]])
+            if len(batch) > 1 and len(batch) * length > limit:
+                per = max(1, limit // length)
+                queue.extendleft(reversed([batch[i:i + per] for i in range(0, len(batch), per)]))
+                continue
             ids = torch.from_numpy(np.stack([windows[i] for i in batch]).astype(np.int64)).to(dev)
-            pos = (torch.from_numpy(first_position[batch])[:, None]
-                   + torch.arange(ids.shape[1])[None, :]).reshape(-1).to(dev)
             captured.clear()
             try:
-                loaded.forward_until(ids, torch.ones_like(ids))
+                loaded.forward_until(ids, None)
             except torch.OutOfMemoryError:
                 # Statistics are only updated after a complete forward pass, so a retry with
                 # smaller batches never counts a token twice.
@@ -111,14 +131,48 @@ def extract_statistics(
                 if len(batch) == 1:
                     raise
                 half = len(batch) // 2
-                emit(f"out of memory with {len(batch)} windows per batch; retrying with {half}")
+                limit = half * length
+                emit(f"out of memory with {len(batch)} windows per batch; continuing with {half}")
                 if dev.type == "cuda":
                     torch.cuda.empty_cache()
-                queue[:0] = [batch[:half], batch[half:]]
+                queue.extendleft([batch[half:], batch[:half]])
                 continue
-            flat_ids = ids.reshape(-1)
+            pos = (torch.from_numpy(first_position[batch])[:, None]
+                   + torch.arange(length)[None, :]).reshape(-1).to(dev)
+            rows = lookup[ids.reshape(-1)]
+            count.index_add_(0, rows, torch.ones_like(rows))
+            low = low_words(pos, origin)
             for layer in layers:
-                stats[layer].update(flat_ids, captured[layer], pos)
+                stats[layer].accumulate(rows, captured[layer], low, workspace)
+            captured.clear()
             progress.advance(int(lengths[batch].sum()))
     progress.advance(0, force=True)
-    return {layer: CompactStats.from_dense(st) for layer, st in stats.items()}, total
+    del workspace, lookup
+    return {layer: stats.pop(layer).to_compact(types, consume=True) for layer in layers}, total
+
+
+def occurring_types(windows: list[np.ndarray], vocab: int) -> np.ndarray:
+    """Sorted token ids present in `windows`, via a presence mask (memory O(vocab), not O(corpus))."""
+    seen = np.zeros(vocab, dtype=bool)
+    for w in windows:
+        if len(w) and (int(w.min()) < 0 or int(w.max()) >= vocab):
+            raise ValueError(f"token ids outside the model's vocabulary of {vocab}: the tokens file "
+                             "was made with another tokenizer; rerun the corpus rule")
+        seen[w] = True
+    return np.flatnonzero(seen)
+
+
+def _allocate(types: np.ndarray, n: int, layers: list[int], dev: torch.device,
+              origin: int) -> dict[int, TokenTypeStats]:
+    """One table per layer (sharing the count), allocated before the first forward pass so a
+    device too small for them fails at once, with a message saying how much was needed."""
+    try:
+        count = torch.zeros(len(types), dtype=torch.int64, device=dev)
+        return {layer: TokenTypeStats.zeros(len(types), n, dev, origin=origin, count=count)
+                for layer in layers}
+    except torch.OutOfMemoryError as exc:
+        need = len(layers) * TokenTypeStats.table_bytes(len(types), n) / 2**30
+        raise torch.OutOfMemoryError(
+            f"statistics tables for {len(layers)} layers x {len(types):,} token types x {n:,} "
+            f"neurons need {need:.1f} GiB on {dev}: extract fewer layers per job, lower n_neurons, "
+            "or run on a device with more memory") from exc

@@ -1,75 +1,176 @@
 """Exact, mergeable per-(token type, neuron) statistics, updated batch by batch on the device.
 
-Memory is fixed by vocabulary × neurons, never by corpus size: occurrence count, activation sum
+Memory is fixed by token types × neurons, never by corpus size: occurrence count, activation sum
 (float64, so means survive long corpora and chunk merges), and the maximum (float32) together with
 the corpus position of the first occurrence reaching it (so the report can show the context in
-which a token activated a neuron most), packed into one int64 so one scatter-max tracks both.
+which a token activated a neuron most), packed into one int64 so one indexed max tracks both.
+
+The update is the only per-token work besides the forward pass, so it runs in row blocks through
+preallocated scratch (`Workspace`): no tensor is allocated per batch, each block's temporaries stay
+in cache, and the key is built with three int32 passes and one int64 pass.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+# index_reduce_ (the CPU fast path) warns once per process that it is "beta"; its signature has
+# not changed since torch 1.12. Spend that one warning here, silenced, instead of in job logs.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    torch.zeros(1).index_reduce_(0, torch.zeros(1, dtype=torch.int64), torch.zeros(1), "amax")
+
 NO_POSITION = np.iinfo(np.int64).max
 MAX_POSITIONS = 1 << 32
 _EMPTY_KEY = torch.iinfo(torch.int64).min
+_MAGNITUDE = 0x7FFFFFFF
+# Elements per update block: on CPU ~2 MB of float64 (cache-sized); on accelerators large enough
+# that kernel launches do not matter.
+CPU_BLOCK_ELEMENTS = 1 << 18
+DEVICE_BLOCK_ELEMENTS = 1 << 24
 
 
-def pack(acts: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+def _order(bits: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """float32 bit patterns -> int32 with the same order as the floats (an involution)."""
+    torch.bitwise_right_shift(bits, 31, out=out)
+    out.bitwise_and_(_MAGNITUDE)
+    return out.bitwise_xor_(bits)
+
+
+def low_words(positions: torch.Tensor, origin: int = 0) -> torch.Tensor:
+    """Low key words, larger for earlier positions: 2^32 - 1 - (position - origin)."""
+    return (MAX_POSITIONS - 1 + origin) - positions
+
+
+def pack(acts: torch.Tensor, positions: torch.Tensor, origin: int = 0) -> torch.Tensor:
     """int64 keys ordered like (activation, -position): high 32 bits hold the float32 bits made
-    order-preserving as signed integers, low 32 bits hold 2^32 - 1 - position. One integer max
-    then yields both the maximum and the earliest position reaching it."""
+    order-preserving as signed integers, low 32 bits hold 2^32 - 1 - (position - origin). One
+    integer max then yields both the maximum and the earliest position reaching it."""
     bits = acts.float().contiguous().view(torch.int32)
-    bits = bits ^ ((bits >> 31) & 0x7FFFFFFF)
-    key = bits.long()
-    key <<= 32
-    key |= (MAX_POSITIONS - 1 - positions)[:, None]
-    return key
+    return torch.add(low_words(positions, origin)[:, None], _order(bits, torch.empty_like(bits)),
+                     alpha=1 << 32)
 
 
-def unpack(key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def unpack(key: torch.Tensor, origin: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Inverse of `pack`: (float32 maxima, int64 positions); empty keys give (-inf, NO_POSITION)."""
     empty = key == _EMPTY_KEY
     bits = (key >> 32).to(torch.int32)
-    bits = bits ^ ((bits >> 31) & 0x7FFFFFFF)
-    values = torch.where(empty, -torch.inf, bits.view(torch.float32))
-    positions = torch.where(empty, NO_POSITION, MAX_POSITIONS - 1 - (key & (MAX_POSITIONS - 1)))
-    return values, positions
+    values = _order(bits, torch.empty_like(bits)).view(torch.float32)
+    values = torch.where(empty, -torch.inf, values)
+    positions = (MAX_POSITIONS - 1 + origin) - (key & (MAX_POSITIONS - 1))
+    return values, torch.where(empty, NO_POSITION, positions)
+
+
+class Workspace:
+    """Scratch for `TokenTypeStats.accumulate`, allocated once per extraction.
+
+    Fresh multi-megabyte temporaries per batch cost page faults on CPU and allocator traffic on
+    GPUs; fixed row blocks also bound the scratch memory whatever the batch size.
+    """
+
+    def __init__(self, n_neurons: int, device: torch.device | str = "cpu",
+                 block_elements: int | None = None):
+        dev = torch.device(device)
+        if block_elements is None:
+            block_elements = CPU_BLOCK_ELEMENTS if dev.type == "cpu" else DEVICE_BLOCK_ELEMENTS
+        self.rows = max(1, block_elements // max(n_neurons, 1))
+        size = self.rows * n_neurons
+        self.wide = torch.empty(size, dtype=torch.float64, device=dev)  # float64, then int64 keys
+        self.ordered = torch.empty(size, dtype=torch.int32, device=dev)
+        self.floats = torch.empty(size, dtype=torch.float32, device=dev)  # non-float32 activations
 
 
 @dataclass
 class TokenTypeStats:
-    count: torch.Tensor   # [V] int64, shared by all neurons
-    sum: torch.Tensor     # [V, N] float64
-    key: torch.Tensor     # [V, N] int64 packed (maximum, first position reaching it)
+    count: torch.Tensor   # [R] int64, shared by all neurons (and by all layers of one extraction)
+    sum: torch.Tensor     # [R, N] float64
+    key: torch.Tensor     # [R, N] int64 packed (maximum, first position reaching it)
+    origin: int = 0       # positions are stored relative to this, so any corpus offset fits
 
     @classmethod
-    def zeros(cls, vocab_size: int, n_neurons: int, device: torch.device | str = "cpu"):
+    def zeros(cls, rows: int, n_neurons: int, device: torch.device | str = "cpu", *,
+              origin: int = 0, count: torch.Tensor | None = None) -> TokenTypeStats:
         return cls(
-            torch.zeros(vocab_size, dtype=torch.int64, device=device),
-            torch.zeros(vocab_size, n_neurons, dtype=torch.float64, device=device),
-            torch.full((vocab_size, n_neurons), _EMPTY_KEY, dtype=torch.int64, device=device),
+            torch.zeros(rows, dtype=torch.int64, device=device) if count is None else count,
+            torch.zeros(rows, n_neurons, dtype=torch.float64, device=device),
+            torch.full((rows, n_neurons), _EMPTY_KEY, dtype=torch.int64, device=device),
+            origin,
         )
 
+    @staticmethod
+    def table_bytes(rows: int, n_neurons: int) -> int:
+        return rows * (8 + 16 * n_neurons)
+
     def update(self, token_ids: torch.Tensor, acts: torch.Tensor, positions: torch.Tensor) -> None:
-        """Fold one batch in: token_ids [M], acts [M, N] (any float dtype), positions [M].
+        """Fold one batch in: token_ids [M] (row indices), acts [M, N] (any float dtype),
+        positions [M].
 
         Sums are accumulated in float64 whatever the compute dtype, so chunked runs merge to
-        the same means; positions must be below 2^32 (4.29 billion corpus tokens).
+        the same means; positions must lie in [origin, origin + 2^32).
         """
-        if int(positions.max()) >= MAX_POSITIONS:
-            raise ValueError("corpus positions beyond 2^32 tokens are not supported: lower "
-                             "corpus.max_tokens")
-        n = acts.shape[1]
+        rel = positions - self.origin
+        if len(rel) and (int(rel.min()) < 0 or int(rel.max()) >= MAX_POSITIONS):
+            raise ValueError("corpus positions must lie within 2^32 tokens of the statistics' "
+                             "origin: split the corpus into more chunks (extract.chunks)")
         self.count.index_add_(0, token_ids, torch.ones_like(token_ids))
-        self.sum.index_add_(0, token_ids, acts.double())
-        self.key.scatter_reduce_(0, token_ids[:, None].expand(-1, n), pack(acts, positions), "amax")
+        self.accumulate(token_ids, acts, low_words(positions, self.origin),
+                        Workspace(acts.shape[1], acts.device))
+
+    def accumulate(self, rows: torch.Tensor, acts: torch.Tensor, low: torch.Tensor,
+                   ws: Workspace) -> None:
+        """Sum and packed max only (the caller counts): rows [M], acts [M, N], low [M] from
+        `low_words`. Reads each activation twice (sum, key) and allocates nothing."""
+        m, n = acts.shape
+        on_cpu = self.key.device.type == "cpu"
+        for start in range(0, m, ws.rows):
+            stop = min(start + ws.rows, m)
+            a, r, size = acts[start:stop], rows[start:stop], (stop - start) * n
+            wide = ws.wide[:size].view(-1, n)
+            wide.copy_(a)
+            self.sum.index_add_(0, r, wide)
+            if a.dtype == torch.float32 and a.stride(-1) == 1:
+                bits = a.view(torch.int32)
+            else:
+                bits = ws.floats[:size].view(-1, n).copy_(a).view(torch.int32)
+            ordered = _order(bits, ws.ordered[:size].view(-1, n))
+            keys = wide.view(torch.int64)
+            torch.add(low[start:stop, None], ordered, alpha=1 << 32, out=keys)
+            if on_cpu:
+                # One index per row instead of per element: about twice as fast as scatter on CPU.
+                self.key.index_reduce_(0, r, keys, "amax")
+            else:
+                self.key.scatter_reduce_(0, r[:, None].expand(-1, n), keys, "amax")
 
     def observed(self) -> torch.Tensor:
         return torch.nonzero(self.count > 0).flatten()
+
+    def to_compact(self, token_ids: np.ndarray | None = None, *,
+                   consume: bool = False) -> CompactStats:
+        """Observed rows as numpy arrays; `token_ids[r]` is the token type of row r (default r).
+
+        With consume=True the key table is decoded in place into positions and, on CPU, the
+        arrays share the tables' memory, so the conversion adds only the float32 maxima.
+        """
+        rows = self.observed()
+        ids = rows.cpu().numpy()
+        ids = (ids if token_ids is None else np.asarray(token_ids)[ids]).astype(np.int32)
+        if rows.numel() == self.count.numel():
+            sums, keys = self.sum, self.key
+        else:
+            sums, keys, consume = self.sum[rows], self.key[rows], True  # private copies
+        maxima = torch.empty(keys.shape, dtype=torch.float32, device=keys.device)
+        positions = keys if consume else torch.empty_like(keys)
+        step = max(1, CPU_BLOCK_ELEMENTS // max(keys.shape[1], 1))
+        for start in range(0, keys.shape[0], step):
+            values, pos = unpack(keys[start:start + step], self.origin)
+            maxima[start:start + step] = values
+            positions[start:start + step] = pos
+        return CompactStats(ids, self.count[rows].cpu().numpy(), sums.cpu().numpy(),
+                            maxima.cpu().numpy(), positions.cpu().numpy())
 
 
 @dataclass
@@ -84,16 +185,10 @@ class CompactStats:
 
     @classmethod
     def from_dense(cls, stats: TokenTypeStats, count: torch.Tensor | None = None) -> CompactStats:
-        count = stats.count if count is None else count
-        rows = torch.nonzero(count > 0).flatten()
-        values, positions = unpack(stats.key[rows])
-        return cls(
-            rows.cpu().numpy().astype(np.int32),
-            count[rows].cpu().numpy(),
-            stats.sum[rows].cpu().numpy(),
-            values.cpu().numpy(),
-            positions.cpu().numpy(),
-        )
+        """Rows of a table indexed by token id, non-destructively."""
+        if count is not None:
+            stats = TokenTypeStats(count, stats.sum, stats.key, stats.origin)
+        return stats.to_compact()
 
     @property
     def mean(self) -> np.ndarray:

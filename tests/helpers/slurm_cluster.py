@@ -36,7 +36,8 @@ CLIENTS = ("srun", "sbatch", "squeue", "scancel", "sinfo", "scontrol", "sacct")
 PARTITION = "debug"
 # The plugin only honours --slurm-status-command squeue when MinJobAge >= 3x its initial status
 # wait (else it silently falls back to sacct, which fails without accounting and hangs the run).
-MIN_JOB_AGE_S = 300
+# Generous, so that a test can still list a long run's first jobs at its end.
+MIN_JOB_AGE_S = 1800
 
 
 def _find(cmd: str) -> str | None:
@@ -189,8 +190,9 @@ def _wait(what: str, ok, timeout: float, cluster: SlurmCluster) -> None:
     while time.monotonic() < deadline:
         dead = [n for n, p in cluster.procs.items() if p.poll() is not None]
         if dead:
-            raise RuntimeError(f"{', '.join(dead)} exited while waiting for {what}\n"
-                               + cluster.log_tail())
+            raise RuntimeError(
+                f"{', '.join(dead)} exited while waiting for {what}\n" + cluster.log_tail()
+            )
         if ok():
             return
         time.sleep(0.2)
@@ -207,11 +209,19 @@ def _start_munge(cluster: SlurmCluster) -> Path:
     sock = mdir / "munge.socket.2"
     log = (cluster.root / "log" / "munged.log").open("ab")
     cluster.procs["munged"] = subprocess.Popen(
-        [_find("munged"), "--foreground", f"--key-file={key}", f"--socket={sock}",
-         f"--pid-file={mdir}/munged.pid", f"--log-file={mdir}/munged-internal.log",
-         f"--seed-file={mdir}/munged.seed"],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            _find("munged"),
+            "--foreground",
+            f"--key-file={key}",
+            f"--socket={sock}",
+            f"--pid-file={mdir}/munged.pid",
+            f"--log-file={mdir}/munged-internal.log",
+            f"--seed-file={mdir}/munged.seed",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
     log.close()
 
     def munge_works() -> bool:
@@ -220,8 +230,9 @@ def _start_munge(cluster: SlurmCluster) -> Path:
         cred = subprocess.run([_find("munge"), "-S", str(sock), "-n"], capture_output=True)
         if cred.returncode != 0:
             return False
-        back = subprocess.run([_find("unmunge"), "-S", str(sock)], input=cred.stdout,
-                              capture_output=True)  # fmt: skip
+        back = subprocess.run(
+            [_find("unmunge"), "-S", str(sock)], input=cred.stdout, capture_output=True
+        )
         return back.returncode == 0
 
     _wait("munged", munge_works, 20, cluster)
@@ -233,8 +244,11 @@ def _start_slurm(cluster: SlurmCluster, timeout: float) -> None:
         log = (cluster.root / "log" / f"{name}-stdout.log").open("ab")
         cluster.procs[name] = subprocess.Popen(
             [_find(name), "-D", "-f", str(cluster.conf)],
-            env=cluster.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+            env=cluster.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         log.close()
     _wait("the node to become idle", lambda: cluster.node_state() == "idle", timeout, cluster)
 
@@ -269,7 +283,7 @@ def slurm_cluster(timeout: float = 60, keep: bool = False) -> Iterator[SlurmClus
     reason = missing_requirements()
     if reason is not None:
         raise RuntimeError(reason)
-    root = Path(tempfile.mkdtemp(prefix="slurm-"))
+    root = Path(tempfile.mkdtemp(prefix="slurm-", dir="/tmp" if os.path.isdir("/tmp") else None))
     root.chmod(0o755)
     for sub in ("log", "run", "spool/slurmd", "spool/slurmctld"):
         (root / sub).mkdir(parents=True)
@@ -281,9 +295,15 @@ def slurm_cluster(timeout: float = 60, keep: bool = False) -> Iterator[SlurmClus
     cluster = SlurmCluster(root=root, conf=conf, bindir=bindir, env=env)
     try:
         sock = _start_munge(cluster)
-        conf.write_text(_slurm_conf(
-            root, sock, socket.gethostname(), len(os.sched_getaffinity(0)), max(_mem_mb() - 2048, 512)
-        ))  # fmt: skip
+        conf.write_text(
+            _slurm_conf(
+                root,
+                sock,
+                socket.gethostname(),
+                len(os.sched_getaffinity(0)),
+                max(_mem_mb() - 2048, 512),
+            )
+        )
         _write_wrappers(bindir, conf)
         _start_slurm(cluster, timeout)
         yield cluster

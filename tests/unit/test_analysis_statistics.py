@@ -244,7 +244,7 @@ def test_permutation_engine_matches_brute_force():
     k, perms = 24, 40
     sim, vec = random_sim(k, seed=11)
     coarse, fine = rank_segments(k, 3), rank_segments(k, 4)
-    plan = PermutationPlan(k, perms, [coarse, fine])
+    plan = PermutationPlan(k, perms, [coarse, fine], chunk=16)  # several chunks, last partial
     clusters = np.random.default_rng(12).integers(0, 3, k)
     pi = plan.draw(np.random.default_rng(13))
     assert np.all(pi[0] == np.arange(k))
@@ -264,8 +264,11 @@ def test_permutation_engine_matches_brute_force():
             ref = adjusted_mutual_info_score(labels, clusters[pi[row]])
             assert float(ami) == pytest.approx(ref, abs=1e-10)
         assert res.runs[row] == count_runs(clusters[pi[row]])
-    # the buffer is left clean for the next neuron
-    assert not plan.onehot_t.any()
+    # the reused buffer carries nothing over from one neuron to the next
+    plan.run(s0, clusters, 3, plan.draw(np.random.default_rng(99)))
+    again = plan.run(s0, clusters, 3, pi)
+    for a, b in zip(res.within, again.within, strict=True):
+        np.testing.assert_array_equal(a, b)
     table = xlogx_table(5)
     assert table[0] == 0 and table[3] == pytest.approx(3 * np.log(3))
 

@@ -145,6 +145,15 @@ def test_small_k_gives_nan_for_single_token_segments():
         analyze_shard(0, params={"fine_segments": 20}, **small)
 
 
+def test_empty_shard_gives_empty_tables(shard):
+    empty = subset(shard, np.arange(0))
+    out = analyze_shard(0, **empty)
+    assert all(len(frame) == 0 for frame in out.values())
+    assert "homogeneity" in out["segments"] and "kw_p" in out["neurons"]
+    layers = summarize_layers(out["neurons"], out["segments"], out["clusters"])
+    assert len(layers) == 0 and len(evaluate_claims(layers)) == 0
+
+
 def test_input_contract_violations_raise(shard):
     bad = subset(shard, np.arange(2))
     bad["mean_act"] = bad["mean_act"][:, ::-1].copy()

@@ -205,23 +205,36 @@ def test_provenance_section(built):
         assert text in prov, text
 
 
-def test_browser_budget_null_embeds_everything(tmp_path):
+def test_no_budget_no_benchmarks_no_provenance(tmp_path):
+    """browser_neurons: null embeds every neuron; missing run metadata never fails the build."""
     inputs, config = synthetic_inputs(tmp_path, n_neurons=8)
     config["report"]["browser_neurons"] = None
-    html_path = tmp_path / "index.html"
-    build_report(inputs, str(html_path), str(tmp_path / "figs"), config, "x")
-    data = browser_data(html_path.read_text(encoding="utf-8"))
-    assert len(data["neurons"]) == 16
-    assert {n["why"] for n in data["neurons"]} == {"all"}
-
-
-def test_missing_benchmarks_and_provenance_do_not_fail(tmp_path):
-    inputs, config = synthetic_inputs(tmp_path, n_neurons=8)
     config["results"] = str(tmp_path / "elsewhere")
     inputs["provenance"] = str(tmp_path / "missing.h5")
     html_path = tmp_path / "index.html"
     build_report(inputs, str(html_path), str(tmp_path / "figs"), config, "x")
-    assert "No benchmark files were found" in html_path.read_text(encoding="utf-8")
+    html = html_path.read_text(encoding="utf-8")
+    data = browser_data(html)
+    assert len(data["neurons"]) == 16
+    assert {n["why"] for n in data["neurons"]} == {"all"}
+    assert "No benchmark files were found" in html
+
+
+def test_degenerate_tables_still_build(tmp_path):
+    """Empty per-segment/cluster/claims tables and a layer with only NaN metrics."""
+    inputs, config = synthetic_inputs(tmp_path, n_neurons=6)
+    for name in ("segments", "clusters", "claims", "layers"):
+        atomic_parquet(pd.read_parquet(inputs[name]).iloc[0:0], inputs[name], {})
+    neurons = pd.read_parquet(inputs["neurons"])
+    metrics = [c for c in neurons.columns if neurons[c].dtype.kind == "f"]
+    neurons.loc[neurons["layer"] == 1, metrics] = np.nan
+    atomic_parquet(neurons, inputs["neurons"], {})
+    html_path = tmp_path / "index.html"
+    build_report(inputs, str(html_path), str(tmp_path / "figs"), config, "x")
+    html = html_path.read_text(encoding="utf-8")
+    assert "The claims table is empty." in html
+    assert len(list((tmp_path / "figs").glob("example_L1_*.png"))) == 2
+    assert len(browser_data(html)["neurons"]) == 12  # budget 10 >= 6 per layer: all in
 
 
 def test_script_json_cannot_close_its_tag():

@@ -7,7 +7,9 @@ from intraneuron.models import ModelError
 from intraneuron.plan import neurons_per_layer, shards
 
 try:
-    config.update(validate(config))
+    validated = validate(config)
+    config.clear()
+    config.update(validated)
     N_NEURONS = neurons_per_layer(config)
 except (ConfigError, ModelError) as exc:
     sys.exit(f"intraneuron: {exc}")

@@ -11,7 +11,8 @@ Pure numpy/scipy. Entry points used by the workflow:
 Modules: params (defaults, validation), similarity (cosine similarity, homogeneity),
 clustering (HAC, cluster count, names), segments (rank segments), permutation (the shared
 permutation engine), interleaving (runs, range overlap, AMI), inference (rank tests, Holm, BH,
-layer tests), shard, layers, claims.
+layer tests), shard (per-neuron analysis, table assembly), layers (FDR, layer summary), claims
+(verdicts), synthetic (planted test data), arrays (small helpers).
 """
 
 from .claims import evaluate_claims

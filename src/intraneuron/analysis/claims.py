@@ -18,6 +18,9 @@ import pandas as pd
 
 from .params import resolve_params
 
+COLUMNS = ["claim", "claim_text", "layer", "statistic", "value", "null_value", "p", "verdict",
+           "rule", "criteria", "n_criteria_held", "n_criteria"]  # fmt: skip
+
 CLAIM_TEXT = {
     1: "Activation segments and categorical clusters are related systematically but weakly, "
     "mainly at the very highest activations.",
@@ -145,6 +148,8 @@ def _claim3(r: pd.Series, p: dict) -> dict:
 def evaluate_claims(layers_df: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
     """One row per (claim, layer) with the primary statistic and a rule-based verdict."""
     params = resolve_params(params)
+    if layers_df.empty:
+        return pd.DataFrame(columns=COLUMNS)
     rows = []
     judges = {1: _claim1, 2: _claim2, 3: _claim3}
     for claim, judge in judges.items():

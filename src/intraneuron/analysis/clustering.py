@@ -12,14 +12,16 @@ renumbered by decreasing mean activation (cluster 0 = most activating), mirrorin
 from __future__ import annotations
 
 import numpy as np
-from scipy.cluster.hierarchy import leaves_list, linkage
+from scipy.cluster.hierarchy import linkage
+
+from .arrays import upper_pairs
 
 
 def linkage_matrix(sim: np.ndarray, method: str) -> np.ndarray:
     """scipy linkage matrix Z for the tokens whose similarity matrix is `sim`."""
     k = sim.shape[0]
     s = np.asarray(sim, dtype=np.float64)
-    iu = np.triu_indices(k, 1)
+    iu = upper_pairs(k)
     if method == "ward":
         dist = np.sqrt(np.maximum(2.0 - 2.0 * s[iu], 0.0))
     else:
@@ -27,34 +29,41 @@ def linkage_matrix(sim: np.ndarray, method: str) -> np.ndarray:
     return linkage(dist, method=method)
 
 
-def cut_labels(z: np.ndarray, n_clusters: int, order: np.ndarray | None = None) -> np.ndarray:
-    """Flat labels with exactly `n_clusters` clusters: undo the last n_clusters - 1 merges.
+def cut_all(z: np.ndarray, counts: list[int]) -> dict[int, np.ndarray]:
+    """Flat labels with exactly m clusters for every m in `counts`: undo the last m - 1 merges.
 
-    Every dendrogram node covers a contiguous run of `leaves_list(z)`; walking down from the
-    root through the undone merges gives each kept node's start in that order, and the starts
-    of the kept nodes are the cluster boundaries. Pass `order` = leaves_list(z) when cutting
-    the same tree several times.
+    Every dendrogram node covers a contiguous run of leaves in dendrogram order (left child
+    first). One walk down from the root gives each node's start in that order; the m clusters
+    are the nodes left when the last m - 1 merges are undone, and their starts are the cluster
+    boundaries. Robust to tied merge heights, unlike a height cut.
     """
     n = z.shape[0] + 1
-    m = int(min(max(n_clusters, 1), n))
-    if m == 1:
-        return np.zeros(n, dtype=np.int64)
-    order = leaves_list(z) if order is None else order
-    children = z[:, :2].astype(np.int64)
-    size = np.concatenate([np.ones(n, dtype=np.int64), z[:, 3].astype(np.int64)])
-    start = {2 * n - 2: 0}
-    undone = range(n - 2, n - m - 1, -1)  # merge rows whose node is split again
-    for t in undone:
-        s = start[n + t]
-        left, right = int(children[t, 0]), int(children[t, 1])
-        start[left] = s
-        start[right] = s + int(size[left])
-    split_nodes = {n + t for t in undone}
-    boundaries = np.sort([s for node, s in start.items() if node not in split_nodes])
-    in_order = np.searchsorted(boundaries, np.arange(n), side="right") - 1
-    labels = np.empty(n, dtype=np.int64)
-    labels[order] = in_order
-    return labels
+    children = z[:, :2].astype(np.int64).tolist()
+    size = [1] * n + z[:, 3].astype(np.int64).tolist()
+    start = [0] * (2 * n - 1)
+    for t in range(n - 2, -1, -1):  # parents before children
+        left, right = children[t]
+        start[left] = start[n + t]
+        start[right] = start[n + t] + size[left]
+    leaf_position = np.asarray(start[:n])
+    out: dict[int, np.ndarray] = {}
+    kept = {2 * n - 2}
+    wanted = sorted({int(min(max(m, 1), n)) for m in counts})
+    m = 1
+    for target in wanted:
+        while m < target:  # undo merge n - 1 - m: its node gives way to its two children
+            t = n - 1 - m
+            kept.discard(n + t)
+            kept.update(children[t])
+            m += 1
+        boundaries = np.sort([start[node] for node in kept])
+        out[target] = np.searchsorted(boundaries, leaf_position, side="right") - 1
+    return {m: out[int(min(max(m, 1), n))] for m in counts}
+
+
+def cut_labels(z: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Flat labels with exactly `n_clusters` clusters (see `cut_all`)."""
+    return cut_all(z, [n_clusters])[n_clusters]
 
 
 def silhouettes(dist: np.ndarray, candidates: list[np.ndarray]) -> np.ndarray:
@@ -62,29 +71,30 @@ def silhouettes(dist: np.ndarray, candidates: list[np.ndarray]) -> np.ndarray:
 
     Matches sklearn.metrics.silhouette_score: s(i) = (b - a) / max(a, b) with a the mean distance
     to the other members of i's cluster, b the smallest mean distance to another cluster, and
-    s(i) = 0 for members of singleton clusters.
+    s(i) = 0 for members of singleton clusters. Candidates are padded to the largest number of
+    clusters (padding = +inf mean distance) so that all are scored at once.
     """
     k = dist.shape[0]
-    sizes = [int(lab.max()) + 1 for lab in candidates]
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
-    onehot = np.zeros((k, offsets[-1]))
-    for lab, off in zip(candidates, offsets[:-1], strict=True):
-        onehot[np.arange(k), off + lab] = 1.0
-    sums = dist @ onehot
-    out = np.empty(len(candidates))
-    rows = np.arange(k)
-    for c, (lab, off, g) in enumerate(zip(candidates, offsets[:-1], sizes, strict=True)):
-        block = sums[:, off : off + g]
-        count = onehot[:, off : off + g].sum(axis=0)
-        own = count[lab]
-        a = np.where(own > 1, block[rows, lab] / np.maximum(own - 1, 1), 0.0)
-        other = block / count[None, :]
-        other[rows, lab] = np.inf
-        b = other.min(axis=1)
-        denom = np.maximum(a, b)
-        s = np.where((own > 1) & (denom > 0), (b - a) / np.where(denom > 0, denom, 1.0), 0.0)
-        out[c] = s.mean()
-    return out
+    n_cand = len(candidates)
+    labels = np.stack(candidates)  # (n_cand, k)
+    width = int(labels.max()) + 1
+    column = labels + width * np.arange(n_cand)[:, None]
+    onehot = np.zeros((k, n_cand * width))
+    onehot[np.arange(k)[None, :], column] = 1.0
+    sums = (dist @ onehot).reshape(k, n_cand, width).transpose(1, 0, 2)  # (cand, token, cluster)
+    count = onehot.sum(axis=0).reshape(n_cand, width)
+    own = np.take_along_axis(count, labels, axis=1)  # (cand, token)
+    own_sum = np.take_along_axis(sums, labels[:, :, None], axis=2)[:, :, 0]
+    a = np.where(own > 1, own_sum / np.maximum(own - 1, 1), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sums / count[:, None, :]
+    mean[count[:, None, :].repeat(k, axis=1) == 0] = np.inf
+    np.put_along_axis(mean, labels[:, :, None], np.inf, axis=2)
+    b = mean.min(axis=2)
+    denom = np.maximum(a, b)
+    ok = (own > 1) & (denom > 0) & np.isfinite(b)
+    s = np.where(ok, (b - a) / np.where(ok, denom, 1.0), 0.0)
+    return s.mean(axis=1)
 
 
 def choose_clusters(sim: np.ndarray, params: dict) -> tuple[np.ndarray, float]:
@@ -97,18 +107,17 @@ def choose_clusters(sim: np.ndarray, params: dict) -> tuple[np.ndarray, float]:
     hi = max(min(int(params["max_clusters"]), k - 1), lo)
     if params["n_clusters"] != "auto":
         m = min(int(params["n_clusters"]), k - 1)
-        labels = cut_labels(z, m)
-        return labels, float(silhouettes(dist, [labels])[0])
-    if params["cluster_selection"] == "distance_threshold":
+    elif params["cluster_selection"] == "distance_threshold":
         merged = int(np.count_nonzero(z[:, 2] <= float(params["distance_threshold"])))
         m = int(np.clip(k - merged, lo, hi))
-        labels = cut_labels(z, m)
-        return labels, float(silhouettes(dist, [labels])[0])
-    order = leaves_list(z)
-    candidates = [cut_labels(z, m, order) for m in range(lo, hi + 1)]
-    scores = silhouettes(dist, candidates)
-    best = int(np.argmax(scores))  # first maximum: the fewest clusters among ties
-    return candidates[best], float(scores[best])
+    else:
+        cuts = cut_all(z, list(range(lo, hi + 1)))
+        candidates = list(cuts.values())
+        scores = silhouettes(dist, candidates)
+        best = int(np.argmax(scores))  # first maximum: the fewest clusters among ties
+        return candidates[best], float(scores[best])
+    labels = cut_labels(z, m)
+    return labels, float(silhouettes(dist, [labels])[0])
 
 
 def renumber_by_activation(labels: np.ndarray, activation: np.ndarray) -> np.ndarray:

@@ -17,6 +17,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy import special, stats
 
+from .arrays import run_starts, upper_pairs
+
 
 def rank_average(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """1-based ranks with ties averaged, and the sizes of the tie groups."""
@@ -24,9 +26,9 @@ def rank_average(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = x.size
     order = np.argsort(x, kind="mergesort")
     xs = x[order]
-    new = np.r_[True, xs[1:] != xs[:-1]]
+    new = run_starts(xs)
     starts = np.flatnonzero(new)
-    ties = np.diff(np.r_[starts, n])
+    ties = np.diff(starts, append=n)
     average = starts + (ties + 1) / 2.0
     ranks = np.empty(n)
     ranks[order] = average[np.cumsum(new) - 1]
@@ -70,7 +72,7 @@ def two_sided_normal_p(z: np.ndarray) -> np.ndarray:
 
 def dunn(rsum: np.ndarray, size: np.ndarray, sigma2: float) -> tuple[np.ndarray, np.ndarray]:
     """Dunn's z for all cluster pairs i < j (row-major) and their two-sided p-values."""
-    i, j = np.triu_indices(rsum.size, 1)
+    i, j = upper_pairs(rsum.size)
     mean = rsum / size
     se = np.sqrt(sigma2 * (1.0 / size[i] + 1.0 / size[j]))
     with np.errstate(invalid="ignore", divide="ignore"):

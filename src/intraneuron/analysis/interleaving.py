@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
+from .arrays import run_starts, upper_pairs
+
 
 def count_runs(labels: np.ndarray) -> np.ndarray:
     """Number of runs of equal labels along the last axis."""
@@ -26,7 +28,7 @@ def count_runs(labels: np.ndarray) -> np.ndarray:
 
 def runs_per_cluster(labels: np.ndarray, n_clusters: int) -> np.ndarray:
     """For each cluster, the number of contiguous rank blocks it occupies."""
-    starts = np.r_[True, labels[1:] != labels[:-1]]
+    starts = run_starts(labels)
     return np.bincount(labels[starts], minlength=n_clusters)
 
 
@@ -39,7 +41,7 @@ def range_overlap(labels: np.ndarray, n_clusters: int) -> tuple[float, float]:
     hi = np.full(n_clusters, -1)
     np.minimum.at(lo, labels, ranks)
     np.maximum.at(hi, labels, ranks)
-    i, j = np.triu_indices(n_clusters, 1)
+    i, j = upper_pairs(n_clusters)
     inter = np.minimum(hi[i], hi[j]) - np.maximum(lo[i], lo[j]) + 1
     union = np.maximum(hi[i], hi[j]) - np.minimum(lo[i], lo[j]) + 1
     return float(np.mean(inter > 0)), float(np.mean(np.maximum(inter, 0) / union))

@@ -173,7 +173,6 @@ def summarize_layers(
             row[f"{scheme}_page_l_null"] = null
             row[f"{scheme}_page_p"] = p
         rows.append(row)
-    frame = pd.DataFrame(rows)
-    if not frame.empty:
-        frame["layer"] = frame["layer"].astype(np.int16)
+    frame = pd.DataFrame(rows, columns=None if rows else ["layer", "n_neurons"])
+    frame["layer"] = frame["layer"].astype(np.int16)
     return frame

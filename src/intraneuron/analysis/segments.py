@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .arrays import run_starts
+
 
 def rank_segments(k: int, n_segments: int) -> np.ndarray:
     """Segment label of each rank 0..k-1 (0 = highest activations)."""
@@ -18,15 +20,15 @@ def rank_segments(k: int, n_segments: int) -> np.ndarray:
 
 def segment_starts(labels: np.ndarray) -> np.ndarray:
     """First rank of each segment (labels are non-decreasing)."""
-    return np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+    return np.flatnonzero(run_starts(labels))
 
 
 def segment_composition(
     segment: np.ndarray, cluster: np.ndarray, n_segments: int, n_clusters: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per segment: number of distinct clusters present, dominant cluster, its share (purity)."""
-    table = np.zeros((n_segments, n_clusters), dtype=np.int64)
-    np.add.at(table, (segment, cluster), 1)
+    table = np.bincount(segment * n_clusters + cluster, minlength=n_segments * n_clusters)
+    table = table.reshape(n_segments, n_clusters)
     present = np.count_nonzero(table, axis=1)
     dominant = table.argmax(axis=1)
     purity = table.max(axis=1) / np.maximum(table.sum(axis=1), 1)

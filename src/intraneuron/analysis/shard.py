@@ -43,9 +43,14 @@ neurons: layer, neuron, n_tokens, n_clusters, silhouette (cosine, chosen labelli
 
 segments: layer, neuron, scheme ("coarse" | "fine"), segment, size, rank_min, rank_max,
   act_min, act_max, act_mean (mean activation), homogeneity (mean pairwise cosine, off-diagonal),
-  null_mean, null_sd, z, p (permutation: same-size random segments of the neuron's own core
-  tokens; p one-sided, (1 + #null >= observed) / (1 + P)), n_clusters_present,
-  dominant_cluster, purity (share of the dominant cluster).
+  null_mean, null_sd (ddof = 1), z = (homogeneity - null_mean) / null_sd, p (permutation:
+  same-size random segments of the neuron's own core tokens; one-sided,
+  (1 + #{null >= observed - 1e-6}) / (1 + P), the 1e-6 absorbing float32 round-off),
+  n_clusters_present, dominant_cluster, purity (share of the dominant cluster).
+
+All null values of a neuron come from one batch of P random permutations of its ranks
+(permutation.py), shared by the segment, trend, runs and AMI tests; z-scores of skewed
+statistics (AMI, runs) are descriptive, the permutation p-values are the tests.
 
 clusters: layer, neuron, cluster, size, mean_activation, act_min, act_max, rank_min, rank_max,
   homogeneity, name (the cluster_name_tokens most central tokens joined by ' · '), n_runs
@@ -59,18 +64,25 @@ clusters: layer, neuron, cluster, size, mean_activation, act_min, act_max, rank_
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from . import inference as inf
+from .arrays import upper_pairs
 from .clustering import centrality, choose_clusters, cluster_names, renumber_by_activation
 from .interleaving import AMIScale, range_overlap, runs_per_cluster
 from .params import resolve_params
 from .permutation import PermutationPlan
-from .segments import rank_segments, segment_composition
+from .segments import rank_segments, segment_composition, segment_starts
 from .similarity import block_homogeneity, cosine_similarity_matrix, mean_offdiagonal
+
+try:  # optional: keeps BLAS single-threaded inside the neuron loop (see analyze_shard)
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover - then set OPENBLAS_NUM_THREADS=1 in the environment
+    threadpool_limits = None
 
 SCHEMES = ("coarse", "fine")
 TOL = 1e-6  # float32 round-off allowance when comparing observed and permuted homogeneity
@@ -112,8 +124,8 @@ def _segment_stats(scheme_labels, within, act, sim, clusters, n_clusters):
     slope = (table @ height) / (height @ height)
     trend = float(slope[0])
     trend_p = inf.empirical_p(trend, slope[1:], greater=True, tol=1e-9)
-    starts = np.flatnonzero(np.r_[True, scheme_labels[1:] != scheme_labels[:-1]])
-    ends = np.r_[starts[1:], scheme_labels.size] - 1
+    starts = segment_starts(scheme_labels)
+    ends = np.append(starts[1:], scheme_labels.size) - 1
     present, dominant, purity = segment_composition(scheme_labels, clusters, g, n_clusters)
     rows = {
         "segment": np.arange(g),
@@ -220,7 +232,7 @@ def analyze_neuron(
     out.update(kw_h=kw.h, kw_df=c - 1, kw_p=kw.p, kw_epsilon2=kw.epsilon2)
     _, pair_p = inf.dunn(kw.rank_sum, kw.size, kw.sigma2)
     pair_sig = inf.holm(pair_p) < alpha
-    pi_, pj_ = np.triu_indices(c, 1)
+    pi_, pj_ = upper_pairs(c)
     sig_per_cluster = np.bincount(pi_[pair_sig], minlength=c) + np.bincount(
         pj_[pair_sig], minlength=c
     )
@@ -285,15 +297,30 @@ def analyze_shard(
 ) -> dict[str, pd.DataFrame]:
     """Analyse every neuron of one layer's shard; returns tables tokens, neurons, segments,
     clusters (columns in the module docstring). Rows of the (n, k) inputs are neurons, columns
-    ranks (descending mean activation); the tokens table keeps that neuron-major order."""
+    ranks (descending mean activation); the tokens table keeps that neuron-major order.
+
+    BLAS is limited to one thread for the duration (when threadpoolctl is installed): the
+    per-neuron products are small, so extra BLAS threads gain little when the machine is idle
+    and, when other jobs occupy the cores, spin-waiting threads made the loop 3x slower in
+    measurements. Parallelism comes from running shards side by side.
+    """
     params = resolve_params(params)
     neurons = np.asarray(neurons)
     token_ids = np.asarray(token_ids)
     mean_act = np.asarray(mean_act)
     max_act = np.asarray(max_act)
     counts = np.asarray(counts)
-    n = neurons.size
     _check_inputs(neurons, token_ids, tokens, mean_act, max_act, counts, embeddings, params)
+    limit = threadpool_limits(limits=1, user_api="blas") if threadpool_limits else nullcontext()
+    with limit:
+        return _analyze_rows(
+            layer, neurons, token_ids, tokens, mean_act, max_act, counts, embeddings, params
+        )
+
+
+def _analyze_rows(layer, neurons, token_ids, tokens, mean_act, max_act, counts, embeddings, params):
+    """The neuron loop of analyze_shard (inputs already checked)."""
+    n = neurons.size
     plans: dict = {}
     neu = defaultdict(list)
     seg = defaultdict(list)

@@ -37,7 +37,7 @@ METRICS = [
     ("act_distinct_rho", "ρ(cluster activation, distinctness)"),
 ]
 
-CONTEXT_CHARS = 80  # characters kept on each side of a token's context
+CONTEXT_CHARS = 60  # characters kept on each side of a token's context (bounds the page size)
 
 
 @dataclass
@@ -61,6 +61,7 @@ def select(data: ReportData, examples: dict[int, list[int]]) -> list[Selection]:
             out.append(Selection(layer, len(ids), [(x, "all") for x in ids]))
             continue
         chosen: list[tuple[int, str]] = [(x, "example") for x in examples.get(layer, [])]
+        chosen = chosen[: int(budget)]
         taken = {x for x, _ in chosen}
         n_strong = max(int(budget) // 2 - len(chosen), 0)
         for x in strongest(data.analyzed(layer), n_strong, exclude=taken):
@@ -92,11 +93,17 @@ def _num(x) -> float | int | None:
     return float(f"{f:.4g}")
 
 
-def _clip_left(text: str) -> str:
+def _text(x) -> str:
+    return "" if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)) else str(x)
+
+
+def _clip_left(x) -> str:
+    text = _text(x)
     return text if len(text) <= CONTEXT_CHARS else "…" + text[-CONTEXT_CHARS:]
 
 
-def _clip_right(text: str) -> str:
+def _clip_right(x) -> str:
+    text = _text(x)
     return text if len(text) <= CONTEXT_CHARS else text[:CONTEXT_CHARS] + "…"
 
 
@@ -106,7 +113,7 @@ class _Strings:
         self.index: dict[str, int] = {}
 
     def __call__(self, text) -> int:
-        text = "" if text is None or (isinstance(text, float) and math.isnan(text)) else str(text)
+        text = _text(text)
         i = self.index.get(text)
         if i is None:
             i = self.index[text] = len(self.items)
@@ -148,7 +155,7 @@ def payload(data: ReportData, selections: list[Selection], palette: list[str]) -
             entry["cl"] = [_num(x) for x in tk.get("cluster", [])]
             entry["seg"] = [_num(x) for x in tk.get("segment", [])]
             entry["fine"] = [_num(x) for x in tk.get("fine_segment", [])]
-            entry["ctx"] = [[strings(_clip_left(str(a))), strings(_clip_right(str(b)))]
+            entry["ctx"] = [[strings(_clip_left(a)), strings(_clip_right(b))]
                             for a, b in zip(left, right, strict=True)]
             out_neurons.append(entry)
     return {

@@ -20,6 +20,11 @@ from .methods import methods_html
 
 log = logging.getLogger("intraneuron")
 
+LARGE_MB = 50  # above this the page gets slow to open and to share
+
+EXAMPLE_LABELS = {"strongest": "strongest effect", "typical": "typical effect",
+                  "other": "example"}
+
 
 def _asset(name: str) -> str:
     return resources.files("intraneuron.report").joinpath("assets", name).read_text("utf-8")
@@ -92,10 +97,10 @@ def _examples_section(data: ReportData, out: Path,
             tk = by_neuron.get((layer, neuron))
             if tk is None or tk.empty:
                 continue
-            subtitle = why
+            subtitle = EXAMPLE_LABELS.get(why, why)
             if rows is not None and (layer, neuron) in rows.index:
                 r = rows.loc[(layer, neuron)]
-                subtitle = (f"{why}; {render.fmt(r.get('n_clusters'))} clusters, top-segment "
+                subtitle = (f"{subtitle}; {render.fmt(r.get('n_clusters'))} clusters, top-segment "
                             f"homogeneity z = {render.fmt(r.get('top_coarse_z'))}, AMI = "
                             f"{render.fmt(r.get('ami_coarse'))}")
             cl = clusters.get((layer, neuron))
@@ -217,6 +222,9 @@ def build_report(inputs: dict[str, str], html_path: str, figures_dir: str, confi
     html = page(data, sections)
     with atomic_path(html_path) as tmp:
         Path(tmp).write_text(html, encoding="utf-8")
+    size_mb = len(html.encode()) / 1e6
     log.info("report: %s (%.1f MB, %d neurons in the browser), %d figures in %s", html_path,
-             len(html.encode()) / 1e6, len(payload["neurons"]), len(list(out.glob("*.png"))),
-             out)
+             size_mb, len(payload["neurons"]), len(list(out.glob("*.png"))), out)
+    if size_mb > LARGE_MB:
+        log.warning("the report is %.0f MB; lower report.browser_neurons (now %s) for a lighter "
+                    "page", size_mb, (config.get("report") or {}).get("browser_neurons"))

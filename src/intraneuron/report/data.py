@@ -113,25 +113,31 @@ def _stage_times(config: dict) -> pd.DataFrame:
         return pd.DataFrame(columns=["rule", "jobs", "wall_s", "max_rss_mb"])
 
 
+def _effect(frame: pd.DataFrame) -> pd.Series:
+    if EFFECT not in frame:
+        return pd.Series(np.nan, index=frame.index, dtype=float)
+    return pd.to_numeric(frame[EFFECT], errors="coerce").astype(float)
+
+
 def strongest(frame: pd.DataFrame, n: int, exclude: set[int] = frozenset()) -> list[int]:
-    """The n neurons of `frame` with the largest EFFECT (NaN last, ties by neuron id)."""
+    """The n neurons of `frame` with the largest finite EFFECT (ties: lower neuron id)."""
     if n <= 0 or frame.empty:
         return []
-    part = frame[~frame["neuron"].isin(exclude)]
-    effect = part[EFFECT] if EFFECT in part else pd.Series(np.nan, index=part.index)
-    order = part.assign(_e=pd.to_numeric(effect, errors="coerce").fillna(-np.inf))
-    order = order.sort_values(["_e", "neuron"], ascending=[False, True], kind="stable")
-    return [int(x) for x in order["neuron"].head(n)]
+    part = frame.assign(_e=_effect(frame))
+    part = part[np.isfinite(part["_e"]) & ~part["neuron"].isin(exclude)]
+    part = part.sort_values(["_e", "neuron"], ascending=[False, True], kind="stable")
+    return [int(x) for x in part["neuron"].head(n)]
 
 
 def typical(frame: pd.DataFrame, n: int, exclude: set[int] = frozenset()) -> list[int]:
-    """The n neurons whose EFFECT is closest to the layer's median (ties by neuron id)."""
-    if n <= 0 or frame.empty or EFFECT not in frame:
+    """The n neurons whose finite EFFECT is closest to the layer's median (ties: lower id)."""
+    if n <= 0 or frame.empty:
         return []
-    effect = pd.to_numeric(frame[EFFECT], errors="coerce")
-    median = float(np.nanmedian(effect)) if effect.notna().any() else 0.0
-    part = frame.assign(_d=(effect - median).abs().fillna(np.inf))
-    part = part[~part["neuron"].isin(exclude)]
+    effect = _effect(frame)
+    if not np.isfinite(effect).any():
+        return []
+    part = frame.assign(_d=(effect - float(np.nanmedian(effect))).abs())
+    part = part[np.isfinite(part["_d"]) & ~part["neuron"].isin(exclude)]
     part = part.sort_values(["_d", "neuron"], kind="stable")
     return [int(x) for x in part["neuron"].head(n)]
 
@@ -143,7 +149,8 @@ def example_neurons(data: ReportData, layer: int) -> list[tuple[int, str]]:
     strong = strongest(frame, (n + 1) // 2)
     usual = typical(frame, n - len(strong), exclude=set(strong))
     picked = [(x, "strongest") for x in strong] + [(x, "typical") for x in usual]
-    if len(picked) < n:  # too few analysed neurons with an effect: fill with any
-        rest = [x for x in frame["neuron"].astype(int) if x not in {p for p, _ in picked}]
+    if len(picked) < n:  # too few neurons with a finite effect: fill in neuron order
+        taken = {p for p, _ in picked}
+        rest = sorted(x for x in frame["neuron"].astype(int) if x not in taken)
         picked += [(x, "other") for x in rest[: n - len(picked)]]
     return picked

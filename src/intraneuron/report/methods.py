@@ -44,7 +44,7 @@ def methods_html(config: dict) -> str:
     a = _analysis(config)
     layers = ", ".join(str(x) for x in config.get("layers", []))
     n_neurons = config.get("n_neurons")
-    neurons = (f"the first {_v(n_neurons)} MLP neurons" if n_neurons else "all MLP neurons")
+    neurons = (f"The first {_v(n_neurons)} MLP neurons" if n_neurons else "All MLP neurons")
     revision = f" at revision {_v(model['revision'])}" if model.get("revision") else ""
     if a["proxy"] == "sentence_model":
         proxy = (f"the cosine similarity of each token's text embedded by the sentence model "

@@ -83,6 +83,7 @@
 
   function fillPicks() {
     picks.textContent = "";
+    picks.appendChild(h("div", { cls: "pick-title", text: "Quick picks (example neurons, then the strongest effects):" }));
     DATA.layers.forEach(function (layer) {
       var strongest = DATA.neurons.filter(function (n) {
         return n.layer === layer && (n.why === "strongest" || n.why === "example");
@@ -150,7 +151,7 @@
         h("span", { cls: "swatch", style: "background:" + colour(c[0]) }),
         h("strong", { text: "cluster " + c[0] + " " }),
         h("span", { cls: "cluster-name", text: c[1] }),
-        h("span", { cls: "muted", text: " — " + c[2] + " tokens, mean activation " + num(c[3]) })
+        h("span", { cls: "muted", text: " — " + c[2] + (c[2] === 1 ? " token" : " tokens") + ", mean activation " + num(c[3]) })
       ]));
     });
     return list;
@@ -189,6 +190,16 @@
     row.classList.add("flash");
   }
 
+  function contextCell(left, token, right) {
+    /* the token highlighted in its context; its surrounding whitespace stays unhighlighted */
+    var core = token.trim() || token, at = token.indexOf(core);
+    return [
+      h("span", { cls: "ctx-left", text: left + token.slice(0, at) }),
+      h("mark", { text: core }),
+      h("span", { cls: "ctx-right", text: token.slice(at + core.length) + right })
+    ];
+  }
+
   function contexts(n) {
     var names = {};
     n.clusters.forEach(function (c) { names[c[0]] = c[1]; });
@@ -203,11 +214,7 @@
         h("td", { cls: "num", text: num(n.cnt[i]) }),
         h("td", { text: n.cl[i] + (names[n.cl[i]] ? " · " + names[n.cl[i]] : "") }),
         h("td", { cls: "num", text: n.seg[i] + " / " + n.fine[i] }),
-        h("td", { cls: "context" }, [
-          h("span", { cls: "ctx-left", text: S[ctx[0]] }),
-          h("mark", { text: S[t] }),
-          h("span", { cls: "ctx-right", text: S[ctx[1]] })
-        ])
+        h("td", { cls: "context" }, contextCell(S[ctx[0]], S[t], S[ctx[1]]))
       ]));
     });
     var head = h("thead", {}, [h("tr", {}, ["rank", "token", "mean act.", "count", "cluster",
