@@ -64,7 +64,7 @@ case "${1:-demo}" in
         ;;
     test)
         python_env
-        apt_install slurm-wlm munge chromium chromium-driver wordnet-base \
+        apt_install slurm-wlm munge chromium chromium-driver fonts-liberation fonts-dejavu-core wordnet-base \
             || log "could not install SLURM/Chromium (not root?): those tests will be skipped"
         export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
         exec "$VENV/bin/python" -m pytest "${@:2}"

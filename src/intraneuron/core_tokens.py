@@ -84,6 +84,6 @@ def contexts(positions: np.ndarray, flat_ids: np.ndarray, span_start: np.ndarray
             cache[key] = decode(list(key))
         return cache[key]
 
-    left = np.array([text(flat_ids[a:p]) for a, p in zip(lo, flat_pos)], dtype=object)
-    right = np.array([text(flat_ids[p + 1:b]) for p, b in zip(flat_pos, hi)], dtype=object)
+    left = np.array([text(flat_ids[a:p]) for a, p in zip(lo, flat_pos, strict=True)], dtype=object)
+    right = np.array([text(flat_ids[p + 1:b]) for p, b in zip(flat_pos, hi, strict=True)], dtype=object)
     return left.reshape(positions.shape), right.reshape(positions.shape)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .models import LoadedModel
-from .stats import MAX_POSITIONS, CompactStats, TokenTypeStats, Workspace, low_words
+from .stats import MAX_POSITIONS, CompactStats, TokenTypeStats, Workspace, low_words, serial_on_cpu
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +139,12 @@ def extract_statistics(
                 continue
             pos = (torch.from_numpy(first_position[batch])[:, None]
                    + torch.arange(length)[None, :]).reshape(-1).to(dev)
-            rows = lookup[ids.reshape(-1)]
-            count.index_add_(0, rows, torch.ones_like(rows))
-            low = low_words(pos, origin)
-            for layer in layers:
-                stats[layer].accumulate(rows, captured[layer], low, workspace)
+            with serial_on_cpu(dev):
+                rows = lookup[ids.reshape(-1)]
+                count.index_add_(0, rows, torch.ones_like(rows))
+                low = low_words(pos, origin)
+                for layer in layers:
+                    stats[layer].accumulate(rows, captured[layer], low, workspace)
             captured.clear()
             progress.advance(int(lengths[batch].sum()))
     progress.advance(0, force=True)

@@ -1,7 +1,8 @@
-"""Fault injection for the interruption tests: SIGKILL the whole run at a named point.
+"""Fault injection for the interruption tests: SIGKILL at a named point of a job.
 
-`INTRANEURON_KILL_AT=<point>[:<hits>]` kills the process group (Snakemake and its jobs, as a power
-cut or an OOM killer would) the <hits>-th time `<point>` is reached. Unset, it costs one lookup.
+`INTRANEURON_KILL_AT=<point>[:<hits>[:group]]` kills the job's process the <hits>-th time it
+reaches `<point>`; with `group`, the whole process group (Snakemake and all its jobs, as a power
+cut or the OOM killer would). Unset, it costs one environment lookup.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ def checkpoint(point: str) -> None:
     spec = os.environ.get("INTRANEURON_KILL_AT")
     if not spec:
         return
-    name, _, count = spec.partition(":")
+    name, count, scope = (spec.split(":") + ["1", "job"])[:3]
     if name != point:
         return
     _hits[point] = _hits.get(point, 0) + 1
     if _hits[point] >= int(count or 1):
-        os.killpg(os.getpgid(0), signal.SIGKILL)
+        if scope == "group":
+            os.killpg(os.getpgid(0), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -7,6 +7,7 @@ A file is written under a temporary name and renamed once complete, and carries 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -89,10 +90,8 @@ def read_attrs(obj: h5py.HLObject) -> dict:
         if isinstance(value, bytes):
             value = value.decode()
         if isinstance(value, str) and value[:1] in "[{":
-            try:
+            with contextlib.suppress(json.JSONDecodeError):
                 value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
         out[key] = value.item() if isinstance(value, np.generic) else value
     return out
 
@@ -116,7 +115,7 @@ def read_stats(path: str | os.PathLike, layer: int, neurons: slice = slice(None)
     from .stats import CompactStats
 
     with open_checked(path) as fh:
-        g = fh[f"L{layer}"] if f"L{layer}" in fh else None
+        g = fh.get(f"L{layer}")
         if g is None:
             raise CorruptFileError(f"'{path}' has no statistics for layer {layer} "
                                    f"(it holds {read_attrs(fh).get('layers')}): rerun extraction")

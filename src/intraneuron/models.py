@@ -2,9 +2,9 @@
 
 A neuron is one unit of an MLP hidden layer after its nonlinearity. Each `Architecture` names the
 module whose output (or input) is that tensor; adding an architecture is one entry in
-`ARCHITECTURES`. Models are loaded through `transformers` with the config's layer count cut to the
-last requested block, so the weights of later blocks are never materialised (safetensors are read
-tensor by tensor), and the forward pass stops right after the last requested layer's neurons.
+`ARCHITECTURES`. Models are built with the config's layer count cut to the last requested block and
+filled tensor by tensor from safetensors, so the weights of later blocks are never read, and the
+forward pass stops right after the last requested layer's neurons.
 """
 
 from __future__ import annotations
@@ -239,8 +239,6 @@ def load_tokenizer(model_path: str):
 
 def load_model(model_cfg: dict, layers: list[int], *, device: str | None = None) -> LoadedModel:
     """Load the embeddings and blocks 0..max(layers) only, on the chosen device and dtype."""
-    from transformers import AutoModel
-
     path = resolve_model_path(model_cfg["id"], model_cfg.get("revision"))
     hf_cfg = read_hf_config(path)
     arch = architecture_for(hf_cfg.model_type, model_cfg.get("architecture", "auto"))
@@ -249,11 +247,99 @@ def load_model(model_cfg: dict, layers: list[int], *, device: str | None = None)
     setattr(hf_cfg, arch.depth_key, max(layers) + 1)
     dev = pick_device(device or model_cfg.get("device", "auto"))
     dtype = pick_dtype(model_cfg.get("dtype", "auto"), dev)
+    model = _load_truncated(path, hf_cfg, dtype, dev)
+    model.eval().requires_grad_(False)
+    return LoadedModel(model, load_tokenizer(path), arch, path, int(arch.width(hf_cfg)), dev, dtype)
+
+
+def _load_truncated(path: str, cfg, dtype: torch.dtype, dev: torch.device) -> nn.Module:
+    """The base model built from the cut `cfg`, with only its own tensors read from disk.
+
+    Parameters are created on the meta device and then assigned one by one from the safetensors
+    files, straight to `dev` in `dtype`: blocks past the cut are never read, and the kept ones are
+    neither randomly initialised first nor staged in host memory as a whole. Checkpoints this
+    cannot map name for name (.bin files, tensors transformers renames on load) go through
+    `from_pretrained`, which since transformers 5 also skips the tensors the cut config lacks.
+    """
+    from transformers import AutoModel
+
+    index = _safetensors_index(path)
+    if index is not None:
+        with _quiet_transformers(), _parameters_on_meta():
+            model = AutoModel.from_config(cfg, dtype=dtype)
+        if _assign_from_safetensors(model, path, index, dev):
+            return model.to(dev)  # buffers built by the constructor
     with _quiet_transformers():
         # Blocks past the cut are reported as unexpected weights; that is the point.
-        model = AutoModel.from_pretrained(path, config=hf_cfg, dtype=dtype)
-    model.eval().requires_grad_(False).to(dev)
-    return LoadedModel(model, load_tokenizer(path), arch, path, int(arch.width(hf_cfg)), dev, dtype)
+        model = AutoModel.from_pretrained(path, config=cfg, dtype=dtype)
+    return model.to(dev)
+
+
+def _safetensors_index(path: str) -> dict[str, str] | None:
+    """Checkpoint tensor name -> safetensors file name, or None without safetensors weights."""
+    sharded = Path(path) / "model.safetensors.index.json"
+    if sharded.is_file():
+        return dict(json.loads(sharded.read_text())["weight_map"])
+    single = Path(path) / "model.safetensors"
+    if single.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(single), framework="pt") as fh:
+            names = fh.keys()
+        return {name: single.name for name in names}
+    return None
+
+
+@contextmanager
+def _parameters_on_meta() -> Iterator[None]:
+    """Every parameter registered inside the block lives on the meta device (no memory, and
+    initialisers run on it as no-ops); buffers stay real, since checkpoints often lack them."""
+    register = nn.Module.register_parameter
+
+    def on_meta(module: nn.Module, name: str, param: nn.Parameter | None) -> None:
+        if param is not None and not param.is_meta:
+            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        register(module, name, param)
+
+    nn.Module.register_parameter = on_meta
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = register
+
+
+def _assign_from_safetensors(model: nn.Module, path: str, index: dict[str, str],
+                             dev: torch.device) -> bool:
+    """Fill `model`'s meta parameters (and persistent buffers) from the checkpoint; False when a
+    parameter has no same-named, same-shaped tensor there (the caller then falls back)."""
+    from safetensors import safe_open
+
+    wanted = model.state_dict(keep_vars=True)
+    prefix = getattr(model, "base_model_prefix", "") + "."
+    sources: dict[str, list[tuple[str, str]]] = {}
+    found = set()
+    for key, file in index.items():
+        name = key[len(prefix):] if prefix != "." and key.startswith(prefix) else key
+        if name in wanted and name not in found:
+            found.add(name)
+            sources.setdefault(file, []).append((key, name))
+    if any(t.is_meta and name not in found for name, t in wanted.items()):
+        return False
+    for file, pairs in sources.items():
+        with safe_open(os.path.join(path, file), framework="pt") as fh:
+            for key, name in pairs:
+                target = wanted[name]
+                tensor = fh.get_tensor(key)
+                if tensor.shape != target.shape:
+                    return False
+                owner, _, attr = name.rpartition(".")
+                module = model.get_submodule(owner)
+                value = tensor.to(device=dev, dtype=target.dtype)
+                if attr in module._parameters:
+                    module._parameters[attr] = nn.Parameter(value, requires_grad=False)
+                else:
+                    module._buffers[attr] = value
+    return not any(t.is_meta for t in (*model.parameters(), *model.buffers()))
 
 
 @contextmanager

@@ -13,6 +13,8 @@ in cache, and the key is built with three int32 passes and one int64 pass.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +65,25 @@ def unpack(key: torch.Tensor, origin: int = 0) -> tuple[torch.Tensor, torch.Tens
     values = torch.where(empty, -torch.inf, values)
     positions = (MAX_POSITIONS - 1 + origin) - (key & (MAX_POSITIONS - 1))
     return values, torch.where(empty, NO_POSITION, positions)
+
+
+@contextmanager
+def serial_on_cpu(device: torch.device | str) -> Iterator[None]:
+    """Run CPU tensor ops on one thread inside the block.
+
+    The update is many short ops; each parallel region waits for every worker thread, which on
+    shared cores means a scheduler time slice (measured ~10 ms per 2 MB op on a loaded 2-core
+    machine, where the op itself takes ~0.3 ms on one thread).
+    """
+    if torch.device(device).type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class Workspace:
@@ -116,9 +137,10 @@ class TokenTypeStats:
         if len(rel) and (int(rel.min()) < 0 or int(rel.max()) >= MAX_POSITIONS):
             raise ValueError("corpus positions must lie within 2^32 tokens of the statistics' "
                              "origin: split the corpus into more chunks (extract.chunks)")
-        self.count.index_add_(0, token_ids, torch.ones_like(token_ids))
-        self.accumulate(token_ids, acts, low_words(positions, self.origin),
-                        Workspace(acts.shape[1], acts.device))
+        with serial_on_cpu(acts.device):
+            self.count.index_add_(0, token_ids, torch.ones_like(token_ids))
+            self.accumulate(token_ids, acts, low_words(positions, self.origin),
+                            Workspace(acts.shape[1], acts.device))
 
     def accumulate(self, rows: torch.Tensor, acts: torch.Tensor, low: torch.Tensor,
                    ws: Workspace) -> None:
@@ -131,7 +153,9 @@ class TokenTypeStats:
             a, r, size = acts[start:stop], rows[start:stop], (stop - start) * n
             wide = ws.wide[:size].view(-1, n)
             wide.copy_(a)
-            self.sum.index_add_(0, r, wide)
+            # index_put_ accumulates serially; index_add_ turns into a slow scatter_add on CPU
+            # as soon as torch uses more than one thread.
+            self.sum.index_put_((r,), wide, accumulate=True)
             if a.dtype == torch.float32 and a.stride(-1) == 1:
                 bits = a.view(torch.int32)
             else:
@@ -165,10 +189,11 @@ class TokenTypeStats:
         maxima = torch.empty(keys.shape, dtype=torch.float32, device=keys.device)
         positions = keys if consume else torch.empty_like(keys)
         step = max(1, CPU_BLOCK_ELEMENTS // max(keys.shape[1], 1))
-        for start in range(0, keys.shape[0], step):
-            values, pos = unpack(keys[start:start + step], self.origin)
-            maxima[start:start + step] = values
-            positions[start:start + step] = pos
+        with serial_on_cpu(keys.device):
+            for start in range(0, keys.shape[0], step):
+                values, pos = unpack(keys[start:start + step], self.origin)
+                maxima[start:start + step] = values
+                positions[start:start + step] = pos
         return CompactStats(ids, self.count[rows].cpu().numpy(), sums.cpu().numpy(),
                             maxima.cpu().numpy(), positions.cpu().numpy())
 

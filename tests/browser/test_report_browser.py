@@ -3,7 +3,7 @@
 The page is opened from disk (file://), as a reader would. Expectations are read from the
 page's own embedded browser data, so the same test also runs against any built report:
 INTRANEURON_REPORT=results/report/index.html. Without Chromium, chromedriver or selenium the
-test is skipped, except under CI=true, where that is a failure (.ci/install-browser.sh
+test is skipped, except under CI=true, where that is a failure (bash setup.sh test
 installs them). INTRANEURON_UPDATE_SCREENSHOT=1 copies the screenshot to docs/report.png.
 """
 
@@ -35,7 +35,7 @@ def _require_browser() -> None:
     except ImportError:
         missing.append("the selenium Python package")
     if missing:
-        reason = f"browser test needs {', '.join(missing)} (bash .ci/install-browser.sh)"
+        reason = f"browser test needs {', '.join(missing)} (bash setup.sh test installs them)"
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)

@@ -11,7 +11,7 @@ Usage::
         subprocess.run(["sbatch", "--wrap", "hostname"], env=cluster.env)
 
 Needs root (slurmd runs jobs as the submitting user and the daemons run as SlurmUser=root)
-and the Debian packages ``slurm-wlm`` and ``munge`` (see ``.ci/install-slurm.sh``).
+and the Debian packages ``slurm-wlm`` and ``munge`` (installed by ``bash setup.sh test``).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def missing_requirements() -> str | None:
 def require_slurm() -> None:
     """Skip the calling test when SLURM cannot run here; fail instead under CI=true.
 
-    CI installs SLURM (.ci/install-slurm.sh), so a missing install there is a broken CI image,
+    CI installs SLURM (bash setup.sh test), so a missing install there is a broken CI image,
     not a reason to silently skip the only test of the cluster path.
     """
     import pytest

@@ -129,4 +129,4 @@ def test_chunk_bounds_cover_everything_once():
         for chunks in (1, 3, 8):
             spans = [chunk_bounds(n, chunks, i) for i in range(chunks)]
             assert spans[0][0] == 0 and spans[-1][1] == n
-            assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+            assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))

@@ -132,15 +132,20 @@ def test_results_do_not_depend_on_sharding(reference, tmp_path):
 
 # -------------------------------------------------------------------------------- interruption
 
-@pytest.mark.parametrize("point", ["h5-write", "analyze-output"])
-def test_sigkill_mid_job_then_rerun_completes_with_same_outputs(reference, tmp_path, point):
+@pytest.mark.parametrize("fault", ["h5-write:1:job", "analyze-output:1:job",
+                                   "h5-write:1:group", "analyze-output:2:group"])
+def test_sigkill_mid_job_then_rerun_completes_with_same_outputs(reference, tmp_path, fault):
+    """A job (or Snakemake with all its jobs) killed mid-write; the next run finishes the job."""
     project = make_tiny_project(tmp_path)
-    killed = run_snakemake(project, check=False, env={"INTRANEURON_KILL_AT": point})
+    killed = run_snakemake(project, check=False, env={"INTRANEURON_KILL_AT": fault})
     assert killed.returncode != 0
     assert not (project / "results/report/index.html").exists()
-    if point == "h5-write":
+    if fault.startswith("h5-write"):
         # Killed while writing the chunk: nothing under the final name.
         assert not (project / "results/activations/chunks/1-of-1.h5").exists()
+    if fault.endswith("group"):
+        # Snakemake itself died: its lock stays, as after a power cut; --unlock is its remedy.
+        run_snakemake(project, "--unlock")
     run_snakemake(project, "--rerun-incomplete")
     assert_same_results(reference[0], project, exact=True)
 

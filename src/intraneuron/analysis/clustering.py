@@ -136,11 +136,10 @@ def renumber_by_activation(labels: np.ndarray, activation: np.ndarray) -> np.nda
 def centrality(sim: np.ndarray, labels: np.ndarray, n_clusters: int) -> np.ndarray:
     """Each token's mean similarity to the other members of its cluster (NaN for singletons)."""
     k = labels.size
-    s0 = np.asarray(sim, dtype=np.float64).copy()
-    np.fill_diagonal(s0, 0.0)
+    s = np.asarray(sim, dtype=np.float64)
     onehot = np.zeros((k, n_clusters))
     onehot[np.arange(k), labels] = 1.0
-    own = (s0 @ onehot)[np.arange(k), labels]
+    own = (s @ onehot)[np.arange(k), labels] - np.diagonal(s)
     size = onehot.sum(axis=0)[labels]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(size > 1, own / (size - 1), np.nan)

@@ -48,7 +48,7 @@ def range_overlap(labels: np.ndarray, n_clusters: int) -> tuple[float, float]:
 
 
 def xlogx_table(n: int) -> np.ndarray:
-    """t log t for t = 0..n (0 log 0 = 0), looked up instead of recomputed in the permutation loop."""
+    """t log t for t = 0..n (0 log 0 = 0): looked up, not recomputed, in the permutation loop."""
     t = np.arange(n + 1, dtype=np.float64)
     out = np.zeros(n + 1)
     out[1:] = t[1:] * np.log(t[1:])

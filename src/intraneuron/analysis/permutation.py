@@ -10,8 +10,9 @@ Speed: segment homogeneity for all P permutations and both segment schemes is on
 product M^T S0, where S0 is the similarity matrix with a zero diagonal and M (k x (P+1)·g) is
 the one-hot membership of tokens in (permutation, segment) columns; the within-segment sum of
 column j is then the sum over its members r of (M^T S0)[j, r], gathered and summed per
-contiguous block of positions. No Python loop runs per permutation. Each neuron draws its permutations
-from its own generator seeded by (seed, layer, neuron), so results do not depend on sharding.
+contiguous block of positions. No Python loop runs per permutation. Each neuron draws its
+permutations from its own generator seeded by (seed, layer, neuron), so results do not depend
+on sharding.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class PermutationPlan:
         """(P+1, k) positions -> token ranks; row 0 is the identity."""
         pi = np.empty((self.permutations + 1, self.k), dtype=np.int64)
         pi[0] = np.arange(self.k)
-        pi[1:] = rng.permuted(self.identity, axis=1)
+        rng.permuted(self.identity, axis=1, out=pi[1:])  # Fisher-Yates per row, exact
         return pi
 
     def run(

@@ -177,7 +177,8 @@ def analyze_neuron(
     k = token_ids.size
     alpha = float(params["alpha"])
     sim = cosine_similarity_matrix(embeddings, token_ids)
-    raw, silhouette = choose_clusters(sim, params)
+    sim64 = sim.astype(np.float64)
+    raw, silhouette = choose_clusters(sim64, params)
     clusters = renumber_by_activation(raw, act)
     c = int(clusters.max()) + 1
     schemes = [rank_segments(k, params["n_segments"]), rank_segments(k, params["fine_segments"])]
@@ -194,11 +195,11 @@ def analyze_neuron(
         "n_tokens": k,
         "n_clusters": c,
         "silhouette": silhouette,
-        "mean_similarity": mean_offdiagonal(sim),
+        "mean_similarity": mean_offdiagonal(sim64),
     }
     segment_rows = {}
     for name, labels, within in zip(SCHEMES, schemes, perm.within, strict=True):
-        rows, summary = _segment_stats(labels, within, act, sim, clusters, c)
+        rows, summary = _segment_stats(labels, within, act, sim64, clusters, c)
         segment_rows[name] = rows
         out[f"top_{name}_homogeneity"] = summary["homogeneity"]
         out[f"top_{name}_z"] = summary["z"]
@@ -246,7 +247,7 @@ def analyze_neuron(
     cluster_mean = np.bincount(clusters, weights=act, minlength=c) / cluster_size
     out["act_distinct_rho"] = inf.spearman(cluster_mean, distinct) if c >= 3 else float("nan")
 
-    central = centrality(sim, clusters, c)
+    central = centrality(sim64, clusters, c)
     ranks = np.arange(k)
     lo = np.full(c, k)
     hi = np.full(c, -1)
@@ -264,7 +265,7 @@ def analyze_neuron(
         "act_max": act_hi,
         "rank_min": lo,
         "rank_max": hi,
-        "homogeneity": block_homogeneity(sim, clusters, c),
+        "homogeneity": block_homogeneity(sim64, clusters, c),
         "name": cluster_names(tokens, clusters, central, c, int(params["cluster_name_tokens"])),
         "n_runs": runs_per_cluster(clusters, c),
         "vs_rest_effect": effect,
