@@ -220,7 +220,7 @@ class LoadedModel:
             for h in handles:
                 h.remove()
 
-    def forward_until(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> None:
+    def forward_until(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> None:
         """Run the truncated model; returns once the deepest hooked layer has been delivered."""
         try:
             self.model(input_ids=input_ids, attention_mask=attention_mask)
