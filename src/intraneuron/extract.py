@@ -87,6 +87,8 @@ def extract_statistics(
     batch's activations, fixed scratch, and one row per token type occurring in `windows`.
     """
     dev = loaded.device
+    # MPS has no float64: there the tables live in host memory and activations are copied over.
+    table_dev = torch.device("cpu") if dev.type == "mps" else dev
     n = n_neurons or loaded.n_neurons
     vocab = max(len(loaded.tokenizer), loaded.input_embeddings().shape[0])
     lengths = np.array([len(w) for w in windows], dtype=np.int64)
@@ -100,9 +102,9 @@ def extract_statistics(
     # Row r of every table is token type types[r]: tables hold only types that occur.
     lookup = torch.full((vocab,), -1, dtype=torch.int64)
     lookup[torch.from_numpy(types)] = torch.arange(len(types))
-    lookup = lookup.to(dev)
-    stats = _allocate(types, n, layers, dev, origin)
-    workspace = Workspace(n, dev)
+    lookup = lookup.to(table_dev)
+    stats = _allocate(types, n, layers, table_dev, origin)
+    workspace = Workspace(n, table_dev)
     progress = Progress(total, emit)
     captured: dict[int, torch.Tensor] = {}
 
@@ -138,13 +140,13 @@ def extract_statistics(
                 queue.extendleft([batch[half:], batch[:half]])
                 continue
             pos = (torch.from_numpy(first_position[batch])[:, None]
-                   + torch.arange(length)[None, :]).reshape(-1).to(dev)
-            with serial_on_cpu(dev):
-                rows = lookup[ids.reshape(-1)]
+                   + torch.arange(length)[None, :]).reshape(-1).to(table_dev)
+            with serial_on_cpu(table_dev):
+                rows = lookup[ids.reshape(-1).to(table_dev)]
                 count.index_add_(0, rows, torch.ones_like(rows))
                 low = low_words(pos, origin)
                 for layer in layers:
-                    stats[layer].accumulate(rows, captured[layer], low, workspace)
+                    stats[layer].accumulate(rows, captured[layer].to(table_dev), low, workspace)
             captured.clear()
             progress.advance(int(lengths[batch].sum()))
     progress.advance(0, force=True)

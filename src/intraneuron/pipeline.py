@@ -32,13 +32,20 @@ def parse_scatteritem(item: str) -> tuple[int, int]:
     return int(m.group(1)) - 1, int(m.group(2))
 
 
+def flat_column(table, name: str) -> np.ndarray:
+    """All values of a list column, concatenated in window order, without Python objects."""
+    return table.column(name).combine_chunks().flatten().to_numpy()
+
+
 def corpus_arrays(tokens_path: str) -> tuple[list[np.ndarray], np.ndarray, dict]:
     from .extract import window_offsets
 
     table, meta = read_tokens(tokens_path)
-    windows = [np.asarray(w, dtype=np.int64) for w in table.column("input_ids").to_pylist()]
-    lengths = np.array([len(w) for w in windows], dtype=np.int64)
-    return windows, window_offsets(lengths), meta
+    lengths = table.column("n_tokens").to_numpy().astype(np.int64)
+    offsets = window_offsets(lengths)
+    flat = flat_column(table, "input_ids").astype(np.int64)
+    windows = [flat[a:a + n] for a, n in zip(offsets, lengths, strict=True)]
+    return windows, offsets, meta
 
 
 def extract_chunk(tokens_path: str, out_path: str, extraction: dict, *, device: str,
@@ -95,9 +102,9 @@ def core_token_shard(stats_path: str, tokens_path: str, out_path: str, core: dic
     excluded = special_token_ids(tokenizer) if core["exclude_special"] else []
     sel = select_core_tokens(stats, core["k"], core["min_count"], excluded)
     table, _ = read_tokens(tokens_path)
-    flat_ids = np.concatenate([np.asarray(w) for w in table.column("input_ids").to_pylist()])
-    doc_ids = np.concatenate([np.asarray(w) for w in table.column("doc_ids").to_pylist()])
-    lengths = np.asarray(table.column("n_tokens").to_pylist(), dtype=np.int64)
+    flat_ids = flat_column(table, "input_ids")
+    doc_ids = flat_column(table, "doc_ids")
+    lengths = table.column("n_tokens").to_numpy().astype(np.int64)
     span_start, span_stop = document_spans(doc_ids, window_offsets(lengths))
     left, right = contexts(sel.argmax, flat_ids, span_start, span_stop, core["context_tokens"],
                            tokenizer.decode)

@@ -248,3 +248,41 @@ def test_script_json_cannot_close_its_tag():
                                          ("mixed", "verdict-mixed")])
 def test_verdict_colours(verdict, cls):
     assert verdict_class(verdict) == cls
+
+
+def test_openai_comparison_section(tmp_path, built):
+    """With an `openai` input: a per-layer table and a histogram; without: no trace of it."""
+    from intraneuron.openai_compare import compare_with_openai
+
+    inputs, config = synthetic_inputs(tmp_path, n_neurons=6)
+    tokens = pd.read_parquet(inputs["tokens"])
+    release = tmp_path / "related-tokens" / "activation-based"
+    for (layer, neuron), grp in tokens.groupby(["layer", "neuron"]):
+        if layer == 1 and neuron >= 4:
+            continue  # two neurons of layer 1 have no file
+        ours = list(grp.sort_values("rank")["token"])
+        theirs = ours[: 6 + neuron] + [" zebra", " quartz"]
+        (release / str(layer)).mkdir(parents=True, exist_ok=True)
+        (release / str(layer) / f"{neuron}.json").write_text(json.dumps(
+            {"tokens": theirs, "average_activations": list(range(len(theirs), 0, -1))}))
+    frame = compare_with_openai(tokens, tmp_path, top_n=10)
+    inputs["openai"] = str(tmp_path / "openai_overlap.parquet")
+    atomic_parquet(frame, inputs["openai"], {"openai_directory": str(release)})
+    html_path = tmp_path / "index.html"
+    build_report(inputs, str(html_path), str(tmp_path / "figs"), config, "x")
+    html = html_path.read_text(encoding="utf-8")
+    table = html.split('id="openai-table"')[1].split("</table>")[0]
+    cells = re.findall(r"<tr><th scope=row>([^<]*)</th>(.*?)</tr>", table)
+    values = {label: re.findall(r'<td class="num">([^<]*)</td>', row) for label, row in cells}
+    assert values["neurons compared"] == ["6", "6"]
+    assert values["neurons with an OpenAI file"] == ["6", "4"]
+    found = frame[frame["found"]]
+    want = found.groupby("layer")["overlap_frac"].agg(["mean", "median"])
+    assert values["mean overlap (share of the top tokens shared)"] == [
+        f"{100 * v:.1f}%" for v in want["mean"]]
+    assert values["median overlap"] == [f"{100 * v:.1f}%" for v in want["median"]]
+    assert str(release) in html and "top 10" in html
+    assert (tmp_path / "figs" / "openai_overlap.png").exists()
+    assert 'id="fig-openai-overlap"' in html
+    assert "openai-table" not in built["html"] and "OpenAI" not in built["html"]
+    assert not (built["figures"] / "openai_overlap.png").exists()

@@ -105,3 +105,15 @@ def test_lint_is_clean():
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Congratulations" in proc.stdout + proc.stderr
+
+
+def test_snakemake_report_has_captions(baseline):
+    run_snakemake(baseline, "--report", "snakemake-report.zip")
+    import zipfile
+
+    with zipfile.ZipFile(baseline / "snakemake-report.zip") as zf:
+        names = zf.namelist()
+        assert any(n.endswith("index.html") for n in names)
+        text = "".join(zf.read(n).decode("utf-8", "replace") for n in names
+                       if n.endswith((".html", ".js")))
+    assert "claims" in text.lower() and "Kruskal" in text

@@ -15,9 +15,14 @@ except (ConfigError, ModelError) as exc:
     sys.exit(f"intraneuron: {exc}")
 
 SHARDS = shards(config, N_NEURONS)
+
+
+localrules:
+    all,
+    compare_openai,
+
 RESULTS = config["results"]
 SHARD_DIR = f"{RESULTS}/shards/L{{layer}}/B{{block}}"
-TABLES = ["tokens", "segments", "clusters"]
 
 
 scattergather:
@@ -47,12 +52,23 @@ def layer_shard_outputs(name):
     ]
 
 
+OPENAI = config["openai_comparison"]
+
+
+def optional_outputs():
+    """Outputs of optional rules, by report input name."""
+    if OPENAI["directory"]:
+        return {"openai": f"{RESULTS}/openai_overlap.parquet"}
+    return {}
+
+
 def final_outputs():
     return [
         f"{RESULTS}/neurons.parquet",
         f"{RESULTS}/layers.parquet",
         f"{RESULTS}/claims.parquet",
         f"{RESULTS}/report/index.html",
+        *optional_outputs().values(),
     ]
 
 

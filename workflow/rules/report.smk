@@ -1,5 +1,28 @@
+rule compare_openai:
+    input:
+        tokens=rules.merge.output.tokens,
+    output:
+        overlap=report(
+            f"{RESULTS}/openai_overlap.parquet",
+            caption="../report/openai.rst",
+            category="Tables",
+        ),
+    params:
+        directory=OPENAI["directory"],
+        top_n=OPENAI["top_n"],
+    log:
+        "logs/compare_openai.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/compare_openai.tsv"
+    conda:
+        "../envs/intraneuron.yaml"
+    script:
+        "../scripts/compare_openai.py"
+
+
 rule report:
     input:
+        unpack(lambda wildcards: optional_outputs()),
         neurons=rules.merge.output.neurons,
         layers=rules.merge.output.layers,
         claims=rules.merge.output.claims,

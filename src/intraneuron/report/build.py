@@ -77,6 +77,35 @@ def _results_section(data: ReportData, out: Path) -> str:
     return "\n".join(parts)
 
 
+def _openai_section(data: ReportData, out: Path) -> str:
+    """Agreement of our core tokens with OpenAI's activation-based related tokens."""
+    frame = data.openai
+    top_n = (int(frame["top_n"].iloc[0]) if frame is not None and len(frame)
+             and "top_n" in frame else None)
+    source = data.openai_meta.get("openai_directory")
+    where = f" (files read from <code>{escape(str(source))}</code>)" if source else ""
+    top = f"top {top_n:,}" if top_n else "top"
+    parts = [
+        "<h3>Comparison with OpenAI's related tokens</h3>",
+        "<p>OpenAI's automated-interpretability release lists, per neuron, the tokens with the "
+        f"highest average activation over WebText{where}. Per neuron: the share of our {top} "
+        f"core tokens that are also among its {top} (exact decoded strings, out of the most "
+        "that could be shared), the Jaccard index of the two sets, and the share when "
+        "surrounding whitespace and case are ignored. Statistics are over neurons with a "
+        "file.</p>",
+        render.openai_table(data),
+    ]
+    if frame is not None and len(frame):
+        parts.append(_figure(
+            figures.openai_overlap(frame, data.layer_ids, out),
+            "Distribution of the overlap with OpenAI's related tokens, per layer",
+            "<strong>Overlap with OpenAI's related tokens.</strong> Share of the top tokens "
+            "that our core tokens and OpenAI's activation-based list have in common, per "
+            "neuron with a file. The corpora differ (ours and WebText), so a low overlap can "
+            "reflect the corpus as much as the neuron."))
+    return "\n".join(parts)
+
+
 def _examples_section(data: ReportData, out: Path,
                       examples: dict[int, list[tuple[int, str]]]) -> str:
     keys = {(layer, n) for layer, picked in examples.items() for n, _ in picked}
@@ -214,7 +243,8 @@ def build_report(inputs: dict[str, str], html_path: str, figures_dir: str, confi
         "summary": render.headline(data) + "<h3>Claims, per layer</h3>"
         + render.claims_table(data),
         "methods": methods_html(config),
-        "results": _results_section(data, out),
+        "results": _results_section(data, out)
+        + (_openai_section(data, out) if data.openai is not None else ""),
         "examples": _examples_section(data, out, examples),
         "browser": _browser_section(data, selections, payload),
         "provenance": render.provenance(data),

@@ -42,6 +42,9 @@ class ReportData:
     extraction: dict = field(default_factory=dict)  # HDF5 attributes of the extraction
     table_provenance: dict = field(default_factory=dict)  # per table: its Parquet metadata
     stage_times: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # OpenAI related-tokens comparison (intraneuron.openai_compare); None when not configured
+    openai: pd.DataFrame | None = None
+    openai_meta: dict = field(default_factory=dict)  # its Parquet provenance
 
     @property
     def layer_ids(self) -> list[int]:
@@ -92,11 +95,17 @@ def load(inputs: dict[str, str], config: dict, config_hash: str) -> ReportData:
             extraction = h5io.read_attrs_only(inputs["provenance"])
         except Exception as exc:  # provenance must never stop the report
             log.warning("could not read provenance from %s: %s", inputs["provenance"], exc)
+    openai, openai_meta = None, {}
+    if "openai" in inputs:
+        openai = _read_parquet(inputs["openai"])
+        if len(openai):
+            openai_meta = read_provenance(inputs["openai"])
     return ReportData(
         neurons=frames["neurons"], layers=frames["layers"], claims=frames["claims"],
         segments=frames["segments"], clusters=frames["clusters"], tokens=tokens,
         config=config, config_hash=config_hash, extraction=extraction,
-        table_provenance=provenance, stage_times=_stage_times(config),
+        table_provenance=provenance, stage_times=_stage_times(config), openai=openai,
+        openai_meta=openai_meta,
     )
 
 
@@ -154,3 +163,20 @@ def example_neurons(data: ReportData, layer: int) -> list[tuple[int, str]]:
         rest = sorted(x for x in frame["neuron"].astype(int) if x not in taken)
         picked += [(x, "other") for x in rest[: n - len(picked)]]
     return picked
+
+
+def openai_by_layer(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per layer: neurons compared, files found, and overlap statistics over the found ones."""
+    rows = []
+    for layer, grp in frame.groupby("layer", sort=True):
+        ok = grp[grp["found"].astype(bool)]
+        frac = pd.to_numeric(ok["overlap_frac"], errors="coerce").dropna()
+        rows.append({
+            "layer": int(layer), "n_compared": len(grp), "n_found": len(ok),
+            "overlap_frac_mean": frac.mean() if len(frac) else np.nan,
+            "overlap_frac_median": frac.median() if len(frac) else np.nan,
+            "jaccard_mean": pd.to_numeric(ok["jaccard"], errors="coerce").mean(),
+            "overlap_norm_frac_mean": pd.to_numeric(ok["overlap_norm_frac"],
+                                                    errors="coerce").mean(),
+        })
+    return pd.DataFrame(rows)

@@ -311,6 +311,36 @@ def cluster_distinctness(data: ReportData, out: Path) -> Path:
 # --- example neurons ----------------------------------------------------------------------
 
 
+def openai_overlap(frame: pd.DataFrame, layers: list[int], out: Path) -> Path:
+    """Distribution of overlap_frac per layer, over the neurons that have an OpenAI file."""
+    found = frame[frame["found"].astype(bool)]
+    layers = sorted(set(layers) | {int(x) for x in frame["layer"]})
+    bins = np.linspace(0.0, 1.0, 21)
+    with mpl.rc_context(STYLE):
+        fig = _new(6.4, 3.4)
+        ax = fig.subplots()
+        drawn = False
+        for layer in layers:
+            v = pd.to_numeric(found.loc[found["layer"] == layer, "overlap_frac"],
+                              errors="coerce").dropna().to_numpy(dtype=float)
+            if v.size == 0:
+                continue
+            drawn = True
+            c = layer_color(layers, layer)
+            weights = np.full(v.size, 100.0 / v.size)
+            ax.hist(v, bins=bins, weights=weights, histtype="stepfilled", alpha=0.25, color=c)
+            ax.hist(v, bins=bins, weights=weights, histtype="step", linewidth=1.4, color=c,
+                    label=f"layer {layer} (n = {v.size:,}): median {np.median(v):.2f}")
+        if drawn:
+            ax.set_xlim(0, 1)
+            ax.set_xlabel("overlap with OpenAI's top tokens (share of the top tokens)")
+            ax.set_ylabel("% of neurons with a file")
+            ax.legend(loc="best")
+        else:
+            _empty(ax, "no neuron has an OpenAI file")
+        return _save(fig, out, "openai_overlap")
+
+
 def example_neuron(tokens: pd.DataFrame, clusters: pd.DataFrame, layer: int, neuron: int,
                    subtitle: str, out: Path) -> Path:
     """Core tokens in activation order as bars coloured by cluster, segment boundaries marked."""

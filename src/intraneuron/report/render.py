@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .data import ReportData
+from .data import ReportData, openai_by_layer
 
 
 def fmt(x, digits: int = 3) -> str:
@@ -264,3 +264,28 @@ def _duration(seconds) -> str:
     if s < 3600:
         return f"{s / 60:.1f} min"
     return f"{s / 3600:.2f} h"
+
+
+OPENAI_ROWS = [
+    ("n_compared", "neurons compared", fmt),
+    ("n_found", "neurons with an OpenAI file", fmt),
+    ("overlap_frac_mean", "mean overlap (share of the top tokens shared)", pct),
+    ("overlap_frac_median", "median overlap", pct),
+    ("jaccard_mean", "mean Jaccard index", fmt),
+    ("overlap_norm_frac_mean", "mean overlap, ignoring whitespace and case", pct),
+]
+
+
+def openai_table(data: ReportData) -> str:
+    """The per-layer summary of the OpenAI related-tokens comparison."""
+    frame = data.openai
+    if frame is None or frame.empty:
+        return "<p>The OpenAI comparison table is empty.</p>"
+    summary = openai_by_layer(frame)
+    head = "".join(f'<th class="num">Layer {int(x)}</th>' for x in summary["layer"])
+    rows = "".join(
+        f"<tr><th scope=row>{escape(label)}</th>"
+        + "".join(f'<td class="num">{f(v)}</td>' for v in summary[col]) + "</tr>"
+        for col, label, f in OPENAI_ROWS)
+    return (f'<div class="table-wrap"><table class="layers" id="openai-table"><thead><tr>'
+            f"<th>Metric</th>{head}</tr></thead><tbody>{rows}</tbody></table></div>")
