@@ -10,7 +10,6 @@ import pytest
 
 from intraneuron.analysis import (
     DEFAULT_PARAMS,
-    PARAM_HELP,
     add_layer_fdr,
     analyze_shard,
     evaluate_claims,
@@ -171,7 +170,10 @@ def test_input_contract_violations_raise(shard):
 
 
 def test_params_defaults_validation_and_foreign_keys():
-    assert set(PARAM_HELP) == set(DEFAULT_PARAMS)
+    from intraneuron.config import load_schema
+
+    documented = set(load_schema()["properties"]["analysis"]["properties"])
+    assert set(DEFAULT_PARAMS) == documented - {"proxy", "sentence_model"}
     merged = resolve_params({"proxy": "input_embeddings", "sentence_model": "x", "alpha": 0.01})
     assert merged["alpha"] == 0.01 and "proxy" not in merged
     for bad in ({"linkage": "centroid"}, {"n_clusters": 1}, {"n_clusters": "many"},

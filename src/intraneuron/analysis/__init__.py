@@ -17,12 +17,11 @@ layer tests), shard (per-neuron analysis, table assembly), layers (FDR, layer su
 
 from .claims import evaluate_claims
 from .layers import add_layer_fdr, summarize_layers
-from .params import DEFAULT_PARAMS, PARAM_HELP, resolve_params
+from .params import DEFAULT_PARAMS, resolve_params
 from .shard import analyze_shard
 
 __all__ = [
     "DEFAULT_PARAMS",
-    "PARAM_HELP",
     "add_layer_fdr",
     "analyze_shard",
     "evaluate_claims",
