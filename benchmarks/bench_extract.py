@@ -7,13 +7,15 @@ Zipf-distributed random ids: no GPT-2 tokenizer is needed). Every measurement ru
 subprocess that reports its own peak resident memory (VmHWM), so memory never leaks between
 measurements; timings compared in a ratio come from the same run of this script.
 
-  floor    extraction time / bare forward time of the same truncated model on the same tokens,
-           repetitions interleaved in one process (minimum of each); also with hooks only
+  floor    extraction time / bare forward time of the same truncated model on the same tokens:
+           median over rounds (bare, hooks only, extraction back to back, order rotating) of
+           the ratio within a round, so load from other processes hits both sides alike
   naive    (a) full model, hooks keep activations, pandas groupby; (b) the same but stopping
            after the last needed block (like TransformerLens' stop_at_layer); both against
            extraction on the same tokens, each in a fresh process, model loading not timed
-  memory   peak RSS of extraction with the GPT-2 XL-shaped checkpoint, layers [0, 1]
-  scaling  MiniLM extraction time and peak RSS at three corpus sizes
+  memory   peak RSS of extraction with the GPT-2 XL-shaped checkpoint, layers [0, 1], and how
+           much each method adds while processing (the VmHWM mark is reset after loading)
+  scaling  MiniLM extraction and naive (b): time and peak RSS at three corpus sizes
 
 The device is picked like the pipeline does (CUDA, else MPS, else CPU; bfloat16 on CUDA) and the
 token counts grow on accelerators. The last line of output is exactly:
@@ -30,6 +32,7 @@ import contextlib
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,6 +44,7 @@ LAYERS = [0, 1]
 XL_SHAPE = {"n_embd": 1600, "n_inner": 6400, "n_head": 25, "n_layer": 48, "vocab_size": 50257,
             "n_positions": 1024}
 RESULT = "RESULT "
+NAIVE_KEEP_GB = 8.0  # largest activation store a naive MiniLM run may build in host memory
 
 
 # --------------------------------------------------------------------------- inputs (parent)
@@ -136,18 +140,41 @@ def wordnet_windows(n_tokens: int, length: int = 128):
 # --------------------------------------------------------------------------- measurements (child)
 
 
-def peak_rss_gb() -> float:
-    """This process's peak resident set size (VmHWM), in GB."""
+def _status_gb(field: str) -> float | None:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024 / 1e9
     except OSError:
         pass
+    return None
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident set size (VmHWM, or ru_maxrss without /proc), in GB."""
+    peak = _status_gb("VmHWM")
+    if peak is not None:
+        return peak
     import resource
 
     scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1e9
+
+
+def reset_peak_rss() -> bool:
+    """Restart the VmHWM high-water mark (Linux clear_refs), so the peak while processing can be
+    told apart from the peak while loading the model."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _memory_after_load(out: dict) -> None:
+    out["load_peak_gb"] = peak_rss_gb()
+    out["after_load_gb"] = _status_gb("VmRSS")
+    out["peak_resettable"] = reset_peak_rss()
 
 
 def child(spec: dict) -> dict:
@@ -178,6 +205,7 @@ def child(spec: dict) -> dict:
     if kind == "naive":
         model, arch = _load_full(spec["model"], pick_dtype("auto", dev), dev)
         out["load_s"] = time.perf_counter() - start
+        _memory_after_load(out)
         sync()
         start = time.perf_counter()
         _naive(model, arch, layers, batches(), arr.reshape(-1), spec["mode"])
@@ -186,6 +214,7 @@ def child(spec: dict) -> dict:
     else:
         loaded = load_model({"id": spec["model"]}, layers)
         out["load_s"] = time.perf_counter() - start
+        _memory_after_load(out)
 
         def extract():
             return extract_statistics(loaded, layers, windows, offsets, batch_tokens=batch_tokens,
@@ -199,7 +228,7 @@ def child(spec: dict) -> dict:
             types = len(stats[layers[0]].token_ids)
             out["types"] = types
             out["table_gb"] = len(layers) * TokenTypeStats.table_bytes(types, loaded.n_neurons) / 1e9
-        else:  # floor: interleaved repetitions, minimum of each
+        else:  # floor: rounds in rotating order; ratios within a round share the machine's load
             def bare():
                 with torch.inference_mode():
                     for ids in batches():
@@ -211,18 +240,24 @@ def child(spec: dict) -> dict:
                         loaded.forward_until(ids, None)
 
             runs = {"bare": bare, "hooked": hooked, "extract": extract}
+            names = list(runs)
             times: dict[str, list[float]] = {k: [] for k in runs}
-            for rep in range(spec["reps"] + 1):  # the first round warms up and is dropped
-                for name, fn in runs.items():
+            for rnd in range(spec["reps"] + 1):  # round 0 warms up and is dropped
+                for name in names[rnd % 3:] + names[:rnd % 3]:
                     sync()
                     t = time.perf_counter()
-                    fn()
+                    runs[name]()
                     sync()
-                    if rep:
+                    if rnd:
                         times[name].append(time.perf_counter() - t)
             out.update({k: min(v) for k, v in times.items()})
+            for name in ("extract", "hooked"):
+                ratios = [a / b for a, b in zip(times[name], times["bare"], strict=True)]
+                out[f"{name}_ratio"] = statistics.median(ratios)
+                out[f"{name}_ratio_range"] = [min(ratios), max(ratios)]
             out["all"] = times
-    out["peak_rss_gb"] = peak_rss_gb()
+    out["run_peak_gb"] = peak_rss_gb()
+    out["peak_rss_gb"] = max(out["run_peak_gb"], out["load_peak_gb"])
     if dev.type == "cuda":
         out["device_peak_gb"] = torch.cuda.max_memory_allocated() / 1e9
     out["device"] = str(dev)
@@ -303,8 +338,8 @@ def run_child(spec: dict, label: str) -> dict:
 
 
 def _brief(r: dict) -> str:
-    keys = ("seconds", "bare", "hooked", "extract", "load_s", "peak_rss_gb", "table_gb",
-            "device_peak_gb", "types")
+    keys = ("seconds", "bare", "hooked", "extract", "extract_ratio", "load_s", "peak_rss_gb",
+            "after_load_gb", "run_peak_gb", "table_gb", "device_peak_gb", "types")
     return ", ".join(f"{k}={r[k]:.3g}" for k in keys if k in r)
 
 
@@ -314,7 +349,7 @@ def main(argv=None) -> None:
                     help="smoke run: few tokens and a 4-block GPT-2 XL-shaped checkpoint")
     ap.add_argument("--workdir", type=Path,
                     help="keep the checkpoint and token files here (reused when present)")
-    ap.add_argument("--reps", type=int, default=3, help="interleaved repetitions for the floor")
+    ap.add_argument("--reps", type=int, default=5, help="rounds of the floor measurement")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -327,13 +362,13 @@ def main(argv=None) -> None:
     accel = dev.type != "cpu"
     if args.quick:
         xl_tokens, xl_window, xl_batch, n_layer = [512, 1024], 256, 512, 4
-        mini_floor, mini_sizes, mini_batch, reps = 4096, [2048, 4096, 8192], 4096, 1
+        mini_floor, mini_sizes, mini_batch, reps = 4096, [2048, 4096, 8192], 4096, 2
     elif accel:
         xl_tokens, xl_window, xl_batch, n_layer = [16384, 65536], 512, 32768, 48
         mini_floor, mini_sizes, mini_batch, reps = 327680, [327680, 1310720, 5242880], 65536, args.reps
     else:
-        xl_tokens, xl_window, xl_batch, n_layer = [1024, 4096], 512, 2048, 48
-        mini_floor, mini_sizes, mini_batch, reps = 40960, [20480, 81920, 327680], 8192, args.reps
+        xl_tokens, xl_window, xl_batch, n_layer = [1024, 4096], 512, 1024, 48
+        mini_floor, mini_sizes, mini_batch, reps = 49152, [20480, 81920, 327680], 8192, args.reps
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_extract_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -378,8 +413,8 @@ def _run(work: Path, dev, xl_tokens, xl_window, xl_batch, n_layer, mini_floor, m
     res: dict = {}
     print("GPT-2 XL-shaped (random weights), layers [0, 1]:", flush=True)
     small, large = xl_tokens
-    res["xl_floor"] = run_child(spec("floor", ckpt, xl_files[small], xl_batch, reps=reps),
-                                f"floor on {small} tokens")
+    res["xl_floor"] = run_child(spec("floor", ckpt, xl_files[large], xl_batch, reps=reps),
+                                f"floor on {large} tokens")
     for n in xl_tokens:
         res[f"xl_extract_{n}"] = run_child(spec("extract", ckpt, xl_files[n], xl_batch),
                                            f"extraction, {n} tokens")
@@ -393,47 +428,77 @@ def _run(work: Path, dev, xl_tokens, xl_window, xl_batch, n_layer, mini_floor, m
     for n in mini_sizes:
         res[f"mini_extract_{n}"] = run_child(spec("extract", minilm, mini_files[n], mini_batch),
                                              f"extraction, {n} tokens")
+        kept_gb = n * len(LAYERS) * 1536 * 4 / 1e9
+        if kept_gb > NAIVE_KEEP_GB:  # accelerator sizes: the naive way would fill host memory
+            print(f"  naive (b), {n} tokens: skipped (would keep {kept_gb:.0f} GB of activations)")
+            continue
+        res[f"mini_trunc_{n}"] = run_child(spec("naive", minilm, mini_files[n], mini_batch,
+                                                mode="trunc"),
+                                           f"naive (b) stop after block 1, {n} tokens")
     report(res, xl_tokens, mini_sizes, n_layer)
 
 
 def report(res: dict, xl_tokens, mini_sizes, n_layer: int) -> None:
+    """Markdown table of everything measured, then the machine-readable last line."""
     small, large = xl_tokens
     xf, mf = res["xl_floor"], res["mini_floor"]
-    floor = {"GPT-2 XL-shaped": xf["extract"] / xf["bare"], "MiniLM": mf["extract"] / mf["bare"]}
-    ext_small = res[f"xl_extract_{small}"]
-    full_speedup = res["xl_full"]["seconds"] / ext_small["seconds"]
-    trunc_speedup = res[f"xl_trunc_{small}"]["seconds"] / ext_small["seconds"]
-    peak = max(res[f"xl_extract_{n}"]["peak_rss_gb"] for n in xl_tokens)
-    naive_peak = res["xl_full"]["peak_rss_gb"]
-
-    print("\n| measurement | value |\n|---|---|")
-    for name, f in floor.items():
-        d = res["xl_floor"] if name.startswith("GPT") else res["mini_floor"]
-        print(f"| floor {name}: extraction / bare forward (hooks only / bare) | "
-              f"{f:.3f} ({d['hooked'] / d['bare']:.3f}); bare {d['tokens'] / d['bare']:,.0f} tok/s |")
-    for n in xl_tokens:
-        e, t = res[f"xl_extract_{n}"], res[f"xl_trunc_{n}"]
-        print(f"| GPT-2 XL {n} tokens: extraction s / peak RSS GB (tables GB) | "
-              f"{e['seconds']:.2f} / {e['peak_rss_gb']:.2f} ({e['table_gb']:.2f}); load {e['load_s']:.1f} s |")
-        print(f"| GPT-2 XL {n} tokens: naive (b) stop after block s / peak RSS GB | "
-              f"{t['seconds']:.2f} / {t['peak_rss_gb']:.2f}; load {t['load_s']:.1f} s |")
+    ext = {n: res[f"xl_extract_{n}"] for n in xl_tokens}
+    trunc = {n: res[f"xl_trunc_{n}"] for n in xl_tokens}
     full = res["xl_full"]
-    print(f"| GPT-2 XL {small} tokens: naive (a) full model s / peak RSS GB | "
-          f"{full['seconds']:.2f} / {full['peak_rss_gb']:.2f}; load {full['load_s']:.1f} s |")
-    print(f"| speedup over naive (a) / (b), {small} tokens | {full_speedup:.1f}x / {trunc_speedup:.2f}x |")
-    large_trunc = res[f"xl_trunc_{large}"]["seconds"] / res[f"xl_extract_{large}"]["seconds"]
-    print(f"| speedup over naive (b), {large} tokens | {large_trunc:.2f}x |")
+    full_speedup = full["seconds"] / ext[small]["seconds"]
+    trunc_speedup = {n: trunc[n]["seconds"] / ext[n]["seconds"] for n in xl_tokens}
+    peak = max(e["peak_rss_gb"] for e in ext.values())
+
+    def growth(r: dict) -> str:  # processing peak above the resident size right after loading
+        return f"{r['run_peak_gb'] - r['after_load_gb']:+.2f}" if r["peak_resettable"] else "n/a"
+
+    rows = ["| measurement | result | goal |", "|---|---|---|"]
+    for name, f in (("GPT-2 XL-shaped", xf), ("MiniLM", mf)):
+        lo, hi = f["extract_ratio_range"]
+        rows.append(f"| floor, {name}, {f['tokens']:,} tokens: extraction / bare forward, median "
+                    f"(range) of {len(f['all']['bare'])} rounds; hooks only / bare | "
+                    f"{f['extract_ratio']:.3f} ({lo:.2f}-{hi:.2f}); {f['hooked_ratio']:.3f}; bare "
+                    f"{f['tokens'] / f['bare']:,.0f} tok/s | <= 1.25 |")
+    rows.append(f"| GPT-2 XL-shaped, {small:,} tokens: seconds, extraction / naive (b) / "
+                f"naive (a) | {ext[small]['seconds']:.2f} / {trunc[small]['seconds']:.2f} / "
+                f"{full['seconds']:.2f} | |")
+    rows.append(f"| speedup over naive (a), {small:,} tokens | {full_speedup:.1f}x | >= 10x |")
+    rows.append(f"| speedup over naive (b), {small:,} / {large:,} tokens | "
+                f"{trunc_speedup[small]:.2f}x / {trunc_speedup[large]:.2f}x | > 1 |")
+    rows.append(f"| model load seconds: extraction / naive (b) / naive (a) | "
+                f"{ext[small]['load_s']:.1f} / {trunc[small]['load_s']:.1f} / "
+                f"{full['load_s']:.1f} | (not in the speedups) |")
+    for n in xl_tokens:
+        e, t = ext[n], trunc[n]
+        rows.append(f"| GPT-2 XL-shaped, {n:,} tokens: peak RSS GB, extraction (statistics "
+                    f"tables; peak minus tables) / naive (b) | {e['peak_rss_gb']:.2f} "
+                    f"({e['table_gb']:.2f}; {e['peak_rss_gb'] - e['table_gb']:.2f}) / "
+                    f"{t['peak_rss_gb']:.2f} | < 2 + tables |")
+        rows.append(f"| GPT-2 XL-shaped, {n:,} tokens: GB added while processing, extraction / "
+                    f"naive (b) | {growth(e)} / {growth(t)} | |")
+    rows.append(f"| naive (a), {small:,} tokens: peak RSS GB (added while processing) | "
+                f"{full['peak_rss_gb']:.2f} ({growth(full)}) | |")
     base = res[f"mini_extract_{mini_sizes[0]}"]
     for n in mini_sizes:
-        e = res[f"mini_extract_{n}"]
-        print(f"| MiniLM {n} tokens: extraction s (per token vs smallest) / peak RSS GB (tables GB) | "
-              f"{e['seconds']:.2f} ({(e['seconds'] / n) / (base['seconds'] / mini_sizes[0]):.2f}) / "
-              f"{e['peak_rss_gb']:.2f} ({e['table_gb']:.2f}); {e['types']} types |")
+        e, t = res[f"mini_extract_{n}"], res.get(f"mini_trunc_{n}")
+        per = (e["seconds"] / n) / (base["seconds"] / mini_sizes[0])
+        rows.append(f"| MiniLM {n:,} tokens, extraction: seconds (per-token time vs smallest) / "
+                    f"peak RSS GB / tables GB / peak minus tables | {e['seconds']:.2f} "
+                    f"({per:.2f}) / {e['peak_rss_gb']:.2f} / {e['table_gb']:.2f} / "
+                    f"{e['peak_rss_gb'] - e['table_gb']:.2f}; {e['types']:,} types | "
+                    "time linear, memory flat |")
+        if t is not None:
+            rows.append(f"| MiniLM {n:,} tokens, naive (b): seconds / peak RSS GB (added while "
+                        f"processing) | {t['seconds']:.2f} / {t['peak_rss_gb']:.2f} "
+                        f"({growth(t)}) | |")
+    print()
+    print("\n".join(rows))
     if n_layer != XL_SHAPE["n_layer"]:
         print(f"(quick run: the GPT-2 XL-shaped checkpoint has {n_layer} blocks, not 48)")
-    print(f"floor_ratio={max(floor.values()):.3f} naive_full_speedup={full_speedup:.2f} "
-          f"naive_trunc_speedup={trunc_speedup:.2f} peak_rss_gb={peak:.2f} "
-          f"naive_peak_rss_gb={naive_peak:.2f}")
+    floor = max(xf["extract_ratio"], mf["extract_ratio"])
+    print(f"floor_ratio={floor:.3f} naive_full_speedup={full_speedup:.2f} "
+          f"naive_trunc_speedup={trunc_speedup[small]:.2f} peak_rss_gb={peak:.2f} "
+          f"naive_peak_rss_gb={full['peak_rss_gb']:.2f}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Windows of equal length are batched without padding; every token has a global corpus position
 (offset of its window plus its index), so chunks extracted by separate jobs merge exactly. The
 activations are folded into the statistics straight from the hooked tensors (no copies kept), so
-memory does not grow with the number of tokens.
+memory does not grow with the number of tokens; on CPU the layers are folded on parallel threads.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -84,7 +85,7 @@ def extract_statistics(
 
     `first_position[i]` is the global corpus position of window i's first token. Only the first
     `n_neurons` neurons of each layer are kept (all when None). Device memory is the model, one
-    batch's activations, fixed scratch, and one row per token type occurring in `windows`.
+    batch's activations, fixed scratch, and one table row per token type occurring in `windows`.
     """
     dev = loaded.device
     # MPS has no float64: there the tables live in host memory and activations are copied over.
@@ -103,55 +104,113 @@ def extract_statistics(
     lookup = torch.full((vocab,), -1, dtype=torch.int64)
     lookup[torch.from_numpy(types)] = torch.arange(len(types))
     lookup = lookup.to(table_dev)
-    stats = _allocate(types, n, layers, table_dev, origin)
-    workspace = Workspace(n, table_dev)
     progress = Progress(total, emit)
     captured: dict[int, torch.Tensor] = {}
+    batch: dict[str, torch.Tensor] = {}  # table rows and low key words of the current batch
 
     def sink(layer: int, acts: torch.Tensor) -> None:
         captured[layer] = acts.reshape(-1, acts.shape[-1])[:, :n]
 
-    queue = deque(plan_batches(lengths, batch_tokens))
-    limit = batch_tokens  # lowered for good after an out-of-memory error
-    count = next(iter(stats.values())).count if stats else None
-    with torch.inference_mode(), loaded.capture(layers, sink):
-        while queue:
-            batch = queue.popleft()
-            length = int(lengths[batch[0]])
-            if len(batch) > 1 and len(batch) * length > limit:
-                per = max(1, limit // length)
-                queue.extendleft(reversed([batch[i:i + per] for i in range(0, len(batch), per)]))
-                continue
-            ids = torch.from_numpy(np.stack([windows[i] for i in batch]).astype(np.int64)).to(dev)
-            captured.clear()
-            try:
-                loaded.forward_until(ids, None)
-            except torch.OutOfMemoryError:
-                # Statistics are only updated after a complete forward pass, so a retry with
-                # smaller batches never counts a token twice.
+    def fold(layer: int, workspace: Workspace) -> None:
+        stats[layer].accumulate(batch["rows"], captured[layer].to(table_dev), batch["low"],
+                                workspace)
+
+    out: dict[int, CompactStats] = {}
+
+    def finish(layer: int, _workspace: Workspace) -> None:
+        out[layer] = stats.pop(layer).to_compact(types, consume=True)
+
+    with _PerLayer(layers, n, table_dev) as per_layer:
+        stats = _allocate(types, n, layers, table_dev, origin, per_layer)
+        count = stats[layers[0]].count
+        with torch.inference_mode(), loaded.capture(layers, sink):
+            for ids, pos in _forward_batches(loaded, windows, lengths, first_position,
+                                             batch_tokens, captured, emit):
+                with serial_on_cpu(table_dev):
+                    batch["rows"] = rows = lookup[ids.reshape(-1).to(table_dev)]
+                    count.index_add_(0, rows, torch.ones_like(rows))
+                    batch["low"] = low_words(pos.to(table_dev), origin)
+                    per_layer.run(fold)
                 captured.clear()
-                if len(batch) == 1:
-                    raise
-                half = len(batch) // 2
-                limit = half * length
-                emit(f"out of memory with {len(batch)} windows per batch; continuing with {half}")
-                if dev.type == "cuda":
-                    torch.cuda.empty_cache()
-                queue.extendleft([batch[half:], batch[:half]])
-                continue
-            pos = (torch.from_numpy(first_position[batch])[:, None]
-                   + torch.arange(length)[None, :]).reshape(-1).to(table_dev)
-            with serial_on_cpu(table_dev):
-                rows = lookup[ids.reshape(-1).to(table_dev)]
-                count.index_add_(0, rows, torch.ones_like(rows))
-                low = low_words(pos, origin)
-                for layer in layers:
-                    stats[layer].accumulate(rows, captured[layer].to(table_dev), low, workspace)
+                progress.advance(ids.numel())
+        progress.advance(0, force=True)
+        del lookup
+        batch.clear()
+        per_layer.run(finish)
+    return {layer: out[layer] for layer in layers}, total
+
+
+def _forward_batches(loaded: LoadedModel, windows: list[np.ndarray], lengths: np.ndarray,
+                     first_position: np.ndarray, batch_tokens: int,
+                     captured: dict[int, torch.Tensor], emit: Callable[[str], None]):
+    """Run the forward pass batch by batch; yields (token ids [B, L], positions [B * L]) once
+    `captured` holds the batch's activations.
+
+    On a device out-of-memory error the batch is halved and retried, and later batches stay at
+    the reduced size (each retry wastes a forward pass). Statistics are only updated after a
+    complete forward pass, so a retry never counts a token twice.
+    """
+    dev = loaded.device
+    queue = deque(plan_batches(lengths, batch_tokens))
+    limit = batch_tokens
+    while queue:
+        group = queue.popleft()
+        length = int(lengths[group[0]])
+        if len(group) > 1 and len(group) * length > limit:
+            per = max(1, limit // length)
+            queue.extendleft(reversed([group[i:i + per] for i in range(0, len(group), per)]))
+            continue
+        ids = torch.from_numpy(np.stack([windows[i] for i in group]).astype(np.int64)).to(dev)
+        captured.clear()
+        try:
+            loaded.forward_until(ids, None)
+        except torch.OutOfMemoryError:
             captured.clear()
-            progress.advance(int(lengths[batch].sum()))
-    progress.advance(0, force=True)
-    del workspace, lookup
-    return {layer: stats.pop(layer).to_compact(types, consume=True) for layer in layers}, total
+            if len(group) == 1:
+                raise
+            half = len(group) // 2
+            limit = half * length
+            emit(f"out of memory with {len(group)} windows per batch; continuing with {half}")
+            if dev.type == "cuda":
+                torch.cuda.empty_cache()
+            queue.extendleft([group[half:], group[:half]])
+            continue
+        yield ids, (torch.from_numpy(first_position[group])[:, None]
+                    + torch.arange(length)[None, :]).reshape(-1)
+
+
+class _PerLayer:
+    """Runs one call per layer; on CPU the layers are spread over threads.
+
+    Each thread runs its layers' ops on a single intra-op thread: the update is many short ops,
+    and torch's own parallel regions end in a barrier that stalls for a scheduler time slice
+    whenever a core is busy with another process (measured here: ~10 ms per 2 MB op on a loaded
+    2-core machine), while threads over layers need no barrier until the batch is done.
+    """
+
+    def __init__(self, layers: list[int], n_neurons: int, device: torch.device):
+        threads = max(1, min(len(layers), torch.get_num_threads())) if device.type == "cpu" else 1
+        self.groups = [layers[i::threads] for i in range(threads)]
+        self.workspaces = [Workspace(n_neurons, device) for _ in self.groups]
+        self.pool = (ThreadPoolExecutor(threads - 1, initializer=torch.set_num_threads,
+                                        initargs=(1,)) if threads > 1 else None)
+
+    def run(self, fn: Callable[[int, Workspace], None]) -> None:
+        def group(i: int) -> None:
+            for layer in self.groups[i]:
+                fn(layer, self.workspaces[i])
+
+        pending = [self.pool.submit(group, i) for i in range(1, len(self.groups))] if self.pool else []
+        group(0)
+        for job in pending:
+            job.result()
+
+    def __enter__(self) -> _PerLayer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool:
+            self.pool.shutdown()
 
 
 def occurring_types(windows: list[np.ndarray], vocab: int) -> np.ndarray:
@@ -165,17 +224,23 @@ def occurring_types(windows: list[np.ndarray], vocab: int) -> np.ndarray:
     return np.flatnonzero(seen)
 
 
-def _allocate(types: np.ndarray, n: int, layers: list[int], dev: torch.device,
-              origin: int) -> dict[int, TokenTypeStats]:
+def _allocate(types: np.ndarray, n: int, layers: list[int], dev: torch.device, origin: int,
+              per_layer: _PerLayer) -> dict[int, TokenTypeStats]:
     """One table per layer (sharing the count), allocated before the first forward pass so a
-    device too small for them fails at once, with a message saying how much was needed."""
+    device too small for them fails at once, with a message saying how much was needed. Each
+    layer's thread fills its own tables, so page faults are taken in parallel."""
+    count = torch.zeros(len(types), dtype=torch.int64, device=dev)
+    stats: dict[int, TokenTypeStats] = {}
+
+    def make(layer: int, _workspace: Workspace) -> None:
+        stats[layer] = TokenTypeStats.zeros(len(types), n, dev, origin=origin, count=count)
+
     try:
-        count = torch.zeros(len(types), dtype=torch.int64, device=dev)
-        return {layer: TokenTypeStats.zeros(len(types), n, dev, origin=origin, count=count)
-                for layer in layers}
+        per_layer.run(make)
     except torch.OutOfMemoryError as exc:
         need = len(layers) * TokenTypeStats.table_bytes(len(types), n) / 2**30
         raise torch.OutOfMemoryError(
             f"statistics tables for {len(layers)} layers x {len(types):,} token types x {n:,} "
             f"neurons need {need:.1f} GiB on {dev}: extract fewer layers per job, lower n_neurons, "
             "or run on a device with more memory") from exc
+    return stats

@@ -183,3 +183,24 @@ def test_tables_hold_only_occurring_types(tmp_path, monkeypatch):
     assert values.item() == -np.inf and positions.item() == np.iinfo(np.int64).max
     with pytest.raises(ValueError, match="vocabulary"):
         extract(loaded, [np.array([0, 10**6])])
+
+
+def test_in_place_decoding_matches_the_general_one():
+    from intraneuron.stats import NO_POSITION, CompactStats
+
+    rng = np.random.default_rng(2)
+    st = TokenTypeStats.zeros(6, 3, origin=10**10)
+    for _ in range(3):
+        rows = torch.from_numpy(rng.choice([1, 3, 4], 5))
+        acts = torch.from_numpy(rng.normal(size=(5, 3))).float()
+        st.update(rows, acts, torch.from_numpy(rng.integers(10**10, 10**10 + 100, 5)))
+    general = CompactStats.from_dense(st)
+    in_place = st.to_compact(consume=True)
+    for field in ("token_ids", "count", "sum", "max", "argmax"):
+        np.testing.assert_array_equal(getattr(in_place, field), getattr(general, field))
+    # A row counted elsewhere but never updated here decodes as empty.
+    fresh = TokenTypeStats.zeros(4, 2)
+    fresh.update(torch.tensor([2]), torch.tensor([[1.0, -1.0]]), torch.tensor([7]))
+    empty = CompactStats.from_dense(fresh, count=torch.tensor([0, 1, 1, 0]))
+    assert np.isneginf(empty.max[0]).all() and (empty.argmax[0] == NO_POSITION).all()
+    assert empty.max[1].tolist() == [1.0, -1.0] and empty.argmax[1].tolist() == [7, 7]
