@@ -50,6 +50,8 @@ def corpus_arrays(tokens_path: str) -> tuple[list[np.ndarray], np.ndarray, dict]
 
 def extract_chunk(tokens_path: str, out_path: str, extraction: dict, *, device: str,
                   batch_tokens: int, chunk: int, chunks: int) -> None:
+    import torch
+
     from .extract import chunk_bounds, extract_statistics
     from .models import describe_model, load_model
 
@@ -58,8 +60,9 @@ def extract_chunk(tokens_path: str, out_path: str, extraction: dict, *, device: 
     layers = extraction["layers"]
     loaded = load_model({**extraction["model"], "dtype": extraction["dtype"], "device": device},
                         layers)
-    log.info("model %s on %s (%s); windows %d..%d of %d", extraction["model"]["id"],
-             loaded.device, loaded.dtype, start, stop, len(windows))
+    log.info("model %s on %s (%s, %d CPU threads); windows %d..%d of %d",
+             extraction["model"]["id"], loaded.device, loaded.dtype, torch.get_num_threads(),
+             start, stop, len(windows))
     n = extraction["n_neurons"]
     if n > loaded.n_neurons:
         raise ValueError(f"n_neurons={n} exceeds the model's {loaded.n_neurons} neurons per layer: "

@@ -7,6 +7,8 @@ rule extract:
         extraction=EXTRACTION,
         device=config["model"]["device"],
         batch_tokens=config["extract"]["batch_tokens"],
+    # The forward pass uses every core it is given (Snakemake caps BLAS/OpenMP threads at this).
+    threads: workflow.cores
     log:
         "logs/extract/{scatteritem}.log",
     benchmark:
