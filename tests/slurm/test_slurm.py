@@ -77,7 +77,7 @@ def test_users_profile_is_for_users_only():
     assert not (set(TEST_ONLY) - {"latency-wait"}) & set(profile)
     assert profile["set-resources"]["extract"]["gpu"] == 1
     assert profile["retries"] >= 1
-    assert set(profile["set-threads"]) == {"core_tokens", "analyze"}
+    assert set(profile["set-threads"]) == {"extract", "core_tokens", "analyze"}
     assert "shard" in profile["group-components"]
 
 
