@@ -106,32 +106,26 @@ def cliffs_delta(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.nd
     return (onehot.T @ sign @ onehot) / np.outer(size, size)
 
 
-def holm(p: np.ndarray) -> np.ndarray:
-    """Holm step-down adjusted p-values (NaN entries are left out and stay NaN)."""
+def _adjust(p: np.ndarray, step) -> np.ndarray:
+    """Apply `step(sorted finite p) -> adjusted` and put results back; NaN entries stay NaN."""
     p = np.asarray(p, dtype=np.float64)
     out = np.full(p.shape, np.nan)
     ok = np.flatnonzero(np.isfinite(p))
-    m = ok.size
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="mergesort")]
-    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out[order] = np.minimum(adjusted, 1.0)
+    if ok.size:
+        order = ok[np.argsort(p[ok], kind="mergesort")]
+        out[order] = np.minimum(step(p[order]), 1.0)
     return out
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm step-down adjusted p-values (NaN entries are left out and stay NaN)."""
+    return _adjust(p, lambda s: np.maximum.accumulate((s.size - np.arange(s.size)) * s))
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     """Benjamini-Hochberg q-values (NaN entries are left out and stay NaN)."""
-    p = np.asarray(p, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = ok.size
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="mergesort")]
-    scaled = p[order] * m / np.arange(1, m + 1)
-    out[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
-    return out
+    return _adjust(p, lambda s: np.minimum.accumulate(
+        (s * s.size / np.arange(1, s.size + 1))[::-1])[::-1])
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
