@@ -383,7 +383,3 @@ def describe_model(loaded: LoadedModel, model_cfg: dict) -> dict:
 
 def special_token_ids(tokenizer) -> list[int]:
     return sorted(set(int(i) for i in tokenizer.all_special_ids))
-
-
-def to_json(obj: dict) -> str:
-    return json.dumps(obj, sort_keys=True, default=str)

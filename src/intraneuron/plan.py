@@ -38,7 +38,7 @@ def neurons_per_layer(config: dict) -> int:
     widths are checked here, before any job starts, whenever config.json can be read offline.
     """
     model = config["model"]
-    path = local_model_path(model) if not model["id"].startswith(("http://", "https://")) else None
+    path = local_model_path(model)
     if path is None:
         if config.get("n_neurons"):
             return int(config["n_neurons"])

@@ -47,7 +47,6 @@ def run_script(snakemake, main: Callable[[object, logging.Logger], None]) -> Non
     try:
         main(snakemake, log)
     except Exception as exc:
-        log.debug("traceback", exc_info=True)
         for handler in log.handlers:
             if isinstance(handler, logging.FileHandler):
                 handler.stream.write(logging.Formatter().formatException(sys.exc_info()) + "\n")

@@ -1,6 +1,6 @@
 """Snakemake adapter: read and tokenize the corpus into windows (intraneuron.corpus)."""
 
-from intraneuron.corpus import iter_documents, tokenize_corpus, write_tokens
+from intraneuron.corpus import describe_source, iter_documents, tokenize_corpus, write_tokens
 from intraneuron.models import load_tokenizer, resolve_model_path
 from intraneuron.runtime import package_versions, run_script
 
@@ -10,7 +10,9 @@ def main(smk, log):
     tokenizer = load_tokenizer(resolve_model_path(smk.params.model["id"], smk.params.model["revision"]))
     table = tokenize_corpus(iter_documents(corpus), tokenizer, corpus["window_tokens"],
                             corpus["max_tokens"])
-    write_tokens(table, smk.output.tokens, {"model": smk.params.model, "versions": package_versions()})
+    write_tokens(table, smk.output.tokens, {"source": describe_source(corpus),
+                                            "model": smk.params.model,
+                                            "versions": package_versions()})
     log.info("%d windows, %d tokens", table.num_rows, sum(table.column("n_tokens").to_pylist()))
 
 
