@@ -120,8 +120,13 @@ def extract_statistics(
     def finish(layer: int, _workspace: Workspace) -> None:
         out[layer] = stats.pop(layer).to_compact(types, consume=True)
 
+    # Thread counts are process-global state that the statistics threads change; the forward
+    # pass always gets this one back, since a matmul's summation order (hence its bits) can
+    # depend on how many threads split it.
+    forward_threads = torch.get_num_threads()
     with _PerLayer(layers, n, table_dev) as per_layer:
         stats = _allocate(types, n, layers, table_dev, origin, per_layer)
+        torch.set_num_threads(forward_threads)
         count = stats[layers[0]].count
         with torch.inference_mode(), loaded.capture(layers, sink):
             for ids, pos in _forward_batches(loaded, windows, lengths, first_position,
@@ -131,6 +136,7 @@ def extract_statistics(
                     count.index_add_(0, rows, torch.ones_like(rows))
                     batch["low"] = low_words(pos.to(table_dev), origin)
                     per_layer.run(fold)
+                torch.set_num_threads(forward_threads)
                 captured.clear()
                 progress.advance(ids.numel())
         progress.advance(0, force=True)
