@@ -23,14 +23,6 @@ from .stats import MAX_POSITIONS, CompactStats, TokenTypeStats, Workspace, low_w
 log = logging.getLogger(__name__)
 
 
-def chunk_bounds(n_windows: int, chunks: int, index: int) -> tuple[int, int]:
-    """Windows [start, stop) of chunk `index` (0-based) out of `chunks` near-equal chunks."""
-    if not 0 <= index < chunks:
-        raise ValueError(f"chunk index {index} outside 0..{chunks - 1}")
-    edges = np.linspace(0, n_windows, chunks + 1).round().astype(int)
-    return int(edges[index]), int(edges[index + 1])
-
-
 def window_offsets(lengths: np.ndarray) -> np.ndarray:
     """Global position of each window's first token."""
     return np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)[:-1]])
@@ -44,6 +36,26 @@ def plan_batches(lengths: np.ndarray, batch_tokens: int) -> list[np.ndarray]:
         per = max(1, batch_tokens // int(length))
         batches.extend(idx[i:i + per] for i in range(0, len(idx), per))
     return sorted(batches, key=lambda b: int(b[0]))
+
+
+def chunk_batches(lengths: np.ndarray, batch_tokens: int, chunks: int,
+                  index: int) -> list[np.ndarray]:
+    """The batches (window indices) that chunk `index` (0-based) of `chunks` runs.
+
+    The corpus-wide batch plan is cut into `chunks` runs of whole batches with near-equal token
+    counts. A window's batch therefore never depends on how the corpus is chunked: float32
+    matrix products depend on the batch's shape, so this is what makes a chunked extraction
+    bitwise equal to a whole one (maxima, positions, counts; sums up to float64 rounding).
+    """
+    if not 0 <= index < chunks:
+        raise ValueError(f"chunk index {index} outside 0..{chunks - 1}")
+    batches = plan_batches(np.asarray(lengths), batch_tokens)
+    ends = np.cumsum([int(np.asarray(lengths)[b].sum()) for b in batches])
+    total = int(ends[-1]) if len(ends) else 0
+    # chunk i takes the batches whose last token falls in (i, i + 1] * total / chunks
+    edges = np.searchsorted(ends, np.arange(chunks + 1) * total / chunks, side="left")
+    edges[0], edges[-1] = 0, len(batches)
+    return batches[int(edges[index]):int(edges[index + 1])]
 
 
 class Progress:
@@ -78,14 +90,17 @@ def extract_statistics(
     first_position: np.ndarray,
     *,
     batch_tokens: int,
+    batches: list[np.ndarray] | None = None,
     n_neurons: int | None = None,
     emit: Callable[[str], None] = log.info,
 ) -> tuple[dict[int, CompactStats], int]:
     """Per-layer statistics over `windows` (token id arrays); returns them and the token count.
 
-    `first_position[i]` is the global corpus position of window i's first token. Only the first
-    `n_neurons` neurons of each layer are kept (all when None). Device memory is the model, one
-    batch's activations, fixed scratch, and one table row per token type occurring in `windows`.
+    `first_position[i]` is the global corpus position of window i's first token. `batches`
+    (window indices, from `chunk_batches`) restricts the work to those windows, batched exactly
+    so; by default every window, batched by `plan_batches`. Only the first `n_neurons` neurons
+    of each layer are kept (all when None). Device memory is the model, one batch's
+    activations, fixed scratch, and one table row per token type occurring in the windows run.
     """
     dev = loaded.device
     # MPS has no float64: there the tables live in host memory and activations are copied over.
@@ -93,11 +108,15 @@ def extract_statistics(
     n = n_neurons or loaded.n_neurons
     vocab = max(len(loaded.tokenizer), loaded.input_embeddings().shape[0])
     lengths = np.array([len(w) for w in windows], dtype=np.int64)
-    total = int(lengths.sum())
-    types = occurring_types(windows, vocab)
+    if batches is None:
+        batches = plan_batches(lengths, batch_tokens)
+    members = np.concatenate(batches) if batches else np.empty(0, dtype=np.int64)
+    total = int(lengths[members].sum())
+    types = occurring_types([windows[i] for i in members], vocab)
     first_position = np.asarray(first_position, dtype=np.int64)
-    origin = int(first_position.min()) if len(windows) else 0
-    if total and int((first_position + lengths).max()) - origin > MAX_POSITIONS:
+    origin = int(first_position[members].min()) if members.size else 0
+    end = int((first_position[members] + lengths[members]).max()) if members.size else 0
+    if total and end - origin > MAX_POSITIONS:
         raise ValueError("one extraction job spans more than 2^32 corpus positions: raise "
                          "extract.chunks so each chunk covers fewer tokens")
     # Row r of every table is token type types[r]: tables hold only types that occur.
@@ -130,7 +149,7 @@ def extract_statistics(
         count = stats[layers[0]].count
         with torch.inference_mode(), loaded.capture(layers, sink):
             for ids, pos in _forward_batches(loaded, windows, lengths, first_position,
-                                             batch_tokens, captured, emit):
+                                             batches, batch_tokens, captured, emit):
                 with serial_on_cpu(table_dev):
                     batch["rows"] = rows = lookup[ids.reshape(-1).to(table_dev)]
                     count.index_add_(0, rows, torch.ones_like(rows))
@@ -147,17 +166,19 @@ def extract_statistics(
 
 
 def _forward_batches(loaded: LoadedModel, windows: list[np.ndarray], lengths: np.ndarray,
-                     first_position: np.ndarray, batch_tokens: int,
+                     first_position: np.ndarray, batches: list[np.ndarray], batch_tokens: int,
                      captured: dict[int, torch.Tensor], emit: Callable[[str], None]):
     """Run the forward pass batch by batch; yields (token ids [B, L], positions [B * L]) once
     `captured` holds the batch's activations.
 
     On a device out-of-memory error the batch is halved and retried, and later batches stay at
     the reduced size (each retry wastes a forward pass). Statistics are only updated after a
-    complete forward pass, so a retry never counts a token twice.
+    complete forward pass, so a retry never counts a token twice; but smaller batches change
+    float32 round-off, so such a run is no longer bitwise equal to one without back-off (the
+    log says when it happens).
     """
     dev = loaded.device
-    queue = deque(plan_batches(lengths, batch_tokens))
+    queue = deque(batches)
     limit = batch_tokens
     while queue:
         group = queue.popleft()

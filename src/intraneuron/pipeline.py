@@ -52,28 +52,29 @@ def extract_chunk(tokens_path: str, out_path: str, extraction: dict, *, device: 
                   batch_tokens: int, chunk: int, chunks: int) -> None:
     import torch
 
-    from .extract import chunk_bounds, extract_statistics
+    from .extract import chunk_batches, extract_statistics
     from .models import describe_model, load_model
 
     windows, offsets, meta = corpus_arrays(tokens_path)
-    start, stop = chunk_bounds(len(windows), chunks, chunk)
+    lengths = np.array([len(w) for w in windows], dtype=np.int64)
+    batches = chunk_batches(lengths, batch_tokens, chunks, chunk)
     layers = extraction["layers"]
     loaded = load_model({**extraction["model"], "dtype": extraction["dtype"], "device": device},
                         layers)
-    log.info("model %s on %s (%s, %d CPU threads); windows %d..%d of %d",
+    log.info("model %s on %s (%s, %d CPU threads); chunk %d of %d: %d batches, %d of %d windows",
              extraction["model"]["id"], loaded.device, loaded.dtype, torch.get_num_threads(),
-             start, stop, len(windows))
+             chunk + 1, chunks, len(batches), sum(len(b) for b in batches), len(windows))
     n = extraction["n_neurons"]
     if n > loaded.n_neurons:
         raise ValueError(f"n_neurons={n} exceeds the model's {loaded.n_neurons} neurons per layer: "
                          "lower n_neurons or set it to null")
-    stats, total = extract_statistics(loaded, layers, windows[start:stop], offsets[start:stop],
-                                      batch_tokens=batch_tokens, n_neurons=n, emit=log.info)
+    stats, total = extract_statistics(loaded, layers, windows, offsets, batch_tokens=batch_tokens,
+                                      batches=batches, n_neurons=n, emit=log.info)
     h5io.write_stats(out_path, stats, {
         **describe_model(loaded, extraction["model"]),
         "corpus_hash": meta.get("corpus_hash", ""),
         "config_hash": subset_hash(extraction),
-        "chunk": chunk, "chunks": chunks, "window_start": start, "window_stop": stop,
+        "chunk": chunk, "chunks": chunks, "batches": len(batches),
         "token_count": total, "neuron_start": 0, "neuron_stop": n,
         "versions": package_versions(),
     })
@@ -90,7 +91,7 @@ def reduce_chunks(chunk_paths: list[str], out_path: str, layer: int) -> None:
         out = out if out is not None else empty_compact(ids, part.sum.shape[1])
         fold_into(out, part)
         total += int(attrs["token_count"])
-    attrs = {k: v for k, v in attrs.items() if k not in ("chunk", "window_start", "window_stop",
+    attrs = {k: v for k, v in attrs.items() if k not in ("chunk", "batches",
                                                          "complete", "layers", "format_version")}
     h5io.write_stats(out_path, {layer: out}, {**attrs, "token_count": total, "layer": layer})
 

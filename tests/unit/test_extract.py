@@ -8,7 +8,7 @@ import torch
 from helpers.tiny_checkpoints import tiny_bert, tiny_gpt2, tiny_llama
 
 from intraneuron.core_tokens import select_core_tokens
-from intraneuron.extract import chunk_bounds, extract_statistics, window_offsets
+from intraneuron.extract import chunk_batches, extract_statistics, plan_batches, window_offsets
 from intraneuron.models import ModelError, _get, load_model
 from intraneuron.stats import merge_compact
 
@@ -104,29 +104,38 @@ def test_layer_past_depth_is_a_clear_error(checkpoint):
 
 
 def test_chunked_reduce_equals_single_run(tmp_path):
+    """Chunks run whole batches of the corpus-wide plan, so every activation is computed in
+    the same batch as in a whole run: maxima and their positions are bitwise equal."""
     path = tiny_gpt2(tmp_path / "m")
     loaded = load_model({"id": str(path)}, [0, 1], device="cpu")
     windows = random_windows(len(loaded.tokenizer), seed=3) * 2
-    offsets = window_offsets(np.array([len(w) for w in windows]))
+    lengths = np.array([len(w) for w in windows])
+    offsets = window_offsets(lengths)
     whole, _ = extract_statistics(loaded, [0, 1], windows, offsets, batch_tokens=64,
                                   emit=lambda _: None)
-    parts = []
-    for c in range(3):
-        a, b = chunk_bounds(len(windows), 3, c)
-        parts.append(extract_statistics(loaded, [0, 1], windows[a:b], offsets[a:b],
-                                        batch_tokens=64, emit=lambda _: None)[0])
+    parts = [extract_statistics(loaded, [0, 1], windows, offsets, batch_tokens=64,
+                                batches=chunk_batches(lengths, 64, 3, c), emit=lambda _: None)[0]
+             for c in range(3)]
     for layer in (0, 1):
         merged = merge_compact([p[layer] for p in parts])
         np.testing.assert_array_equal(merged.token_ids, whole[layer].token_ids)
         np.testing.assert_array_equal(merged.count, whole[layer].count)
-        np.testing.assert_allclose(merged.mean, whole[layer].mean, rtol=1e-6)
+        np.testing.assert_allclose(merged.mean, whole[layer].mean, rtol=1e-12)
         np.testing.assert_array_equal(merged.max, whole[layer].max)
         np.testing.assert_array_equal(merged.argmax, whole[layer].argmax)
 
 
-def test_chunk_bounds_cover_everything_once():
-    for n in (1, 7, 100):
-        for chunks in (1, 3, 8):
-            spans = [chunk_bounds(n, chunks, i) for i in range(chunks)]
-            assert spans[0][0] == 0 and spans[-1][1] == n
-            assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+@pytest.mark.parametrize("n_windows", [0, 1, 7, 100])
+@pytest.mark.parametrize("chunks", [1, 3, 8])
+def test_chunks_run_every_batch_of_the_whole_plan_once(n_windows, chunks):
+    rng = np.random.default_rng(n_windows)
+    lengths = rng.choice([5, 9, 16], size=n_windows)
+    plan = plan_batches(lengths, 32)
+    runs = [chunk_batches(lengths, 32, chunks, c) for c in range(chunks)]
+    flat = [b for run in runs for b in run]
+    assert len(flat) == len(plan)
+    for got, want in zip(flat, plan, strict=True):
+        np.testing.assert_array_equal(got, want)
+    if n_windows >= chunks * 8:  # chunks are near-equal in tokens when there is enough to split
+        tokens = [sum(int(lengths[b].sum()) for b in run) for run in runs]
+        assert max(tokens) - min(tokens) <= 2 * 32
