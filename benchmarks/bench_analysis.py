@@ -1,6 +1,8 @@
 """Wall time of the analysis stage at the paper's scale: 12,800 neurons x 100 core tokens.
 
-Random inputs with realistic shapes (GPT-2 XL: vocabulary 50,257, embedding width 1,600) are
+Every neuron is analysed with its controls (shuffled, linear surrogate, and a random-direction
+pseudo-neuron for every eighth neuron), as the workflow does by default. Random inputs with
+realistic shapes (GPT-2 XL: vocabulary 50,257, embedding width 1,600) are
 generated first and not timed. The timed part analyses the neurons in shards of --shard-size
 (the workflow's block_size) on --workers processes with one BLAS thread each, which is how the
 workflow runs analysis jobs side by side on a machine's cores. Workers are forked so they share
@@ -67,7 +69,8 @@ def run_shard(bounds: tuple[int, int]) -> tuple[int, int, int]:
         embeddings=DATA["embeddings"],
         params=DATA["params"],
     )
-    return len(tables["neurons"]), len(tables["segments"]), len(tables["tokens"])
+    kinds = tables["neurons"]["kind"]
+    return int((kinds == "neuron").sum()), len(kinds), len(tables["tokens"])
 
 
 def main(argv=None) -> None:
@@ -98,6 +101,9 @@ def main(argv=None) -> None:
     cpu1 = os.times()
     cpu = sum(cpu1[i] - cpu0[i] for i in range(4))  # user + system, this process and workers
     assert sum(d[0] for d in done) == args.neurons
+    rows = sum(d[1] for d in done)
+    print(f"rows={rows} (neurons with their shuffled, surrogate and random-direction controls)",
+          flush=True)
     print(f"shards={len(shards)} workers={args.workers} cpus={os.cpu_count()} "
           f"cpu_s={cpu:.2f} cpu_ms_per_neuron={1e3 * cpu / args.neurons:.2f} "
           f"load_avg={os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip

@@ -152,3 +152,9 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def with_defaults(config: dict) -> dict:
+    """A copy of `config` with every default of the schema filled in (no validation): for
+    readers such as the report, so defaults are written in the schema only."""
+    return _fill_defaults(load_schema(), copy.deepcopy(config))

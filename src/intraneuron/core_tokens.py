@@ -1,7 +1,10 @@
 """Core tokens: per neuron, the k token types with the highest mean activation.
 
 Eligible types occur at least `min_count` times and are not special tokens. Ties in the mean are
-broken by the lower token id, so the selection is a pure function of the statistics.
+broken by the lower token id, so the selection is a pure function of the statistics; how many
+eligible types tie with the k-th mean but were left out is recorded (`boundary_ties`), and the
+analysis breaks ties inside the core set by a seeded random order and excludes neurons whose
+ranking the tie rule decides.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ class CoreTokens:
     max: np.ndarray         # [n, k] float32
     count: np.ndarray       # [n, k] int64
     argmax: np.ndarray      # [n, k] int64 global corpus position of the maximum
+    boundary_ties: np.ndarray  # [n] eligible types outside the core set tied with the k-th mean
+    eligible: np.ndarray    # [V_e] token ids of the eligible types
     n_eligible: int
 
 
@@ -44,12 +49,17 @@ def select_core_tokens(stats: CompactStats, k: int, min_count: int,
     order = np.argsort(-mean, axis=0, kind="stable")[:k].T   # [n, k] indices into rows
     sel = rows[order]
     cols = np.arange(mean.shape[1])[:, None]
+    kth = mean[order[:, -1], cols[:, 0]]
+    tied_everywhere = np.count_nonzero(mean == kth[None, :], axis=0)
+    tied_inside = np.count_nonzero(mean[order, cols] == kth[:, None], axis=1)
     return CoreTokens(
         token_ids=stats.token_ids[sel].astype(np.int32),
         mean=mean[order, cols],
         max=stats.max[sel, cols],
         count=stats.count[sel],
         argmax=stats.argmax[sel, cols],
+        boundary_ties=(tied_everywhere - tied_inside).astype(np.int64),
+        eligible=stats.token_ids[rows].astype(np.int32),
         n_eligible=n_eligible,
     )
 

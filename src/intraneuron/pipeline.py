@@ -117,6 +117,8 @@ def core_token_shard(stats_path: str, tokens_path: str, out_path: str, core: dic
         "neurons": np.arange(start, stop, dtype=np.int32),
         "token_ids": sel.token_ids, "tokens": decoded, "mean": sel.mean, "max": sel.max,
         "count": sel.count, "position": sel.argmax, "context_left": left, "context_right": right,
+        "boundary_ties": sel.boundary_ties, "eligible": sel.eligible,
+        "eligible_tokens": decode_tokens(tokenizer, sel.eligible),
     }, {**attrs, "neuron_start": start, "neuron_stop": stop, "n_eligible": sel.n_eligible,
         "config_hash": subset_hash(core, model, attrs.get("config_hash"))})
 
@@ -141,16 +143,20 @@ def proxy_embeddings(out_path: str, proxy: str, model: dict, sentence_model: str
 def analyze_core_shard(core_path: str, embeddings_path: str, outputs: dict[str, str],
                        analysis: dict) -> None:
     from .analysis import analyze_shard
+    from .analysis.columns import conform
 
     core, attrs = h5io.read_arrays(core_path)
     emb, _ = h5io.read_arrays(embeddings_path)
     tables = analyze_shard(
         layer=int(attrs["layer"]), neurons=core["neurons"], token_ids=core["token_ids"],
-        tokens=core["tokens"].tolist(), mean_act=core["mean"].astype(np.float32),
-        max_act=core["max"], counts=core["count"], embeddings=emb["embeddings"], params=analysis,
+        tokens=core["tokens"].tolist(), mean_act=core["mean"], max_act=core["max"],
+        counts=core["count"], embeddings=emb["embeddings"], params=analysis,
+        boundary_ties=core["boundary_ties"], eligible=core["eligible"],
+        eligible_tokens=core["eligible_tokens"].tolist(),
+        token_extras={"context_left": core["context_left"],
+                      "context_right": core["context_right"]},
     )
-    tables["tokens"]["context_left"] = core["context_left"].ravel()
-    tables["tokens"]["context_right"] = core["context_right"].ravel()
+    tables["tokens"] = conform(tables["tokens"], "tokens")
     meta = {"config_hash": subset_hash(analysis, attrs.get("config_hash")),
             "corpus_hash": attrs.get("corpus_hash", ""), "weights": attrs.get("weights", "")}
     for name, path in outputs.items():
@@ -158,25 +164,39 @@ def analyze_core_shard(core_path: str, embeddings_path: str, outputs: dict[str, 
         checkpoint("analyze-output")
 
 
+SORT_KEYS = {"neurons": ["layer", "kind", "neuron"], "tokens": ["layer", "neuron", "rank"],
+             "segments": ["layer", "kind", "neuron", "scheme", "segment"],
+             "clusters": ["layer", "kind", "neuron", "cluster"]}
+
+
 def merge_tables(inputs: dict[str, list[str]], outputs: dict[str, str], analysis: dict) -> None:
-    from .analysis import add_layer_fdr, evaluate_claims, summarize_layers
+    """All shards into the run's tables: neurons (with q-values), layers, criteria, claims,
+    contrasts, and the concatenated tokens / segments / clusters."""
+    from .analysis import (
+        add_layer_fdr,
+        evaluate_claims,
+        evaluate_criteria,
+        layer_contrasts,
+        summarize_layers,
+    )
 
     frames = {name: pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
               for name, paths in inputs.items() if name != "core"}
     for name, frame in frames.items():
-        keys = [c for c in ("layer", "neuron", "scheme", "segment", "cluster", "rank")
-                if c in frame.columns]
-        frames[name] = frame.sort_values(keys, kind="stable").reset_index(drop=True)
+        frames[name] = frame.sort_values(SORT_KEYS[name], kind="stable").reset_index(drop=True)
     neurons = add_layer_fdr(frames["neurons"], analysis)
-    layers = summarize_layers(neurons, frames["segments"], frames["clusters"], analysis)
-    claims = evaluate_claims(layers, analysis)
+    criteria = evaluate_criteria(neurons, analysis)
     attrs = h5io.read_attrs_only(inputs["core"][0])
     meta = {"config_hash": subset_hash(analysis, attrs.get("config_hash")),
             "corpus_hash": attrs.get("corpus_hash", ""), "weights": attrs.get("weights", ""),
             "model_id": attrs.get("model_id", ""), "versions": package_versions()}
-    for name, frame in {"neurons": neurons, "layers": layers, "claims": claims,
-                        "tokens": frames["tokens"], "segments": frames["segments"],
-                        "clusters": frames["clusters"]}.items():
+    tables = {"neurons": neurons,
+              "layers": summarize_layers(neurons, frames["segments"], analysis),
+              "criteria": criteria, "claims": evaluate_claims(criteria, analysis),
+              "contrasts": layer_contrasts(criteria, analysis),
+              "tokens": frames["tokens"], "segments": frames["segments"],
+              "clusters": frames["clusters"]}  # fmt: skip
+    for name, frame in tables.items():
         atomic_parquet(frame, outputs[name], meta)
 
 

@@ -134,6 +134,13 @@ def test_report_in_chromium(report, driver, tmp_path):
         "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0);"),
         what="every embedded figure to decode")
 
+    # the verdicts at both levels and the tables they rest on are on the page
+    for table in ("claims-table", "calibration-table"):
+        assert drv.find_element(By.ID, table).find_elements(By.CSS_SELECTOR, "tbody tr")
+    badges = drv.find_elements(By.CSS_SELECTOR, "#summary .layer-verdict .verdict")
+    assert badges and len(badges) % 2 == 0  # exists and beyond geometry, per claim and layer
+    assert drv.find_element(By.ID, "excluded-note").text
+
     data = _embedded(drv)
     strings = data["strings"]
     layer = data["layers"][-1]
@@ -157,6 +164,11 @@ def test_report_in_chromium(report, driver, tmp_path):
     legend = drv.find_element(By.CSS_SELECTOR, "#nb-view .cluster-legend").text
     for cluster in target["clusters"]:
         assert cluster[1] in legend
+    # an excluded neuron says why; any other says nothing of the kind
+    notes = drv.find_elements(By.CSS_SELECTOR, "#nb-view .nb-excluded")
+    assert len(notes) == (1 if target["excluded"] else 0)
+    if target["excluded"]:
+        assert target["excluded"] in notes[0].text
 
     # a neuron that is not embedded gets an explanation, not an error
     missing = max(n["neuron"] for n in data["neurons"]) + 1000

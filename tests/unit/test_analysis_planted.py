@@ -5,19 +5,26 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from intraneuron.analysis import add_layer_fdr, analyze_shard, evaluate_claims, summarize_layers
+from intraneuron.analysis import (
+    add_layer_fdr,
+    analyze_shard,
+    evaluate_claims,
+    evaluate_criteria,
+    summarize_layers,
+)
+from intraneuron.analysis.columns import FDR_COLUMNS
 from intraneuron.analysis.synthetic import category_embeddings, synthetic_shard
-
-P_COLUMNS = [
-    "kw_p", "runs_p", "ami_coarse_p", "ami_fine_p", "top_coarse_p", "top_fine_p",
-    "coarse_trend_p", "fine_trend_p",
-]  # fmt: skip
 
 
 def run(shard, layer=0, **params):
     shard = dict(shard)
     shard.pop("category")
-    return analyze_shard(layer, params=params, **shard)
+    tables = analyze_shard(layer, params={"cluster_permutations": 100, **params}, **shard)
+    return tables
+
+
+def real(frame):
+    return frame[frame["kind"] == "neuron"]
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +43,13 @@ def null_tables(vocab):
 def test_planted_top_category_is_detected(vocab):
     shard = synthetic_shard(6, planted_top=25, seed=1, embeddings=vocab)
     tables = run(shard, permutations=500)
-    neu = tables["neurons"]
+    neu = real(tables["neurons"])
     assert (neu["top_coarse_z"] > 8).all()
     assert (neu["top_coarse_p"] == 1 / 501).all()
     assert (neu["coarse_trend"] > 0).all() and (neu["coarse_trend_p"] < 0.01).all()
     assert (neu["ami_coarse_p"] < 0.01).all() and (neu["kw_p"] < 1e-4).all()
-    segs = tables["segments"]
+    assert (neu["coarse_top_margin_p"] < 0.01).all()
+    segs = real(tables["segments"])
     coarse = segs[segs["scheme"] == "coarse"]
     lower = coarse[coarse["segment"] > 0]
     assert (lower["z"] < 4).all()
@@ -56,20 +64,20 @@ def test_planted_top_category_is_detected(vocab):
 
 
 def test_independent_activation_is_not_detected(null_tables):
-    neu = null_tables["neurons"].head(40)
+    neu = real(null_tables["neurons"]).head(40)
     assert neu["top_coarse_z"].abs().median() < 1.5
     assert neu["coarse_trend_p"].median() > 0.2
 
 
-@pytest.mark.parametrize("column", P_COLUMNS)
+@pytest.mark.parametrize("column", FDR_COLUMNS)
 def test_null_rejection_rate_within_binomial_bounds(null_tables, column):
-    p = null_tables["neurons"][column].to_numpy()
+    p = real(null_tables["neurons"])[column].to_numpy()
     lo, hi = stats.binom.interval(0.999, p.size, 0.05)
     assert lo <= np.sum(p < 0.05) <= hi, f"{column}: {np.sum(p < 0.05)} of {p.size}"
 
 
 def test_null_segment_p_values_within_binomial_bounds(null_tables):
-    segs = null_tables["segments"]
+    segs = real(null_tables["segments"])
     for (scheme, segment), grp in segs.groupby(["scheme", "segment"]):
         p = grp["p"].to_numpy()
         lo, hi = stats.binom.interval(0.999, p.size, 0.05)
@@ -78,8 +86,8 @@ def test_null_segment_p_values_within_binomial_bounds(null_tables):
 
 def test_null_mean_matches_analytic_expectation(null_tables):
     """E[homogeneity of a random segment] = mean off-diagonal similarity of the neuron."""
-    neu = null_tables["neurons"].set_index("neuron")
-    segs = null_tables["segments"]
+    neu = real(null_tables["neurons"]).set_index("neuron")
+    segs = real(null_tables["segments"])
     expected = neu.loc[segs["neuron"], "mean_similarity"].to_numpy()
     # standard error of the null mean over 400 permutations is null_sd / 20
     tol = 5 * segs["null_sd"].to_numpy() / np.sqrt(400)
@@ -94,20 +102,22 @@ def test_layer_claims_on_planted_and_null_layers(vocab, null_tables):
                  permutations=200)  # fmt: skip
     frames = {
         name: pd.concat([null_tables[name], planted[name], strong[name]], ignore_index=True)
-        for name in ("neurons", "segments", "clusters")
+        for name in ("neurons", "segments")
     }
     neurons = add_layer_fdr(frames["neurons"])
-    layers = summarize_layers(neurons, frames["segments"], frames["clusters"])
-    claims = evaluate_claims(layers, {"weak_ami_max": 0.15}).set_index(["claim", "layer"])
-    # null layer: no relation, no trend; clusters interleave but do not differ in activation
-    assert claims.loc[(1, 0), "verdict"] == "not supported"
-    assert claims.loc[(2, 0), "verdict"] == "not supported"
-    assert claims.loc[(3, 0), "verdict"] == "mixed"
-    # top-decile layer: weak but significant relation concentrated at the top
-    assert claims.loc[(1, 1), "verdict"] == "supported"
-    # top-quartile layer: homogeneity rises with activation
-    assert claims.loc[(2, 2), "verdict"] == "supported"
-    assert claims.loc[(1, 2), "verdict"] == "mixed"  # strong, not weak
-    row = layers.set_index("layer").loc[2]
+    layers = summarize_layers(neurons, frames["segments"])
+    criteria = evaluate_criteria(neurons, {"weak_ami_max": 0.15})
+    claims = evaluate_claims(criteria).set_index(["claim", "layer"])
+    # null layer: nothing exists
+    for claim in (1, 2, 3):
+        assert claims.loc[(claim, 0), "verdict_exists"] == "not supported"
+    # top-decile layer: a relation concentrated at the top
+    crit = criteria.set_index(["criterion", "layer"])
+    assert crit.loc[("1A", 1), "exists"] and crit.loc[("1C", 1), "exists"]
+    # top-quartile layer: homogeneity rises with activation; strong, so not "weak"
+    assert claims.loc[(2, 2), "verdict_exists"] == "supported"
+    assert not crit.loc[("1B", 2), "exists"]
+    assert claims.loc[(1, 2), "verdict_exists"] == "mixed"
+    row = layers[(layers["layer"] == 2) & (layers["kind"] == "neuron")].iloc[0]
     assert row["coarse_homogeneity_0"] > row["coarse_homogeneity_1"]
-    assert row["kw_frac_q"] == 1.0
+    assert crit.loc[("3B", 2), "pass_neuron"] == 1.0

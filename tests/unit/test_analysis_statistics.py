@@ -8,6 +8,7 @@ from scipy import stats
 from scipy.cluster.hierarchy import cut_tree, fcluster, linkage
 from sklearn.metrics import adjusted_mutual_info_score, silhouette_score
 
+from intraneuron.analysis import controls, rowstats
 from intraneuron.analysis import inference as inf
 from intraneuron.analysis.clustering import (
     choose_clusters,
@@ -81,15 +82,13 @@ def test_zero_vector_has_zero_similarity():
     assert sim[0, 2] == pytest.approx(np.sqrt(0.5))
 
 
-def test_rank_average_and_spearman_match_scipy():
+def test_rank_average_matches_scipy():
     rng = np.random.default_rng(3)
     x = rng.integers(0, 8, 40).astype(float)
-    y = x + rng.normal(size=40)
     ranks, ties = inf.rank_average(x)
     np.testing.assert_allclose(ranks, stats.rankdata(x))
     assert ties.sum() == 40
-    assert inf.spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic)
-    assert np.isnan(inf.spearman([1, 1, 1, 1], [1, 2, 3, 4]))
+    np.testing.assert_array_equal(np.sort(ties), np.sort(np.unique(x, return_counts=True)[1]))
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -101,7 +100,21 @@ def test_kruskal_wallis_matches_scipy_with_ties(seed):
     ref = stats.kruskal(*[values[groups == g] for g in range(4)])
     assert res.h == pytest.approx(ref.statistic, rel=1e-10)
     assert res.p == pytest.approx(ref.pvalue, rel=1e-8)
-    assert res.epsilon2 == pytest.approx((ref.statistic - 4 + 1) / (60 - 4))
+    assert res.epsilon2 == pytest.approx(ref.statistic / (60 - 1), rel=1e-10)
+    assert res.eta2 == pytest.approx((ref.statistic - 4 + 1) / (60 - 4), rel=1e-10)
+
+
+def test_kruskal_wallis_counts_only_occupied_groups():
+    rng = np.random.default_rng(21)
+    values = rng.normal(size=30)
+    groups = rng.integers(0, 3, 30)  # group 3 of 4 is empty
+    res = inf.kruskal_wallis(values, groups, 4)
+    ref = stats.kruskal(*[values[groups == g] for g in range(3)])
+    assert res.h == pytest.approx(ref.statistic) and res.p == pytest.approx(ref.pvalue)
+    assert res.eta2 == pytest.approx((ref.statistic - 3 + 1) / (30 - 3))
+    assert res.epsilon2 == pytest.approx(ref.statistic / 29)
+    single = inf.kruskal_wallis(values, np.zeros(30, dtype=int), 1)
+    assert np.isnan(single.p)
 
 
 def test_dunn_matches_plain_formula_and_kw_for_two_groups():
@@ -166,39 +179,6 @@ def test_holm_matches_definition():
         running = max(running, min(1.0, (m - i) * p[idx]))
         assert got[idx] == pytest.approx(running)
     assert np.isnan(got[4])
-
-
-def test_benjamini_hochberg_matches_scipy():
-    rng = np.random.default_rng(8)
-    p = np.concatenate([rng.random(200), rng.random(50) * 1e-3])
-    np.testing.assert_allclose(inf.benjamini_hochberg(p), stats.false_discovery_control(p))
-    with_nan = p.copy()
-    with_nan[[3, 7]] = np.nan
-    got = inf.benjamini_hochberg(with_nan)
-    keep = ~np.isnan(with_nan)
-    np.testing.assert_allclose(got[keep], stats.false_discovery_control(with_nan[keep]))
-    assert np.isnan(got[[3, 7]]).all()
-
-
-def test_empirical_p_and_null_z():
-    null = np.arange(10.0)
-    assert inf.empirical_p(7.0, null) == pytest.approx(4 / 11)
-    assert inf.empirical_p(7.0, null, greater=False) == pytest.approx(9 / 11)
-    assert inf.empirical_p(100.0, null) == pytest.approx(1 / 11)
-    mean, sd, z = inf.null_z(12.0, null)
-    assert (mean, sd) == (pytest.approx(4.5), pytest.approx(np.std(null, ddof=1)))
-    assert z == pytest.approx((12 - 4.5) / np.std(null, ddof=1))
-
-
-def test_page_trend_orientation():
-    rng = np.random.default_rng(9)
-    table = rng.normal(size=(30, 4)) - np.arange(4)[None, :]  # top column highest
-    stat, null, p = inf.page_trend(table)
-    ref = stats.page_trend_test(table[:, ::-1])
-    assert stat == ref.statistic and p == pytest.approx(ref.pvalue)
-    assert null == 30 * 4 * 25 / 4 and p < 1e-6
-    assert inf.page_trend(table[:, ::-1])[2] > 0.99
-    assert np.isnan(inf.page_trend(table[:1])[2])
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -331,3 +311,33 @@ def test_renumber_by_activation():
     act = np.array([6.0, 5.0, 4.0, 3.0, 2.0, 1.0])
     new = renumber_by_activation(labels, act)
     assert list(new) == [0, 0, 1, 2, 1, 2]
+
+
+# --- rowstats and controls (the brute-force checks of each are in test_rowstats.py) ----------
+
+
+def test_permutation_p_and_null_summary():
+    values = np.concatenate([[7.0, 100.0, np.nan], np.arange(10.0)])  # 3 observed, 10 null
+    np.testing.assert_allclose(rowstats.permutation_p(values, 3)[:2], [4 / 11, 1 / 11])
+    assert np.isnan(rowstats.permutation_p(values, 3)[2])
+    assert rowstats.permutation_p(values, 3, greater=False)[0] == pytest.approx(9 / 11)
+    # float round-off never turns a tie into a win
+    tie = np.array([3.0 + 1e-12, 3.0, 1.0])
+    assert rowstats.permutation_p(tie, 1)[0] == pytest.approx(2 / 3)
+    # non-finite null rows are left out of the count
+    with_nan = np.array([5.0, np.nan, 6.0, 1.0])
+    assert rowstats.permutation_p(with_nan, 1)[0] == pytest.approx(2 / 3)
+    mean, sd, z = rowstats.null_summary(values, 3)
+    null = np.arange(10.0)
+    assert (mean, sd) == (pytest.approx(4.5), pytest.approx(np.std(null, ddof=1)))
+    np.testing.assert_allclose(z[:2], (np.array([7.0, 100.0]) - 4.5) / np.std(null, ddof=1))
+    assert np.isnan(rowstats.null_summary(np.array([1.0, 2.0, 2.0, 2.0]), 1)[2][0])
+
+
+def test_tied_share():
+    assert controls.tied_share(np.array([3.0, 2.0, 1.0])) == 0.0
+    assert controls.tied_share(np.array([3.0, 2.0, 2.0, 1.0])) == pytest.approx(0.5)
+    # the last value ties with types left outside the core set
+    assert controls.tied_share(np.array([3.0, 2.0, 2.0, 1.0]), boundary_ties=2) == 0.75
+    assert controls.tied_share(np.array([3.0, 1.0, 1.0]), boundary_ties=1) == pytest.approx(2 / 3)
+    assert np.isnan(controls.tied_share(np.array([])))

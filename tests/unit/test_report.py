@@ -2,13 +2,15 @@
 
 `synthetic_inputs` is shared with the browser test: two layers of neurons whose core tokens
 come from five word categories, with embeddings that cluster by category, so clusters,
-segments and claims all have real content.
+segments, controls, criteria and claims all have real content. One neuron of layer 1 has tied
+activations, so it is excluded from the claims.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +18,19 @@ import pandas as pd
 import pytest
 
 from intraneuron import h5io
-from intraneuron.analysis import add_layer_fdr, analyze_shard, evaluate_claims, summarize_layers
+from intraneuron.analysis import (
+    DEFAULT_PARAMS,
+    add_layer_fdr,
+    analyze_shard,
+    evaluate_claims,
+    evaluate_criteria,
+    layer_contrasts,
+    summarize_layers,
+)
+from intraneuron.analysis.criteria import CRITERIA
 from intraneuron.report import build_report
 from intraneuron.report.browser import script_json
-from intraneuron.report.render import verdict_class
+from intraneuron.report.render import KIND_LABELS, pct, verdict_class
 from intraneuron.tables import atomic_parquet
 
 CATEGORIES = {
@@ -33,8 +44,8 @@ CATEGORIES = {
     "numbers": ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"],
 }
 WORDS = [w for words in CATEGORIES.values() for w in words]
-ANALYSIS = {"permutations": 60, "n_segments": 4, "fine_segments": 8, "max_clusters": 6,
-            "seed": 0}
+ANALYSIS = {"permutations": 100, "cluster_permutations": 50, "bootstrap": 200, "n_segments": 4,
+            "fine_segments": 8, "max_clusters": 6, "seed": 0}
 K = 24
 
 
@@ -57,6 +68,8 @@ def _layer_tables(layer: int, n_neurons: int, emb: np.ndarray, rng: np.random.Ge
         order = np.argsort(-(bonus + rng.normal(scale=0.7, size=K)))
         ids[n] = chosen[order]
     mean = np.sort(rng.gamma(2.0, 1.0, size=(n_neurons, K)), axis=1)[:, ::-1] + 0.1
+    if layer == 1:
+        mean[0] = np.round(mean[0])  # a handful of levels: its ranking is decided by ties
     tables = analyze_shard(
         layer=layer, neurons=np.arange(n_neurons), token_ids=ids,
         tokens=[[" " + WORDS[i] for i in row] for row in ids], mean_act=mean.astype(np.float32),
@@ -76,15 +89,17 @@ def synthetic_inputs(directory: Path, n_neurons: int = 16, seed: int = 1) -> tup
     frames = {name: pd.concat([p[name] for p in parts], ignore_index=True)
               for name in ("neurons", "tokens", "segments", "clusters")}
     neurons = add_layer_fdr(frames["neurons"], ANALYSIS)
-    layers = summarize_layers(neurons, frames["segments"], frames["clusters"], ANALYSIS)
-    claims = evaluate_claims(layers, ANALYSIS)
+    criteria = evaluate_criteria(neurons, ANALYSIS)
+    tables = {"neurons": neurons,
+              "layers": summarize_layers(neurons, frames["segments"], ANALYSIS),
+              "criteria": criteria, "claims": evaluate_claims(criteria, ANALYSIS),
+              "contrasts": layer_contrasts(criteria, ANALYSIS), "tokens": frames["tokens"],
+              "segments": frames["segments"], "clusters": frames["clusters"]}
     meta = {"config_hash": "feedc0ffee", "corpus_hash": "c0ffee", "weights": "abc123",
             "model_id": "tiny/synthetic"}
     directory = Path(directory)
     paths = {}
-    for name, frame in {"neurons": neurons, "layers": layers, "claims": claims,
-                        "tokens": frames["tokens"], "segments": frames["segments"],
-                        "clusters": frames["clusters"]}.items():
+    for name, frame in tables.items():
         paths[name] = str(directory / f"{name}.parquet")
         atomic_parquet(frame, paths[name], meta)
     paths["provenance"] = str(directory / "L0.h5")
@@ -131,17 +146,108 @@ def built(tmp_path_factory):
             "inputs": inputs, "config": config, "dir": directory}
 
 
-def test_claims_rows_and_verdicts(built):
+def _section(html: str, marker: str, end: str = "</table>") -> str:
+    assert marker in html, marker
+    return html.split(marker)[1].split(end)[0]
+
+
+def test_headline_gives_both_verdict_levels(built):
+    summary = _section(built["html"], 'id="summary"', "</section>")
+    claims = pd.read_parquet(built["inputs"]["claims"])
+    assert summary.count('class="layer-verdict"') == len(claims)
+    for _, r in claims.iterrows():
+        exists, beyond = r["verdict_exists"], r["verdict_beyond_geometry"]
+        assert (f'layer {r["layer"]}: exists <span class="verdict {verdict_class(exists)}">'
+                f'{exists}</span> beyond geometry <span class="verdict '
+                f'{verdict_class(beyond)}">{beyond}</span>') in summary
+    for claim in claims["claim"].unique():
+        assert f'<span class="claim-id">Claim {claim}</span>' in summary
+    assert "layer 0 (16 neurons), layer 1 (16 neurons)" in summary
+    assert "<em>exists</em>" in summary and "<em>beyond geometry</em>" in summary
+
+
+def test_claims_table_lists_every_criterion(built):
     html = built["html"]
     claims = pd.read_parquet(built["inputs"]["claims"])
-    table = html.split('id="claims-table"')[1].split("</table>")[0]
-    assert table.count('class="layer-row"') == len(claims)  # one row per (claim, layer)
+    criteria = pd.read_parquet(built["inputs"]["criteria"])
+    assert len(criteria) == 2 * len(CRITERIA)
+    table = _section(html, 'id="claims-table"')
+    assert table.count('class="layer-row"') == len(criteria)  # one row per (criterion, layer)
     assert table.count('class="claim-row"') == claims["claim"].nunique()
     for claim in claims["claim"].unique():
         assert f"Claim {claim}" in table
-    for verdict in claims["verdict"]:
-        assert f'{verdict_class(verdict)}">{verdict}</span>' in table
-    assert "Rule:" in table and "✓ holds" in table
+    for _, r in claims.iterrows():
+        for col, label in (("verdict_exists", "exists"),
+                           ("verdict_beyond_geometry", "beyond geometry")):
+            assert f'{label}: <span class="verdict {verdict_class(r[col])}">{r[col]}</span>' \
+                in table
+    for _, c in criteria.iterrows():
+        assert f"<strong>{c['criterion']}</strong> {c['name']}" in table
+        assert escape(c["rule"]) in table
+    marks = table.count('class="held-yes"') + table.count('class="held-no"')
+    assert marks == 2 * criteria["testable"].sum()
+    assert table.count('class="held-yes"') == criteria["exists"].sum() + criteria[
+        "beyond_geometry"].sum()
+    assert "Rule:" in html.split('id="claims-table"')[0].rsplit("<h3>", 1)[1]
+
+
+def test_calibration_table(built):
+    criteria = pd.read_parquet(built["inputs"]["criteria"])
+    table = _section(built["html"], 'id="calibration-table"')
+    rows = re.findall(r"<tr><td><strong>(\w+)</strong>.*?</tr>", table.split("<tbody>")[1])
+    assert len(rows) == len(criteria)
+    assert sorted(rows) == sorted(criteria["criterion"])
+    for head in ("Shuffled pass", "Surrogate pass", "Random direction pass",
+                 "p (vs surrogates)", "p (vs random directions)"):
+        assert head in table
+    body = table.split("<tbody>")[1]
+    for _, c in criteria.iterrows():
+        start = (f"<tr><td><strong>{c['criterion']}</strong> {c['name']}</td>"
+                 f'<td class="num">{int(c["layer"])}</td>')
+        (row,) = [r for r in re.findall(r"<tr>.*?</tr>", body) if r.startswith(start)]
+        for cell in (f'<span class="n">n = {c["n_neuron"]}</span>',
+                     f'<td class="num">{pct(c["pass_shuffled"])}',
+                     f'<td class="num">{pct(c["pass_surrogate"])}</td>'
+                     f'<td class="num">{pct(c["pass_random_direction"])}</td>'):
+            assert cell in row, (c["criterion"], cell)
+    note = built["html"].split('id="calibration-table"')[0].rsplit('<p class="note">', 1)[1]
+    assert "alpha = 0.05" in note and "5.0% of shuffled controls" in note
+
+
+def test_contrasts_and_layers_tables(built):
+    contrasts = pd.read_parquet(built["inputs"]["contrasts"])
+    assert len(contrasts) == len(CRITERIA)
+    table = _section(built["html"], 'id="contrasts-table"')
+    assert table.count("layer 1 − layer 0") == len(contrasts)
+    for _, r in contrasts.iterrows():
+        assert f"<strong>{r['criterion']}</strong> {r['name']}" in table
+        assert (f'{pct(r["difference"])} <span class="ci">[{pct(r["lo"])}, {pct(r["hi"])}]'
+                "</span>") in table
+    layers = pd.read_parquet(built["inputs"]["layers"])
+    assert set(layers["kind"]) == set(KIND_LABELS)
+    table = _section(built["html"], 'id="layers-table"')
+    for layer in (0, 1):
+        for label in KIND_LABELS.values():
+            assert f"Layer {layer}<br>{label}</th>" in table
+    assert table.count("<th scope=row>") >= 2
+    row = layers[(layers["layer"] == 1) & (layers["kind"] == "neuron")].iloc[0]
+    assert f'{row["n_neurons"]} ({row["n_excluded"]})' in table
+
+
+def test_excluded_neurons_are_named_and_left_out(built):
+    neurons = pd.read_parquet(built["inputs"]["neurons"])
+    real = neurons[neurons["kind"] == "neuron"]
+    out = real[real["excluded"]]
+    assert list(zip(out["layer"], out["neuron"], strict=True)) == [(1, 0)]
+    note = _section(built["html"], 'id="excluded-note"', "</p>")
+    assert "layer 1: 1" in note and "ranking decided by ties (1)" in note
+    criteria = pd.read_parquet(built["inputs"]["criteria"])
+    assert set(criteria.loc[criteria["layer"] == 1, "n_neuron"]) <= set(range(16))
+    assert (criteria.loc[criteria["layer"] == 0, "n_neuron"] <= 16).all()
+    data = browser_data(built["html"])
+    entry = next((n for n in data["neurons"] if (n["layer"], n["neuron"]) == (1, 0)), None)
+    if entry is not None:  # excluded neurons stay browsable, with their reason
+        assert entry["excluded"].startswith("ranking decided by ties")
 
 
 def test_figures_written_and_embedded(built):
@@ -167,13 +273,14 @@ def test_browser_json_holds_the_selected_neurons(built):
     data = browser_data(built["html"])
     budget = built["config"]["report"]["browser_neurons"]
     neurons = pd.read_parquet(built["inputs"]["neurons"])
+    neurons = neurons[neurons["kind"] == "neuron"]  # the browser shows real neurons only
     tokens = pd.read_parquet(built["inputs"]["tokens"])
     assert data["layers"] == [0, 1]
     for layer in (0, 1):
         mine = [n for n in data["neurons"] if n["layer"] == layer]
         assert len(mine) == budget == data["included"][str(layer)]["embedded"]
         assert data["included"][str(layer)]["total"] == 16
-        part = neurons[neurons["layer"] == layer].sort_values(
+        part = neurons[(neurons["layer"] == layer) & ~neurons["excluded"]].sort_values(
             ["top_coarse_z", "neuron"], ascending=[False, True])
         assert int(part["neuron"].iloc[0]) in {n["neuron"] for n in mine}  # strongest is in
     n = data["neurons"][0]
@@ -192,9 +299,12 @@ def test_browser_json_holds_the_selected_neurons(built):
 
 def test_methods_come_from_the_config(built):
     methods = built["html"].split('id="methods"')[1].split("</section>")[0]
-    for text in ("tiny/synthetic", "<code>24</code>", "<code>3</code>", "<code>60</code>",
-                 "<code>average</code>", "<code>8</code>", "6,000", "<code>0.05</code>",
-                 "silhouette"):
+    for text in ("tiny/synthetic", "<code>24</code>", "<code>3</code>", "<code>100</code>",
+                 "<code>50</code>", "<code>200</code>", "<code>average</code>", "<code>8</code>",
+                 "6,000", "<code>0.05</code>", "silhouette", "<code>0.1</code>",
+                 f"<code>{DEFAULT_PARAMS['random_direction_every']}</code>th neuron",
+                 "<code>shuffled, surrogate, random_direction</code>",
+                 "<em>beyond geometry</em>"):
         assert text in methods, text
 
 
@@ -221,20 +331,42 @@ def test_no_budget_no_benchmarks_no_provenance(tmp_path):
 
 
 def test_degenerate_tables_still_build(tmp_path):
-    """Empty per-segment/cluster/claims tables and a layer with only NaN metrics."""
+    """Empty segment/cluster/layer/criteria/claims/contrasts tables, a layer with only NaN
+    metrics, and no control rows at all."""
     inputs, config = synthetic_inputs(tmp_path, n_neurons=6)
-    for name in ("segments", "clusters", "claims", "layers"):
+    for name in ("segments", "clusters", "claims", "layers", "criteria", "contrasts"):
         atomic_parquet(pd.read_parquet(inputs[name]).iloc[0:0], inputs[name], {})
     neurons = pd.read_parquet(inputs["neurons"])
+    neurons = neurons[neurons["kind"] == "neuron"].reset_index(drop=True)
     metrics = [c for c in neurons.columns if neurons[c].dtype.kind == "f"]
     neurons.loc[neurons["layer"] == 1, metrics] = np.nan
     atomic_parquet(neurons, inputs["neurons"], {})
     html_path = tmp_path / "index.html"
     build_report(inputs, str(html_path), str(tmp_path / "figs"), config, "x")
     html = html_path.read_text(encoding="utf-8")
-    assert "The claims table is empty." in html
+    for text in ("No claims were evaluated.", "The claims table is empty.",
+                 "The criteria table is empty.", "Only one layer: no layer contrasts.",
+                 "The layer summary is empty."):
+        assert text in html, text
+    assert "calibration-table" not in html and "contrasts-table" not in html
     assert len(list((tmp_path / "figs").glob("example_L1_*.png"))) == 2
     assert len(browser_data(html)["neurons"]) == 12  # budget 10 >= 6 per layer: all in
+
+
+def test_report_data_splits_neurons_from_controls(built):
+    from intraneuron.report.data import load
+    from intraneuron.report.render import excluded_note
+
+    data = load(built["inputs"], built["config"], "x")
+    for frame in (data.neurons, data.segments, data.clusters):
+        assert set(frame["kind"]) == {"neuron"}
+    assert set(data.controls["kind"]) == {"shuffled", "surrogate", "random_direction"}
+    assert set(data.control_segments["kind"]) == set(data.controls["kind"])
+    assert len(data.neurons) == 32 and len(data.excluded()) == 1
+    assert len(data.analyzed(1)) == 15 and len(data.analyzed()) == 31
+    assert not data.criteria.empty and not data.contrasts.empty
+    data.neurons["excluded"] = False
+    assert "No neuron was excluded." in excluded_note(data)
 
 
 def test_script_json_cannot_close_its_tag():

@@ -66,6 +66,12 @@ rule merge:
             caption="../report/claims.rst",
             category="Tables",
         ),
+        criteria=report(
+            f"{RESULTS}/criteria.parquet",
+            caption="../report/criteria.rst",
+            category="Tables",
+        ),
+        contrasts=f"{RESULTS}/tables/contrasts.parquet",
         tokens=f"{RESULTS}/tables/tokens.parquet",
         segments=f"{RESULTS}/tables/segments.parquet",
         clusters=f"{RESULTS}/tables/clusters.parquet",

@@ -26,6 +26,8 @@ rule report:
         neurons=rules.merge.output.neurons,
         layers=rules.merge.output.layers,
         claims=rules.merge.output.claims,
+        criteria=rules.merge.output.criteria,
+        contrasts=rules.merge.output.contrasts,
         tokens=rules.merge.output.tokens,
         segments=rules.merge.output.segments,
         clusters=rules.merge.output.clusters,

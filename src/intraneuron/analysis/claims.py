@@ -1,175 +1,164 @@
-"""The paper's three claims, judged per layer by stated, deterministic rules.
+"""Verdicts: every criterion judged per layer on neurons and controls, then every claim at two
+levels (rules in `criteria.LEVEL_RULE`).
 
-Each claim is split into criteria read from the layer summary (`summarize_layers`); a criterion
-based on a test holds when its p-value is below alpha (the tests are one-sided in the claimed
-direction, so significance implies the direction); a NaN p-value (too little data) never
-holds. The verdict combines the criteria as stated in the row's `rule` column.
-
-claims table columns: claim (1, 2, 3), claim_text, layer, statistic (what `value` is), value,
-null_value (its value under the null), p (of the claim's primary test), verdict ("supported",
-"mixed", "not supported"), rule, criteria (each criterion with its numbers and whether it held),
-n_criteria_held, n_criteria.
+`evaluate_criteria` gives the criteria table (pass rates per kind, the calibration and the two
+levels), `evaluate_claims` the claims table, `layer_contrasts` each criterion's difference
+between layers with its interval. Columns: `columns.TABLES`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
+from .columns import TABLES, conform
+from .criteria import CLAIM_TEXT, CRITERIA, LEVEL_RULE, Criterion
 from .params import resolve_params
 
-COLUMNS = ["claim", "claim_text", "layer", "statistic", "value", "null_value", "p", "verdict",
-           "rule", "criteria", "n_criteria_held", "n_criteria"]  # fmt: skip
-
-CLAIM_TEXT = {
-    1: "Activation segments and categorical clusters are related systematically but weakly, "
-    "mainly at the very highest activations.",
-    2: "Categorical homogeneity rises with activation: the top activation segment is the most "
-    "homogeneous.",
-    3: "Activation segments interleave across categorical clusters (no one-to-one mapping); "
-    "activation differs between clusters, particularly for clusters with lower mean activation.",
-}
+CONTROLS = ("shuffled", "surrogate", "random_direction")
 
 
-def _sig(p: float, alpha: float) -> bool:
-    return bool(np.isfinite(p) and p < alpha)
+def judged(neurons: pd.DataFrame, layer: int, kind: str) -> pd.DataFrame:
+    """Rows of one layer and kind that count for the claims (excluded neurons left out)."""
+    rows = neurons[(neurons["layer"] == layer) & (neurons["kind"] == kind)]
+    return rows[~rows["excluded"].astype(bool)]
 
 
-def _fmt(x: float) -> str:
-    return "nan" if not np.isfinite(x) else f"{x:.4g}"
+def _binomial_greater(successes: int, trials: int, rate: float) -> float:
+    if trials == 0:
+        return float("nan")
+    return float(stats.binomtest(successes, trials, rate, alternative="greater").pvalue)
 
 
-def _criterion(label: str, held: bool, text: str) -> tuple[str, bool]:
-    return f"{label} [{'holds' if held else 'fails'}] {text}", held
+def _interval(draws: np.ndarray) -> tuple[float, float]:
+    return float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
 
 
-def _claim1(r: pd.Series, p: dict) -> dict:
-    a, w = p["alpha"], p["weak_ami_max"]
-    crit = [
-        _criterion("A systematic:", _sig(r["ami_coarse_binom_p"], a),
-                   f"share of neurons with AMI above its permutation null (p < {a}) = "
-                   f"{_fmt(r['ami_coarse_frac_p'])} (FDR: {_fmt(r['ami_coarse_frac_q'])}), "
-                   f"binomial p = {_fmt(r['ami_coarse_binom_p'])}"),
-        _criterion("B weak:", bool(np.isfinite(r["ami_coarse_median"])
-                                   and r["ami_coarse_median"] < w),
-                   f"median AMI = {_fmt(r['ami_coarse_median'])} (null "
-                   f"{_fmt(r['ami_coarse_null_mean_median'])}; weak if < {w})"),
-        _criterion("C highest activations:", _sig(r["fine_top_position_p"], a),
-                   f"mean position of the top fine segment among fine segments by homogeneity "
-                   f"= {_fmt(r['fine_top_position_mean'])} (null 0.5), Wilcoxon p = "
-                   f"{_fmt(r['fine_top_position_p'])}; top fine segment most homogeneous in "
-                   f"{_fmt(r['fine_top_is_max_frac'])} of neurons"),
-    ]  # fmt: skip
-    held = [h for _, h in crit]
-    verdict = "not supported" if not held[0] else ("supported" if all(held) else "mixed")
-    return {
-        "statistic": f"share of neurons with AMI(coarse segments, clusters) permutation p < {a}",
-        "value": r["ami_coarse_frac_p"],
-        "null_value": a,
-        "p": r["ami_coarse_binom_p"],
-        "verdict": verdict,
-        "rule": (
-            f"A: one-sided binomial test that more than {a} of neurons have AMI permutation "
-            f"p < {a}, p < {a}; B: median AMI < {w}; C: Wilcoxon signed-rank (one-sided) over "
-            f"neurons of the top fine segment's position among fine segments by homogeneity "
-            f"minus 0.5, p < {a}. not supported if A fails; supported if A, B and C hold; "
-            "otherwise mixed."
-        ),
-        "criteria": crit,
-    }
+def _paired(neuron: pd.Series, surrogate: pd.Series, rng: np.random.Generator,
+            n_boot: int) -> dict:
+    """Neurons against their own surrogates: difference in pass rate with a paired bootstrap
+    interval (multinomial over the four pass/fail cells) and the exact one-sided test on
+    discordant pairs."""
+    both = pd.concat([neuron, surrogate], axis=1, keys=["n", "s"]).dropna()
+    if both.empty:
+        return {"vs_surrogate": np.nan, "vs_surrogate_lo": np.nan, "vs_surrogate_hi": np.nan,
+                "vs_surrogate_p": np.nan}  # fmt: skip
+    a, b = both["n"].to_numpy(), both["s"].to_numpy()
+    cells = np.array([np.sum((a == 1) & (b == 0)), np.sum((a == 0) & (b == 1)),
+                      np.sum(a == b)])  # fmt: skip
+    n = int(cells.sum())
+    draws = rng.multinomial(n, cells / n, size=n_boot)
+    diff = (draws[:, 0] - draws[:, 1]) / n
+    lo, hi = _interval(diff)
+    discordant = int(cells[0] + cells[1])
+    return {"vs_surrogate": float(a.mean() - b.mean()), "vs_surrogate_lo": lo,
+            "vs_surrogate_hi": hi,
+            "vs_surrogate_p": _binomial_greater(int(cells[0]), discordant, 0.5)
+            if discordant else 1.0}  # fmt: skip
 
 
-def _claim2(r: pd.Series, p: dict) -> dict:
-    a = p["alpha"]
-    g = p["n_segments"]
-    crit = [
-        _criterion("A rising trend:", _sig(r["coarse_page_p"], a),
-                   f"Page L = {_fmt(r['coarse_page_l'])} (null {_fmt(r['coarse_page_l_null'])}), "
-                   f"p = {_fmt(r['coarse_page_p'])}"),
-        _criterion("B top most homogeneous:", _sig(r["coarse_top_is_max_p"], a),
-                   f"share of neurons whose top coarse segment is the most homogeneous = "
-                   f"{_fmt(r['coarse_top_is_max_frac'])} (null {_fmt(1 / g)}), binomial p = "
-                   f"{_fmt(r['coarse_top_is_max_p'])}"),
-    ]  # fmt: skip
-    n_held = sum(h for _, h in crit)
-    verdict = {2: "supported", 1: "mixed", 0: "not supported"}[n_held]
-    return {
-        "statistic": "Page L (coarse segment homogeneity, predicted top > ... > bottom)",
-        "value": r["coarse_page_l"],
-        "null_value": r["coarse_page_l_null"],
-        "p": r["coarse_page_p"],
-        "verdict": verdict,
-        "rule": (
-            f"A: Page's trend test over neurons of coarse-segment homogeneity, predicted to "
-            f"decrease from the top segment, p < {a}; B: one-sided binomial test that the top "
-            f"coarse segment is the most homogeneous in more than 1/{g} of neurons, p < {a}. "
-            "supported if A and B hold; mixed if one holds; not supported if neither."
-        ),
-        "criteria": crit,
-    }
+def _criterion_row(criterion: Criterion, neurons: pd.DataFrame, layer: int, params: dict,
+                   rng: np.random.Generator) -> dict:
+    alpha = float(params["alpha"])
+    passed = {kind: pd.Series(criterion.passes(rows, params), index=rows["neuron"].to_numpy())
+              for kind in ("neuron", *CONTROLS)
+              for rows in [judged(neurons, layer, kind)]}  # fmt: skip
+    finite = {kind: s.dropna() for kind, s in passed.items()}
+    row: dict = {"claim": criterion.claim, "criterion": criterion.id, "name": criterion.name,
+                 "layer": layer, "rule": criterion.rule_text(params)}  # fmt: skip
+    for kind, s in finite.items():
+        row[f"n_{kind}"] = len(s)
+        row[f"pass_{kind}"] = float(s.mean()) if len(s) else np.nan
+    real = finite["neuron"]
+    n = len(real)
+    successes = int(real.sum())
+    draws = rng.binomial(n, successes / n, size=int(params["bootstrap"])) / n if n else [np.nan]
+    row["pass_neuron_lo"], row["pass_neuron_hi"] = _interval(np.asarray(draws, dtype=float))
+    shuffled = finite["shuffled"]
+    row["noise_excess_p"] = _binomial_greater(int(shuffled.sum()), len(shuffled), alpha)
+    row["exists_p"] = _binomial_greater(successes, n, alpha)
+    row["exists"] = bool(np.isfinite(row["exists_p"]) and row["exists_p"] < alpha)
+    row.update(_paired(passed["neuron"], passed["surrogate"], rng, int(params["bootstrap"])))
+    rand = finite["random_direction"]
+    if n and len(rand):
+        table = [[successes, n - successes], [int(rand.sum()), len(rand) - int(rand.sum())]]
+        row["vs_random_p"] = float(stats.fisher_exact(table, alternative="greater").pvalue)
+    else:
+        row["vs_random_p"] = np.nan
+    geometry = [row["vs_surrogate_p"], row["vs_random_p"]]
+    row["beyond_geometry"] = row["exists"] and all(np.isfinite(p) and p < alpha for p in geometry)
+    row["testable"] = n > 0
+    row["reason"] = "" if n else (
+        "no real neuron has this statistic defined (too few segments or clusters for the test, "
+        "or every neuron excluded)")
+    return row
 
 
-def _claim3(r: pd.Series, p: dict) -> dict:
-    a, m = p["alpha"], p["interleaving_min"]
-    crit = [
-        _criterion("A interleaved:", bool(np.isfinite(r["interleaving_median"])
-                                          and r["interleaving_median"] >= m),
-                   f"median interleaving index = {_fmt(r['interleaving_median'])} (>= {m}); "
-                   f"median share of cluster pairs with overlapping activation ranges = "
-                   f"{_fmt(r['range_overlap_frac_median'])}"),
-        _criterion("B clusters differ:", _sig(r["kw_binom_p"], a),
-                   f"share of neurons with Kruskal-Wallis p < {a} = {_fmt(r['kw_frac_p'])} "
-                   f"(after FDR {_fmt(r['kw_frac_q'])}), binomial p = {_fmt(r['kw_binom_p'])}"),
-        _criterion("C low-activation clusters most distinct:",
-                   _sig(r["act_distinct_wilcoxon_p"], a),
-                   f"median Spearman(cluster mean activation, distinctness) = "
-                   f"{_fmt(r['act_distinct_rho_median'])} over {int(r['act_distinct_n'])} "
-                   f"neurons, Wilcoxon p = {_fmt(r['act_distinct_wilcoxon_p'])}"),
-    ]  # fmt: skip
-    n_held = sum(h for _, h in crit)
-    verdict = "supported" if n_held == 3 else ("not supported" if n_held == 0 else "mixed")
-    return {
-        "statistic": f"share of neurons with Kruskal-Wallis p < {a} (activation across clusters)",
-        "value": r["kw_frac_p"],
-        "null_value": a,
-        "p": r["kw_binom_p"],
-        "verdict": verdict,
-        "rule": (
-            f"A: median interleaving index (runs - c) / (null runs - c) >= {m}; B: one-sided "
-            f"binomial test that more than {a} of neurons have Kruskal-Wallis p < {a}, p < {a}; "
-            f"C: Wilcoxon signed-rank (one-sided, < 0) of per-neuron Spearman between cluster "
-            f"mean activation and distinctness, p < {a}. supported if A, B and C hold; "
-            "not supported if none holds; otherwise mixed."
-        ),
-        "criteria": crit,
-    }
-
-
-def evaluate_claims(layers_df: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-    """One row per (claim, layer) with the primary statistic and a rule-based verdict."""
+def evaluate_criteria(neurons: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+    """One row per (criterion, layer): pass rates per kind, calibration and both levels."""
     params = resolve_params(params)
-    if layers_df.empty:
-        return pd.DataFrame(columns=COLUMNS)
     rows = []
-    judges = {1: _claim1, 2: _claim2, 3: _claim3}
-    for claim, judge in judges.items():
-        for _, r in layers_df.sort_values("layer").iterrows():
-            res = judge(r, params)
-            crit = res.pop("criteria")
-            rows.append({
-                "claim": claim,
-                "claim_text": CLAIM_TEXT[claim],
-                "layer": int(r["layer"]),
-                **res,
-                "criteria": "; ".join(text for text, _ in crit),
-                "n_criteria_held": sum(h for _, h in crit),
-                "n_criteria": len(crit),
-            })  # fmt: skip
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        return frame
-    frame["claim"] = frame["claim"].astype(np.int16)
-    frame["layer"] = frame["layer"].astype(np.int16)
-    for col in ("value", "null_value", "p"):
-        frame[col] = frame[col].astype(np.float64)
-    return frame
+    for layer in sorted(int(x) for x in neurons["layer"].unique()):
+        for index, criterion in enumerate(CRITERIA):
+            rng = np.random.default_rng([int(params["seed"]), layer, index, 7])
+            rows.append(_criterion_row(criterion, neurons, layer, params, rng))
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame(
+        columns=[c.name for c in TABLES["criteria"]])
+    return conform(frame, "criteria")
+
+
+def _verdict(held: list[bool]) -> str:
+    if not held:
+        return "not testable"
+    if all(held):
+        return "supported"
+    return "not supported" if not any(held) else "mixed"
+
+
+def evaluate_claims(criteria: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+    """One row per (claim, layer): the verdict at each level from its testable criteria."""
+    resolve_params(params)
+    rows = []
+    for (claim, layer), group in criteria.groupby(["claim", "layer"], sort=True):
+        testable = group[group["testable"]]
+        geometry_judged = testable[np.isfinite(testable["vs_surrogate_p"])
+                                   & np.isfinite(testable["vs_random_p"])]  # fmt: skip
+        rows.append({
+            "claim": claim, "claim_text": CLAIM_TEXT[int(claim)], "layer": layer,
+            "criteria": list(group["criterion"]), "n_criteria": len(group),
+            "n_exist": int(testable["exists"].sum()),
+            "n_beyond": int(testable["beyond_geometry"].sum()),
+            "verdict_exists": _verdict(list(testable["exists"])),
+            "verdict_beyond_geometry": _verdict(list(geometry_judged["beyond_geometry"])),
+            "rule": LEVEL_RULE,
+        })  # fmt: skip
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame(
+        columns=[c.name for c in TABLES["claims"]])
+    return conform(frame, "claims")
+
+
+def layer_contrasts(criteria: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+    """Each criterion's pass rate in every later layer minus the first layer, with a bootstrap
+    interval (independent binomial resamples per layer)."""
+    params = resolve_params(params)
+    rows = []
+    for index, (crit, group) in enumerate(criteria.groupby("criterion", sort=True)):
+        group = group.sort_values("layer")
+        if len(group) < 2:
+            continue
+        first = group.iloc[0]
+        rng = np.random.default_rng([int(params["seed"]), index, 11])
+        for _, other in group.iloc[1:].iterrows():
+            if not (first["n_neuron"] and other["n_neuron"]):
+                continue
+            a = rng.binomial(first["n_neuron"], first["pass_neuron"], params["bootstrap"])
+            b = rng.binomial(other["n_neuron"], other["pass_neuron"], params["bootstrap"])
+            diff = b / other["n_neuron"] - a / first["n_neuron"]
+            lo, hi = _interval(diff)
+            rows.append({"criterion": crit, "name": first["name"],
+                         "layer_a": int(first["layer"]), "layer_b": int(other["layer"]),
+                         "difference": float(other["pass_neuron"] - first["pass_neuron"]),
+                         "lo": lo, "hi": hi})  # fmt: skip
+    return conform(pd.DataFrame(rows, columns=[c.name for c in TABLES["contrasts"]]),
+                   "contrasts")

@@ -1,21 +1,19 @@
-"""Rank-based tests and multiplicity control, written for speed on 100-token neurons.
+"""Rank-based tests for one neuron's clusters, written for speed on 100-token neurons.
 
-Per neuron: Kruskal-Wallis (does activation differ between clusters?) with effect size
-epsilon^2 = (H - g + 1) / (n - g); Dunn's pairwise z with Holm correction; Mann-Whitney of each
-cluster against the rest (normal approximation, tie and continuity corrected, as scipy's
-asymptotic method); Cliff's delta between every pair of clusters. Per layer: Benjamini-Hochberg
-q-values and guarded wrappers of scipy's Wilcoxon, Page and binomial tests that return NaN
-instead of raising when there is too little data. Distribution tails come from scipy.special
-to avoid the per-call overhead of scipy.stats objects inside the neuron loop.
+Kruskal-Wallis (does activation differ between clusters?) with effect sizes
+epsilon^2 = H / (n - 1) and eta^2_H = (H - g + 1) / (n - g); Dunn's pairwise z with Holm
+correction; Mann-Whitney of each cluster against the rest (normal approximation, tie and
+continuity corrected, as scipy's asymptotic method); Cliff's delta between every pair of
+clusters. Distribution tails come from scipy.special to avoid the per-call overhead of
+scipy.stats objects inside the neuron loop. Each is tested against scipy.
 """
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from .arrays import run_starts, upper_pairs
 
@@ -40,7 +38,8 @@ class KruskalResult(NamedTuple):
 
     h: float  # tie-corrected H
     p: float  # chi-square tail, df = occupied groups - 1
-    epsilon2: float  # (H - g + 1) / (n - g)
+    epsilon2: float  # H / (n - 1)
+    eta2: float  # (H - g + 1) / (n - g)
     rank_sum: np.ndarray  # per group
     size: np.ndarray  # per group (float)
     tie_term: float  # sum over tie groups of t^3 - t
@@ -60,9 +59,11 @@ def kruskal_wallis(values: np.ndarray, groups: np.ndarray, n_groups: int) -> Kru
     correction = 1.0 - tie_term / (n**3 - n)
     h = h / correction if correction > 0 else float("nan")
     p = float(special.chdtrc(g - 1, h)) if g > 1 and np.isfinite(h) else float("nan")
-    eps2 = (h - g + 1) / (n - g) if n > g else float("nan")
+    eta2 = (h - g + 1) / (n - g) if n > g else float("nan")
+    eps2 = h / (n - 1) if n > 1 else float("nan")
     sigma2 = n * (n + 1) / 12.0 - tie_term / (12.0 * (n - 1))
-    return KruskalResult(float(h), p, float(eps2), rsum, size, tie_term, float(sigma2))
+    return KruskalResult(float(h), p, float(eps2), float(eta2), rsum, size, tie_term,
+                         float(sigma2))
 
 
 def two_sided_normal_p(z: np.ndarray) -> np.ndarray:
@@ -120,97 +121,3 @@ def _adjust(p: np.ndarray, step) -> np.ndarray:
 def holm(p: np.ndarray) -> np.ndarray:
     """Holm step-down adjusted p-values (NaN entries are left out and stay NaN)."""
     return _adjust(p, lambda s: np.maximum.accumulate((s.size - np.arange(s.size)) * s))
-
-
-def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg q-values (NaN entries are left out and stay NaN)."""
-    return _adjust(p, lambda s: np.minimum.accumulate(
-        (s * s.size / np.arange(1, s.size + 1))[::-1])[::-1])
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman correlation with average ranks; NaN when either side is constant or n < 3."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 3:
-        return float("nan")
-    rx = rank_average(x[ok])[0]
-    ry = rank_average(y[ok])[0]
-    rx -= rx.mean()
-    ry -= ry.mean()
-    denom = math.sqrt(float(rx @ rx) * float(ry @ ry))
-    return float(rx @ ry / denom) if denom > 0 else float("nan")
-
-
-def empirical_p(observed: float, null: np.ndarray, greater: bool = True, tol: float = 0.0) -> float:
-    """(1 + #{null at least as extreme}) / (1 + P); `tol` absorbs float32 round-off ties."""
-    if not np.isfinite(observed):
-        return float("nan")
-    hits = (
-        np.count_nonzero(null >= observed - tol)
-        if greater
-        else np.count_nonzero(null <= observed + tol)
-    )
-    return (1.0 + hits) / (1.0 + null.size)
-
-
-def null_z(observed: float, null: np.ndarray) -> tuple[float, float, float]:
-    """Null mean, null sd (ddof = 1) and z = (observed - mean) / sd (NaN when sd is 0)."""
-    mean = float(null.mean())
-    sd = float(null.std(ddof=1)) if null.size > 1 else float("nan")
-    z = (observed - mean) / sd if sd > 0 else float("nan")
-    return mean, sd, z
-
-
-# --- layer-level tests (guarded: NaN when there is not enough data) -------------------------
-
-
-def wilcoxon_p(diff: np.ndarray, alternative: str) -> tuple[float, float]:
-    """Median of the finite differences and the one-sample Wilcoxon signed-rank p-value.
-
-    Differences are rounded to 12 decimals first: discrete statistics such as 2/3 - 1/2 and
-    1/3 - 1/2 must tie in magnitude, and float round-off would otherwise rank one sign above
-    the other and bias the test.
-    """
-    d = np.asarray(diff, dtype=np.float64)
-    d = np.round(d[np.isfinite(d)], 12)
-    if d.size == 0:
-        return float("nan"), float("nan")
-    median = float(np.median(d))
-    if np.count_nonzero(d) < 2:
-        return median, float("nan")
-    return median, float(stats.wilcoxon(d, alternative=alternative).pvalue)
-
-
-def page_trend(table: np.ndarray) -> tuple[float, float, float]:
-    """Page's L for columns predicted to DEcrease left to right (top segment first).
-
-    Returns L, its null expectation n m (m + 1)^2 / 4, and the one-sided p-value; rows with any
-    NaN are dropped. NaN when fewer than 2 rows or 3 columns remain.
-    """
-    t = np.asarray(table, dtype=np.float64)
-    t = t[np.all(np.isfinite(t), axis=1)]
-    n, m = t.shape
-    if n < 2 or m < 3:
-        return float("nan"), float("nan"), float("nan")
-    res = stats.page_trend_test(t[:, ::-1])
-    return float(res.statistic), n * m * (m + 1) ** 2 / 4.0, float(res.pvalue)
-
-
-def binomial_greater_p(successes: int, trials: int, rate: float) -> float:
-    """One-sided binomial p-value that the success rate exceeds `rate`."""
-    if trials == 0:
-        return float("nan")
-    return float(stats.binomtest(int(successes), int(trials), rate, alternative="greater").pvalue)
-
-
-def spearman_test(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Spearman rho and two-sided p over finite pairs (NaN with fewer than 3 pairs)."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 3 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
-        return float("nan"), float("nan")
-    res = stats.spearmanr(x[ok], y[ok])
-    return float(res.statistic), float(res.pvalue)

@@ -3,8 +3,10 @@
 Null hypothesis: activation rank carries no categorical information, i.e. the assignment of a
 neuron's core tokens to rank positions is exchangeable. A permutation pi puts token pi[p, i]
 at position i; segment membership, cluster-label order along the ranking and the
-segment x cluster contingency table are all recomputed from it. Row 0 is the identity (the
-observed data), so observed and null values go through the same arithmetic.
+segment x cluster contingency table are all recomputed from it. The first rows are observed
+orders (the neuron's own ranking, then its shuffled and surrogate controls, which rank the same
+tokens), so observed and null values go through the same arithmetic and the controls cost one
+row each.
 
 Speed: segment homogeneity for all P permutations and both segment schemes is one matrix
 product M^T S0, where S0 is the similarity matrix with a zero diagonal and M (k x (P+1)·g) is
@@ -27,11 +29,12 @@ from .segments import segment_starts
 
 @dataclass
 class PermutationResult:
-    """Row 0 = observed, rows 1..P = permutations."""
+    """The first rows are observed orders, the last P rows permutations (the null)."""
 
     within: list[np.ndarray]  # per scheme: (P+1, g) sum of S over ordered member pairs i != j
     runs: np.ndarray  # (P+1,) runs of cluster labels along the ranking
     sum_xlogx: list[np.ndarray]  # per scheme: (P+1,) sum of n log n over segment x cluster cells
+    labels: np.ndarray  # (P+1, k) cluster label at each position of the ranking
 
 
 class PermutationPlan:
@@ -71,11 +74,13 @@ class PermutationPlan:
         self.xlogx = xlogx_table(self.k)
         self._cells: dict[int, np.ndarray] = {}
 
-    def draw(self, rng: np.random.Generator) -> np.ndarray:
-        """(P+1, k) positions -> token ranks; row 0 is the identity."""
-        pi = np.empty((self.permutations + 1, self.k), dtype=np.int64)
-        pi[0] = np.arange(self.k)
-        rng.permuted(self.identity, axis=1, out=pi[1:])  # Fisher-Yates per row, exact
+    def draw(self, rng: np.random.Generator, observed: list[np.ndarray] | None = None) -> np.ndarray:
+        """(n_obs + P, k) positions -> token ranks: the observed orders first (default: the
+        identity alone), then P random permutations."""
+        observed = observed if observed is not None else [np.arange(self.k)]
+        pi = np.empty((len(observed) + self.permutations, self.k), dtype=np.int64)
+        pi[: len(observed)] = np.stack(observed)
+        rng.permuted(self.identity, axis=1, out=pi[len(observed):])  # Fisher-Yates per row
         return pi
 
     def run(
@@ -88,6 +93,7 @@ class PermutationPlan:
         within: list[list[np.ndarray]] = [[] for _ in self.sizes]
         sums: list[list[np.ndarray]] = [[] for _ in self.sizes]
         runs = []
+        all_labels = []
         buf = self.onehot_t.reshape(-1)
         for lo in range(0, pi.shape[0], self.chunk):
             part = pi[lo : lo + self.chunk]
@@ -97,6 +103,7 @@ class PermutationPlan:
             buf[idx] = 1.0
             values = (self.onehot_t @ sim0).reshape(-1)[idx]
             labels = clusters[part]
+            all_labels.append(labels)
             runs.append(count_runs(labels))
             table = np.bincount((self._cells[c][:rows] + labels[:, None, :]).reshape(-1),
                                 minlength=self.n_rows * c)  # fmt: skip
@@ -110,4 +117,5 @@ class PermutationPlan:
             within=[np.concatenate(parts) for parts in within],
             runs=np.concatenate(runs),
             sum_xlogx=[np.concatenate(parts) for parts in sums],
+            labels=np.concatenate(all_labels),
         )

@@ -77,3 +77,76 @@ def synthetic_shard(
         "embeddings": matrix,
         "category": category,
     }
+
+
+def shell_embeddings(dim: int = 32, shell_axes: int = 4, per_category: int = 40,
+                     offset: float = 0.8, spread: float = 0.15,
+                     rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A category that no linear read-out can put on top: category 0 sits at direction e_0,
+    categories 1..2*shell_axes at e_0 +- offset * e_j around it (j = 1..shell_axes).
+
+    Any direction u scores some shell category at least as high as category 0 (the shell is
+    symmetric around it, and shell vectors are longer), yet by cosine category 0 is a tight,
+    separate category. Returns (V, dim) float32 vectors and each token's category.
+    """
+    rng = rng if rng is not None else np.random.default_rng(0)
+    base = np.zeros(dim)
+    base[0] = 1.0
+    centres = [base]
+    for j in range(1, shell_axes + 1):
+        for sign in (1.0, -1.0):
+            centre = base.copy()
+            centre[j] = sign * offset
+            centres.append(centre)
+    centres = np.asarray(centres)
+    category = np.repeat(np.arange(len(centres)), per_category)
+    noise = rng.standard_normal((category.size, dim)) * spread / np.sqrt(dim)
+    return (centres[category] + noise).astype(np.float32), category
+
+
+def shell_shard(n_neurons: int, embeddings: tuple[np.ndarray, np.ndarray], top: int = 20,
+                seed: int = 0) -> dict:
+    """Neurons whose top `top` core tokens are category 0 of `shell_embeddings` and whose other
+    core tokens are drawn evenly from the shell categories, in random order: a categorical
+    top segment that is not a linear read-out of the embedding space."""
+    rng = np.random.default_rng(seed)
+    matrix, category = embeddings
+    n_shell = int(category.max())
+    rest_each = (100 - top) // n_shell
+    rows = []
+    for _ in range(n_neurons):
+        ids = [rng.choice(np.flatnonzero(category == 0), size=top, replace=False)]
+        rest = np.concatenate([rng.choice(np.flatnonzero(category == c), size=rest_each,
+                                          replace=False) for c in range(1, n_shell + 1)])
+        rows.append(np.concatenate([*ids, rng.permutation(rest)]))
+    return _shard_from_ids(np.stack(rows), matrix, category, rng)
+
+
+def readout_shard(n_neurons: int, embeddings: tuple[np.ndarray, np.ndarray], k: int = 100,
+                  seed: int = 0) -> dict:
+    """Neurons that are exactly linear read-outs of the embeddings along random directions:
+    their core tokens are the top k types by projection, their activations the projections."""
+    from .controls import random_direction_neurons
+
+    matrix, category = embeddings
+    ids, scores = random_direction_neurons(matrix, np.arange(matrix.shape[0]), k,
+                                           [[seed, 99, i] for i in range(n_neurons)])
+    shard = _shard_from_ids(ids, matrix, category, np.random.default_rng(seed))
+    shard["mean_act"] = scores
+    return shard
+
+
+def _shard_from_ids(ids: np.ndarray, matrix: np.ndarray, category: np.ndarray,
+                    rng: np.random.Generator) -> dict:
+    n, k = ids.shape
+    mean = -np.sort(-rng.random((n, k)), axis=1)
+    return {
+        "neurons": np.arange(n, dtype=np.int32),
+        "token_ids": ids.astype(np.int32),
+        "tokens": [[f"tok{t}" for t in row] for row in ids],
+        "mean_act": mean,
+        "max_act": (mean * 2.0).astype(np.float32),
+        "counts": rng.integers(20, 500, size=(n, k)).astype(np.int64),
+        "embeddings": matrix,
+        "category": category,
+    }

@@ -26,15 +26,18 @@ METRICS = [
     ("top_coarse_z", "top segment homogeneity z"),
     ("top_coarse_q", "top segment q (FDR)"),
     ("top_fine_z", "top fine segment homogeneity z"),
-    ("coarse_trend", "homogeneity trend r (coarse)"),
+    ("coarse_trend", "homogeneity slope (coarse)"),
+    ("top_coarse_homogeneity_dc", "top segment homogeneity, typicality removed"),
+    ("surrogate_r2", "linear read-out R² (leave-one-out)"),
     ("ami_coarse", "AMI(segments, clusters)"),
     ("ami_coarse_z", "AMI z"),
     ("runs", "runs along the ranking"),
     ("runs_z", "runs z"),
     ("interleaving", "interleaving index"),
     ("kw_epsilon2", "Kruskal-Wallis ε²"),
-    ("kw_q", "Kruskal-Wallis q (FDR)"),
-    ("act_distinct_rho", "ρ(cluster activation, distinctness)"),
+    ("kw_perm_q", "Kruskal-Wallis q (FDR)"),
+    ("distinct_rho", "ρ(cluster mean rank, distinctness z)"),
+    ("tied_share", "share of tied core tokens"),
 ]
 
 CONTEXT_CHARS = 60  # characters kept on each side of a token's context (bounds the page size)
@@ -136,8 +139,7 @@ def payload(data: ReportData, selections: list[Selection], palette: list[str]) -
             key = (sel.layer, neuron)
             entry: dict = {"layer": sel.layer, "neuron": neuron, "why": why}
             row = neurons.loc[key] if neurons is not None and key in neurons.index else None
-            entry["analyzed"] = bool(row["analyzed"]) if row is not None and "analyzed" in row \
-                else row is not None
+            entry["excluded"] = str(row["exclusion_reason"]) if row is not None else ""
             entry["m"] = [_num(row[c]) if row is not None else None for c, _ in metrics]
             cl = clusters.get(key)
             entry["clusters"] = [] if cl is None else [

@@ -44,10 +44,19 @@ def _figure(path: Path, alt: str, caption: str) -> str:
 def _results_section(data: ReportData, out: Path) -> str:
     k = (data.config.get("core_tokens") or {}).get("k", "k")
     parts = [
-        "<h3>Layers side by side</h3>",
+        "<h3>Calibration: every criterion on neurons and on controls</h3>",
+        render.calibration_table(data),
+        "<h3>Layers compared</h3>",
+        render.contrasts_table(data),
+        "<h3>Effect sizes, neurons beside their controls</h3>",
         render.layers_table(data),
-        '<p class="note">Percentages are shares of a layer\'s analysed neurons; q-values are '
-        "Benjamini-Hochberg across the layer's neurons.</p>",
+        '<p class="note">Medians over a layer\'s judged neurons (excluded ones left out) with '
+        "bootstrap 95% intervals (resampling neurons). Shuffled: the neuron's core tokens in "
+        "random order; linear surrogate: ranked by a leave-one-out ridge read-out of their "
+        "embeddings; random direction: the top tokens along a random direction of the "
+        "embedding space. \"Typicality removed\": homogeneity on the double-centred similarity, "
+        "so a segment does not score high merely by holding the tokens most typical of the "
+        "whole core set.</p>",
         _figure(figures.homogeneity_by_segment(data, out),
                 "Homogeneity by activation segment, coarse and fine, per layer",
                 "<strong>Homogeneity by activation segment.</strong> Top: mean pairwise cosine "
@@ -71,8 +80,10 @@ def _results_section(data: ReportData, out: Path) -> str:
                 "Cluster activation position against distinctness",
                 "<strong>Cluster activation vs distinctness.</strong> Each dot is a cluster; x: "
                 "its rank among its neuron's clusters by mean activation, y: how separated its "
-                "activations are from the other clusters' (mean absolute Cliff's δ). Right: the "
-                "per-neuron Spearman correlation of the two."),
+                "activations are from the other clusters' (mean absolute Cliff's δ; small "
+                "clusters score high by chance). Right: the per-neuron Spearman correlation of "
+                "cluster mean rank and distinctness standardised against its permutation null "
+                "(claim 3C), for neurons and their shuffled controls."),
     ]
     return "\n".join(parts)
 
@@ -240,7 +251,7 @@ def build_report(inputs: dict[str, str], html_path: str, figures_dir: str, confi
     selections = browser.select(data, {k: [n for n, _ in v] for k, v in examples.items()})
     payload = browser.payload(data, selections, figures.CLUSTER_PALETTE)
     sections = {
-        "summary": render.headline(data) + "<h3>Claims, per layer</h3>"
+        "summary": render.headline(data) + "<h3>Claims and their criteria, per layer</h3>"
         + render.claims_table(data),
         "methods": methods_html(config),
         "results": _results_section(data, out)

@@ -21,7 +21,7 @@ from ..tables import read_provenance
 
 log = logging.getLogger("intraneuron")
 
-TABLES = ("neurons", "layers", "claims", "segments", "clusters")
+TABLES = ("neurons", "layers", "claims", "criteria", "contrasts", "segments", "clusters")
 
 # Per-neuron effect used to pick the "strongest" neurons (browser, examples): how much more
 # categorically homogeneous the top coarse activation segment is than random segments of the
@@ -31,11 +31,19 @@ EFFECT = "top_coarse_z"
 
 @dataclass
 class ReportData:
+    """The run's tables. `neurons`, `segments` and `clusters` hold real neurons only; their
+    control rows (shuffled, surrogate, random_direction) are in `controls` and
+    `control_segments`."""
+
     neurons: pd.DataFrame
     layers: pd.DataFrame
     claims: pd.DataFrame
+    criteria: pd.DataFrame
+    contrasts: pd.DataFrame
     segments: pd.DataFrame
     clusters: pd.DataFrame
+    controls: pd.DataFrame
+    control_segments: pd.DataFrame
     tokens: pa.Table
     config: dict
     config_hash: str
@@ -52,13 +60,15 @@ class ReportData:
         return sorted(found or {int(x) for x in self.config.get("layers", [])})
 
     def analyzed(self, layer: int | None = None) -> pd.DataFrame:
-        """Analysed neurons (optionally of one layer): the ones with statistics."""
-        frame = self.neurons
-        if "analyzed" in frame:
-            frame = frame[frame["analyzed"].astype(bool)]
+        """Real neurons that count for the claims (optionally of one layer): not excluded."""
+        frame = self.neurons[~self.neurons["excluded"].astype(bool)]
         if layer is not None:
             frame = frame[frame["layer"] == layer]
         return frame
+
+    def excluded(self) -> pd.DataFrame:
+        """Real neurons left out of the claims, with their reason."""
+        return self.neurons[self.neurons["excluded"].astype(bool)]
 
     def tokens_for(self, keys: set[tuple[int, int]]) -> pd.DataFrame:
         """Token rows of the given (layer, neuron) pairs, sorted by layer, neuron, rank."""
@@ -100,13 +110,24 @@ def load(inputs: dict[str, str], config: dict, config_hash: str) -> ReportData:
         openai = _read_parquet(inputs["openai"])
         if len(openai):
             openai_meta = read_provenance(inputs["openai"])
+    real = {name: _split(frames[name]) for name in ("neurons", "segments", "clusters")}
     return ReportData(
-        neurons=frames["neurons"], layers=frames["layers"], claims=frames["claims"],
-        segments=frames["segments"], clusters=frames["clusters"], tokens=tokens,
+        neurons=real["neurons"][0], layers=frames["layers"], claims=frames["claims"],
+        criteria=frames["criteria"], contrasts=frames["contrasts"],
+        segments=real["segments"][0], clusters=real["clusters"][0],
+        controls=real["neurons"][1], control_segments=real["segments"][1], tokens=tokens,
         config=config, config_hash=config_hash, extraction=extraction,
         table_provenance=provenance, stage_times=_stage_times(config), openai=openai,
         openai_meta=openai_meta,
     )
+
+
+def _split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(real neuron rows, control rows) of a table with a `kind` column."""
+    if "kind" not in frame:
+        return frame, frame.iloc[0:0]
+    real = frame["kind"] == "neuron"
+    return frame[real].reset_index(drop=True), frame[~real].reset_index(drop=True)
 
 
 def _stage_times(config: dict) -> pd.DataFrame:

@@ -288,21 +288,22 @@ def cluster_distinctness(data: ReportData, out: Path) -> Path:
                     half.append(h)
             ax.errorbar(centre, mean, yerr=half, color="black", marker="s", markersize=4,
                         capsize=3, linewidth=1.3, label="binned mean ± 95% CI")
-            row = data.layers[data.layers["layer"] == layer] if len(data.layers) else None
-            if row is not None and len(row) and "cluster_act_distinct_rho" in row:
-                rho = float(row["cluster_act_distinct_rho"].iloc[0])
-                p = float(row["cluster_act_distinct_p"].iloc[0])
-                ax.set_title(f"Layer {layer}: Spearman ρ = {rho:.2f} (p = {p:.2g})")
-            else:
-                ax.set_title(f"Layer {layer}")
+            ax.set_title(f"Layer {layer}")
             ax.set_xlabel("cluster's activation position in its neuron\n"
                           "(0 = lowest mean activation, 1 = highest)")
             ax.set_ylabel("distinctness (mean |Cliff's δ| vs other clusters)")
             ax.set_xlim(-0.06, 1.06)
             ax.legend(loc="best")
-        _hist(axes[-1], data, "act_distinct_rho",
-              "per-neuron ρ(cluster activation, distinctness)", 0.0)
-        axes[-1].set_title("< 0: low-activation clusters most distinct")
+        _hist(axes[-1], data, "distinct_rho",
+              "per-neuron ρ(cluster mean rank, distinctness z)", 0.0)
+        shuffled = data.controls[data.controls["kind"] == "shuffled"] if len(data.controls) \
+            else data.controls
+        if len(shuffled):
+            rho = pd.to_numeric(shuffled["distinct_rho"], errors="coerce").dropna()
+            axes[-1].hist(rho, bins=30, histtype="step", color="#555", linestyle="--",
+                          density=True, label="shuffled controls")
+            axes[-1].legend(loc="best")
+        axes[-1].set_title("> 0: low-activation clusters most distinct")
         fig.suptitle("Cluster mean activation vs how distinct its activations are "
                      "(neurons with ≥ 3 clusters)", fontsize=11)
         return _save(fig, out, "cluster_distinctness")

@@ -1,6 +1,6 @@
 """The Methods section, written from the configuration the run actually used.
 
-Every number and choice in the text comes from `config` (with the analysis defaults filled in
+Every number and choice in the text comes from `config` (with the schema's defaults filled in
 for keys a direct caller left out), so the page cannot drift from what was computed.
 """
 
@@ -14,19 +14,11 @@ def _v(value) -> str:
     return f"<code>{escape(str(value))}</code>"
 
 
-def _analysis(config: dict) -> dict:
-    from ..analysis.params import DEFAULT_PARAMS
-
-    merged = {"proxy": "input_embeddings", **DEFAULT_PARAMS}
-    merged.update({k: v for k, v in (config.get("analysis") or {}).items() if v is not None})
-    return merged
-
-
 def corpus_text(corpus: dict) -> str:
-    source = corpus.get("source", "huggingface")
+    source = corpus["source"]
     if source == "huggingface":
         what = (f"the Hugging Face dataset {_v(corpus.get('dataset'))} (configuration "
-                f"{_v(corpus.get('dataset_config'))}, split {_v(corpus.get('split', 'train'))})")
+                f"{_v(corpus.get('dataset_config'))}, split {_v(corpus.get('split'))})")
     elif source == "wordnet":
         what = (f"the glosses of WordNet 3.0 read from {_v(corpus.get('path') or '/usr/share/wordnet')}")
     else:
@@ -39,9 +31,10 @@ def corpus_text(corpus: dict) -> str:
 
 
 def methods_html(config: dict) -> str:
-    model = config.get("model") or {}
-    core = config.get("core_tokens") or {}
-    a = _analysis(config)
+    from ..config import with_defaults
+
+    config = with_defaults(config)
+    model, core, a = config["model"], config["core_tokens"], config["analysis"]
     layers = ", ".join(str(x) for x in config.get("layers", []))
     n_neurons = config.get("n_neurons")
     neurons = (f"The first {_v(n_neurons)} MLP neurons" if n_neurons else "All MLP neurons")
@@ -59,21 +52,25 @@ def methods_html(config: dict) -> str:
     else:
         count = (f"the number of clusters between {_v(a['min_clusters'])} and "
                  f"{_v(a['max_clusters'])} with the highest mean silhouette (cosine distance)")
-    special = ("special tokens excluded" if core.get("exclude_special", True)
+    special = ("special tokens excluded" if core["exclude_special"]
                else "special tokens allowed")
     paragraphs = [
         f"<strong>Model and neurons.</strong> {neurons} of layer(s) {_v(layers)} of "
-        f"{_v(model.get('id', ''))}{revision} (architecture {_v(model.get('architecture', 'auto'))}, "
-        f"compute dtype {_v(model.get('dtype', 'auto'))}). A neuron's activation is its value "
+        f"{_v(model.get('id', ''))}{revision} (architecture {_v(model['architecture'])}, "
+        f"compute dtype {_v(model['dtype'])}). A neuron's activation is its value "
         f"after the MLP's non-linearity (the input of the MLP's output projection).",
-        f"<strong>Corpus.</strong> {corpus_text(config.get('corpus') or {})}. For every "
+        f"<strong>Corpus.</strong> {corpus_text(config['corpus'])}. For every "
         f"neuron and token type the mean and maximum activation over all occurrences are "
         f"accumulated exactly while the corpus is streamed through the model.",
-        f"<strong>Core tokens.</strong> A neuron's {_v(core.get('k', 100))} core tokens are the "
+        f"<strong>Core tokens.</strong> A neuron's {_v(core['k'])} core tokens are the "
         f"token types with the highest mean activation among those occurring at least "
-        f"{_v(core.get('min_count', 20))} times ({special}), ranked from the highest (rank 0). "
-        f"Each keeps the context of its maximally activating occurrence "
-        f"({_v(core.get('context_tokens', 12))} tokens on each side).",
+        f"{_v(core['min_count'])} times ({special}), ranked from the highest (rank 0) in "
+        f"float64, ties in a random order seeded per neuron (never by token id, whose order "
+        f"is the vocabulary's). A neuron whose core tokens tie in more than "
+        f"{_v(a['max_tied_share'])} of cases (among themselves or with a type left out of the "
+        f"core set) is excluded from every claim and counted in the summary. Each core token "
+        f"keeps the context of its maximally activating occurrence "
+        f"({_v(core['context_tokens'])} tokens on each side).",
         f"<strong>Top-down: categorical clusters.</strong> Categorical proximity is {proxy}. "
         f"Core tokens are clustered by agglomerative hierarchical clustering with "
         f"{_v(a['linkage'])} linkage on cosine distance, into {count}. Clusters are numbered "
@@ -83,17 +80,33 @@ def methods_html(config: dict) -> str:
         f"{_v(a['n_segments'])} equal-size coarse segments and {_v(a['fine_segments'])} fine "
         f"segments (segment 0 = highest activations). A segment's homogeneity is the mean "
         f"pairwise cosine similarity of its tokens.",
-        f"<strong>Statistics.</strong> Each neuron is compared with {_v(a['permutations'])} "
-        f"random permutations of its own ranking (seed {_v(a['seed'])}, one stream per "
-        f"neuron): segment homogeneity, adjusted mutual information (AMI) between segments and "
-        f"clusters, and the number of runs of cluster labels along the ranking each get a z "
-        f"score and a one-sided p-value. Activation differences between clusters use "
-        f"Kruskal-Wallis (effect size ε²), Dunn and Mann-Whitney tests with Holm correction. "
-        f"p-values are corrected across each layer's neurons by Benjamini-Hochberg; "
-        f"α = {_v(a['alpha'])} for every test and verdict.",
-        f"<strong>Claims.</strong> Each claim is judged per layer by the stated rule shown next "
-        f"to its verdict (thresholds: a weak relation means median AMI below "
-        f"{_v(a['weak_ami_max'])}; interleaved means a median interleaving index of at least "
-        f"{_v(a['interleaving_min'])}).",
+        f"<strong>Statistics.</strong> Each neuron's ranking is compared with "
+        f"{_v(a['permutations'])} random permutations of its own core tokens (seed "
+        f"{_v(a['seed'])}, one stream per neuron; {_v(a['cluster_permutations'])} of them for "
+        f"the cluster-distinctness test). Every per-neuron statistic (segment homogeneity, its "
+        f"slope over segments, the top segment's margin over the others and its excess over "
+        f"the trend of the others, adjusted mutual information (AMI) of segments and clusters, "
+        f"runs of cluster labels, Kruskal-Wallis H of activation rank across clusters with "
+        f"effect size ε² = H / (n − 1), and the Spearman correlation of cluster mean rank with "
+        f"distinctness standardised against its null) is computed for every permutation by "
+        f"the same code, and its one-sided permutation p-value is exact. Homogeneity is also "
+        f"computed on the double-centred similarity (each token's mean similarity to the core "
+        f"set removed), so that a segment of typical tokens is not mistaken for a category.",
+        f"<strong>Controls.</strong> Beside every neuron, through the same code: its core "
+        f"tokens in a random order (shuffled: noise), ranked by a leave-one-out ridge "
+        f"read-out of their embeddings fitted to the neuron's activations (linear surrogate: "
+        f"what the embedding geometry reproduces), and for every "
+        f"{_v(a['random_direction_every'])}th neuron a pseudo-neuron made of the top "
+        f"{_v(core['k'])} eligible token types along a random direction of the embedding "
+        f"space (random direction). Enabled: {_v(', '.join(a['controls']) or 'none')}.",
+        f"<strong>Claims.</strong> Each claim is a list of criteria; each criterion is a "
+        f"per-neuron test with a stated pass rule (α = {_v(a['alpha'])}; a weak relation "
+        f"means an AMI below {_v(a['weak_ami_max'])}; interleaved means an interleaving index "
+        f"of at least {_v(a['interleaving_min'])}). A criterion holds at level "
+        f"<em>exists</em> when real neurons pass it more often than α (one-sided binomial "
+        f"test) and <em>beyond geometry</em> when they also pass it more often than their "
+        f"linear surrogates (exact paired test) and than random-direction pseudo-neurons "
+        f"(Fisher's exact test). Layer-level numbers carry bootstrap 95% intervals over "
+        f"neurons ({_v(a['bootstrap'])} resamples).",
     ]
     return "\n".join(f"<p>{p}</p>" for p in paragraphs)

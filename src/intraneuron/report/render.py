@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from html import escape
 
 import numpy as np
@@ -64,14 +63,20 @@ def badge(verdict) -> str:
     return f'<span class="verdict {verdict_class(verdict)}">{escape(str(verdict))}</span>'
 
 
+LEVELS = (("verdict_exists", "exists"), ("verdict_beyond_geometry", "beyond geometry"))
+KIND_LABELS = {"neuron": "neurons", "shuffled": "shuffled (noise)",
+               "surrogate": "linear surrogate", "random_direction": "random direction"}
+
+
 def _claim_groups(claims: pd.DataFrame) -> list[tuple[object, pd.DataFrame]]:
-    if claims.empty or "claim" not in claims:
+    if claims.empty:
         return []
     order = claims.sort_values(["claim", "layer"], kind="stable")
     return list(order.groupby("claim", sort=False))
 
 
 def headline(data: ReportData) -> str:
+    """The claims with their two verdicts per layer, and what was left out."""
     model = escape(str(data.extraction.get("model_id") or (data.config.get("model") or {})
                        .get("id", "the model")))
     n = data.neurons.groupby("layer").size() if len(data.neurons) else pd.Series(dtype=int)
@@ -79,116 +84,180 @@ def headline(data: ReportData) -> str:
     k = (data.config.get("core_tokens") or {}).get("k", "")
     items = []
     for claim, grp in _claim_groups(data.claims):
-        text = grp["claim_text"].iloc[0] if "claim_text" in grp else ""
         verdicts = " ".join(
-            f'<span class="layer-verdict">layer {int(r["layer"])}: {badge(r["verdict"])}</span>'
+            f'<span class="layer-verdict">layer {int(r["layer"])}: '
+            + " ".join(f"{label} {badge(r[col])}" for col, label in LEVELS) + "</span>"
             for _, r in grp.iterrows())
         items.append(f'<li><span class="claim-id">Claim {escape(str(claim))}</span> '
-                     f'{escape(str(text))}<div class="verdicts">{verdicts}</div></li>')
+                     f'{escape(str(grp["claim_text"].iloc[0]))}'
+                     f'<div class="verdicts">{verdicts}</div></li>')
     claims = (f'<ol class="headline-claims">{"".join(items)}</ol>' if items
               else "<p>No claims were evaluated.</p>")
     return (f'<p class="lead">The {escape(str(k))} core tokens of every MLP neuron of '
             f"<code>{model}</code>, {escape(layers)}: are the neuron's activation levels "
             f"(bottom-up segments of its ranking) related to the categories of its tokens "
-            f"(top-down clusters)? Verdicts per claim and layer:</p>{claims}")
+            f"(top-down clusters)? Each claim is judged at two levels: <em>exists</em> (real "
+            f"neurons pass its criteria more often than chance) and <em>beyond geometry</em> "
+            f"(and more often than linear read-outs of the embedding space, which share its "
+            f"geometry but learned nothing).</p>{claims}{excluded_note(data)}")
 
 
-CRITERION_START = re.compile(r"; (?=[A-Z][^;\[]*?: \[(?:holds|fails)\])")
+def excluded_note(data: ReportData) -> str:
+    """How many real neurons were left out of the claims, and why."""
+    out = data.excluded()
+    if out.empty:
+        return '<p class="note" id="excluded-note">No neuron was excluded.</p>'
+    counts = out.groupby("layer").size()
+    per_layer = ", ".join(f"layer {int(k)}: {v:,}" for k, v in counts.items())
+    reasons = out["exclusion_reason"].str.split(":").str[0].value_counts()
+    why = "; ".join(f"{escape(str(r))} ({c:,})" for r, c in reasons.items())
+    return (f'<p class="note" id="excluded-note">Excluded from every claim ({per_layer}): '
+            f"{why}. They stay in the tables and the neuron browser.</p>")
 
 
-def criteria_html(text) -> str:
-    """The criteria column as one line per criterion, with held/failed marked in colour."""
-    if text is None or (isinstance(text, float) and math.isnan(text)):
-        return ""
-    parts = CRITERION_START.split(str(text))
-    out = []
-    for part in parts:
-        item = escape(part)
-        item = item.replace("[holds]", '<span class="held-yes">✓ holds</span>')
-        item = item.replace("[fails]", '<span class="held-no">✗ fails</span>')
-        out.append(f"<li>{item}</li>")
-    return f'<ul class="criteria-list">{"".join(out)}</ul>'
+def _interval(value, lo, hi, f=None) -> str:
+    f = f or pct
+    return f'{f(value)} <span class="ci">[{f(lo)}, {f(hi)}]</span>'
+
+
+def _criterion_cells(r: pd.Series) -> str:
+    mark = {True: '<span class="held-yes">✓</span>', False: '<span class="held-no">✗</span>'}
+    if not r["testable"]:
+        return f'<td colspan="2">not testable: {escape(str(r["reason"]))}</td>'
+    return (f'<td class="num">{mark[bool(r["exists"])]}</td>'
+            f'<td class="num">{mark[bool(r["beyond_geometry"])]}</td>')
 
 
 def claims_table(data: ReportData) -> str:
-    """One block per claim: a row with the claim and its rule, then one row per layer."""
+    """Per claim: its criteria per layer with both levels, then the two verdicts."""
     groups = _claim_groups(data.claims)
     if not groups:
         return "<p>The claims table is empty.</p>"
-    null_col = "null_value" if "null_value" in data.claims else "null"
+    crit = data.criteria
     rows = []
     for claim, grp in groups:
-        text = escape(str(grp["claim_text"].iloc[0])) if "claim_text" in grp else ""
-        rule = escape(str(grp["rule"].iloc[0])) if "rule" in grp else ""
-        rows.append(f'<tr class="claim-row"><td colspan="7"><strong>Claim {escape(str(claim))}'
-                    f'</strong> {text}<div class="rule"><strong>Rule:</strong> {rule}</div>'
-                    f"</td></tr>")
+        rows.append(f'<tr class="claim-row"><td colspan="6"><strong>Claim {escape(str(claim))}'
+                    f'</strong> {escape(str(grp["claim_text"].iloc[0]))}</td></tr>')
         for _, r in grp.iterrows():
-            held = ""
-            if "n_criteria_held" in r and "n_criteria" in r:
-                held = (f'<div class="held">{fmt(r["n_criteria_held"])} of '
-                        f'{fmt(r["n_criteria"])} criteria hold</div>')
-            cells = [
-                f'<td class="num">{int(r["layer"])}</td>',
-                f"<td>{escape(str(r.get('statistic', '')))}</td>",
-                f'<td class="num">{fmt(r.get("value"))}</td>',
-                f'<td class="num">{fmt(r.get(null_col))}</td>',
-                f'<td class="num">{fmt_p(r.get("p"))}</td>',
-                f"<td>{badge(r.get('verdict', ''))}{held}</td>",
-                f'<td class="criteria">{criteria_html(r.get("criteria"))}</td>',
-            ]
-            rows.append(f'<tr class="layer-row">{"".join(cells)}</tr>')
-    head = ("<tr><th class=num>Layer</th><th>Statistic</th><th class=num>Value</th>"
-            "<th class=num>Null</th><th class=num>p</th><th>Verdict</th><th>Criteria</th></tr>")
-    return (f'<div class="table-wrap"><table class="claims" id="claims-table"><thead>{head}'
+            mine = crit[(crit["claim"] == claim) & (crit["layer"] == r["layer"])]
+            for i, (_, c) in enumerate(mine.iterrows()):
+                verdicts = ""
+                if i == 0:
+                    verdicts = (f'<td rowspan="{len(mine)}">'
+                                + "<br>".join(f"{label}: {badge(r[col])}" for col, label in LEVELS)
+                                + "</td>")
+                rows.append(
+                    f'<tr class="layer-row"><td class="num">{int(r["layer"])}</td>'
+                    f'<td><strong>{escape(c["criterion"])}</strong> {escape(c["name"])}'
+                    f'<div class="rule">{escape(c["rule"])}</div></td>'
+                    f'<td class="num">{_interval(c["pass_neuron"], c["pass_neuron_lo"], c["pass_neuron_hi"])}'
+                    f"</td>{_criterion_cells(c)}{verdicts}</tr>")
+    head = ("<tr><th class=num>Layer</th><th>Criterion (per-neuron rule)</th>"
+            "<th class=num>Neurons passing [95% CI]</th><th class=num>Exists</th>"
+            "<th class=num>Beyond geometry</th><th>Verdicts</th></tr>")
+    rule = escape(str(data.claims["rule"].iloc[0]))
+    return (f'<p class="rule"><strong>Rule:</strong> {rule}</p><div class="table-wrap">'
+            f'<table class="claims" id="claims-table"><thead>{head}'
             f"</thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
-# (column of layers.parquet, label, formatter)
+def calibration_table(data: ReportData) -> str:
+    """Every criterion's pass rate on real neurons and on each control kind, in this run."""
+    crit = data.criteria
+    if crit.empty:
+        return "<p>The criteria table is empty.</p>"
+    alpha = float((data.config.get("analysis") or {}).get("alpha", 0.05))
+    rows = []
+    for _, c in crit.sort_values(["claim", "criterion", "layer"]).iterrows():
+        noisy = np.isfinite(c["noise_excess_p"]) and c["noise_excess_p"] < 0.001
+        flag = (' <span class="held-no" title="shuffled controls pass more often than alpha '
+                'beyond binomial error">miscalibrated</span>' if noisy else "")
+        rows.append(
+            f'<tr><td><strong>{escape(c["criterion"])}</strong> {escape(c["name"])}</td>'
+            f'<td class="num">{int(c["layer"])}</td>'
+            f'<td class="num">{_interval(c["pass_neuron"], c["pass_neuron_lo"], c["pass_neuron_hi"])}'
+            f' <span class="n">n = {fmt(c["n_neuron"])}</span></td>'
+            f'<td class="num">{pct(c["pass_shuffled"])}{flag}</td>'
+            f'<td class="num">{pct(c["pass_surrogate"])}</td>'
+            f'<td class="num">{pct(c["pass_random_direction"])}</td>'
+            f'<td class="num">{_interval(c["vs_surrogate"], c["vs_surrogate_lo"], c["vs_surrogate_hi"])}'
+            f'</td><td class="num">{fmt_p(c["vs_surrogate_p"])}</td>'
+            f'<td class="num">{fmt_p(c["vs_random_p"])}</td></tr>')
+    head = ("<tr><th>Criterion</th><th class=num>Layer</th><th class=num>Neurons pass "
+            "[95% CI]</th><th class=num>Shuffled pass</th><th class=num>Surrogate pass</th>"
+            "<th class=num>Random direction pass</th><th class=num>Neurons − surrogates "
+            "[95% CI]</th><th class=num>p (vs surrogates)</th><th class=num>p (vs random "
+            "directions)</th></tr>")
+    return (f'<p class="note">Calibration, measured in this run: a per-neuron test at alpha = '
+            f"{alpha} should pass on about {pct(alpha)} of shuffled controls; a criterion whose "
+            f"shuffled pass rate exceeds that beyond binomial error (p &lt; 0.001) is marked "
+            f"miscalibrated. The geometry controls show what linear read-outs of the same "
+            f"embedding space achieve.</p><div class=\"table-wrap\"><table class=\"layers\" "
+            f'id="calibration-table"><thead>{head}</thead><tbody>{"".join(rows)}</tbody>'
+            f"</table></div>")
+
+
+def contrasts_table(data: ReportData) -> str:
+    """Each criterion's pass rate, later layers minus the first, with its interval."""
+    frame = data.contrasts
+    if frame.empty:
+        return "<p>Only one layer: no layer contrasts.</p>"
+    rows = "".join(
+        f'<tr><td><strong>{escape(r["criterion"])}</strong> {escape(r["name"])}</td>'
+        f'<td class="num">layer {int(r["layer_b"])} − layer {int(r["layer_a"])}</td>'
+        f'<td class="num">{_interval(r["difference"], r["lo"], r["hi"])}</td></tr>'
+        for _, r in frame.iterrows())
+    return (f'<div class="table-wrap"><table class="layers" id="contrasts-table"><thead><tr>'
+            f"<th>Criterion</th><th class=num>Contrast</th><th class=num>Difference in pass "
+            f"rate [95% CI]</th></tr></thead><tbody>{rows}</tbody></table></div>")
+
+
+# (metric of the neurons table summarised in layers.parquet, label)
 LAYER_ROWS = [
-    ("n_neurons", "neurons", fmt),
-    ("n_analyzed", "analysed neurons (enough valid core tokens)", fmt),
-    ("n_clusters_median", "median number of clusters", fmt),
-    ("silhouette_median", "median silhouette of the chosen clustering", fmt),
-    ("top_coarse_homogeneity_median", "median top-segment homogeneity (cosine)", fmt),
-    ("mean_similarity_median", "median homogeneity of all core tokens (chance level)", fmt),
-    ("top_coarse_z_median", "median top-segment homogeneity z", fmt),
-    ("top_coarse_frac_q", "neurons whose top segment beats chance (q < α)", pct),
-    ("top_fine_z_median", "median top fine-segment homogeneity z", fmt),
-    ("top_fine_frac_q", "neurons whose top fine segment beats chance (q < α)", pct),
-    ("coarse_top_is_max_frac", "neurons whose top segment is their most homogeneous", pct),
-    ("fine_top_is_max_frac", "neurons whose top fine segment is their most homogeneous", pct),
-    ("coarse_trend_median", "median trend r (homogeneity vs activation)", fmt),
-    ("coarse_page_p", "Page trend test p (coarse segments)", fmt_p),
-    ("ami_coarse_median", "median AMI(coarse segments, clusters)", fmt),
-    ("ami_coarse_frac_q", "neurons with AMI above chance (q < α)", pct),
-    ("runs_z_median", "median runs z", fmt),
-    ("interleaving_median", "median interleaving index", fmt),
-    ("range_overlap_frac_median", "median share of cluster pairs with overlapping ranges", pct),
-    ("kw_epsilon2_median", "median Kruskal-Wallis ε²", fmt),
-    ("kw_frac_q", "neurons whose clusters differ in activation (q < α)", pct),
-    ("act_distinct_rho_median", "median ρ(cluster activation, distinctness)", fmt),
-    ("cluster_act_distinct_rho", "pooled ρ(activation position, distinctness)", fmt),
+    ("n_clusters", "number of clusters"),
+    ("silhouette", "silhouette of the chosen clustering"),
+    ("mean_similarity", "homogeneity of all core tokens (chance level)"),
+    ("top_coarse_homogeneity", "top-segment homogeneity (cosine)"),
+    ("top_coarse_homogeneity_dc", "top-segment homogeneity, typicality removed"),
+    ("top_coarse_z", "top-segment homogeneity z"),
+    ("coarse_trend", "homogeneity slope (per segment step)"),
+    ("coarse_top_margin", "top segment's margin over the next most homogeneous"),
+    ("coarse_top_margin_dc", "the same, typicality removed"),
+    ("fine_top_excess", "top decile above the trend of the others"),
+    ("ami_coarse", "AMI(coarse segments, clusters)"),
+    ("interleaving", "interleaving index"),
+    ("kw_epsilon2", "Kruskal-Wallis ε² = H / (n − 1)"),
+    ("distinct_rho", "ρ(cluster mean rank, distinctness z)"),
+    ("surrogate_r2", "linear read-out R² (leave-one-out)"),
 ]
 
 
 def layers_table(data: ReportData) -> str:
+    """Medians with bootstrap intervals, real neurons beside each control kind."""
     frame = data.layers
     if frame.empty:
         return "<p>The layer summary is empty.</p>"
-    frame = frame.sort_values("layer").copy()
-    if "n_analyzed" not in frame and "analyzed" in data.neurons:
-        counts = data.neurons.groupby("layer")["analyzed"].sum()
-        frame["n_analyzed"] = [int(counts.get(x, 0)) for x in frame["layer"]]
-    head = "".join(f'<th class="num">Layer {int(x)}</th>' for x in frame["layer"])
+    kinds = [k for k in KIND_LABELS if k in set(frame["kind"])]
+    cols = [(int(layer), kind) for layer in sorted(frame["layer"].unique()) for kind in kinds]
+    index = frame.set_index(["layer", "kind"])
+    head = "".join(f'<th class="num">Layer {layer}<br>{escape(KIND_LABELS[kind])}</th>'
+                   for layer, kind in cols)
     rows = []
-    for col, label, f in LAYER_ROWS:
-        if col not in frame:
+    for label, values in [("neurons (excluded)", [
+            f'{fmt(index.loc[c, "n_neurons"])} ({fmt(index.loc[c, "n_excluded"])})'
+            for c in cols])]:
+        rows.append(f"<tr><th scope=row>{escape(label)}</th>"
+                    + "".join(f'<td class="num">{v}</td>' for v in values) + "</tr>")
+    for metric, label in LAYER_ROWS:
+        if f"{metric}_median" not in frame:
             continue
-        cells = "".join(f'<td class="num">{f(v)}</td>' for v in frame[col])
+        cells = "".join(
+            f'<td class="num">{_interval(index.loc[c, f"{metric}_median"], index.loc[c, f"{metric}_lo"], index.loc[c, f"{metric}_hi"], fmt)}</td>'
+            for c in cols)
         rows.append(f"<tr><th scope=row>{escape(label)}</th>{cells}</tr>")
     return (f'<div class="table-wrap"><table class="layers" id="layers-table"><thead><tr>'
-            f"<th>Metric</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+            f"<th>Median over neurons [bootstrap 95% CI]</th>{head}</tr></thead><tbody>"
+            f"{''.join(rows)}</tbody></table></div>")
 
 
 def figure(uri: str, alt: str, caption: str, fig_id: str, width: int | None = None) -> str:

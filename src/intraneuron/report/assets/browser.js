@@ -249,8 +249,8 @@
     var article = h("article", { cls: "neuron", id: "nb-neuron-view", "data-layer": String(layer), "data-neuron": String(neuron) }, [
       h("div", { cls: "neuron-head" }, [title, h("span", { cls: "why", text: WHY[n.why] || n.why })])
     ]);
-    if (!n.analyzed) {
-      article.appendChild(h("p", { cls: "muted", text: "Too few valid core tokens: this neuron was not analysed (no clusters or segments)." }));
+    if (n.excluded) {
+      article.appendChild(h("p", { cls: "muted nb-excluded", text: "Excluded from the claims: " + n.excluded + "." }));
     }
     article.appendChild(metrics(n));
     if (n.tok.length) {

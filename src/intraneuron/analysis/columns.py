@@ -1,0 +1,272 @@
+"""The one definition of every analysis output table: column, dtype and meaning.
+
+Writers pass their frames through `conform`, which fails loudly on a missing or unknown column
+and casts to the declared dtype; `docs/tables.md` is generated from these lists (`markdown`,
+and a test keeps it current), so code, files and documentation cannot drift apart.
+
+Conventions: rank 0 is the core token with the highest mean activation; segment 0 is the top
+activation segment; cluster 0 is the cluster with the highest mean activation. Permutation
+p-values are one-sided, (1 + #{null at least as extreme}) / (1 + P), from one batch of P rank
+permutations per token set (`rowstats`), so they are exact for shuffled controls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str  # numpy dtype name, or "str" / "bool" / "list"
+    meaning: str
+
+
+SCHEMES = ("coarse", "fine")
+KIND = Column("kind", "str", "neuron, or a control: shuffled, surrogate, random_direction")
+KEYS = [
+    Column("layer", "int16", "layer index"),
+    Column("neuron", "int32", "neuron index in the layer (for a control: the neuron it pairs)"),
+]
+
+
+def _scheme_columns(s: str) -> list[Column]:
+    seg = "quartile-like coarse" if s == "coarse" else "decile-like fine"
+    return [
+        Column(f"ami_{s}", "float64", f"adjusted mutual information of {seg} segment and "
+               "cluster labels"),
+        Column(f"ami_{s}_null_mean", "float64", "its permutation null mean"),
+        Column(f"ami_{s}_null_sd", "float64", "its permutation null sd (ddof 1)"),
+        Column(f"ami_{s}_z", "float64", "(AMI - null mean) / null sd; descriptive (skewed null)"),
+        Column(f"ami_{s}_p", "float64", "permutation p: AMI above chance"),
+        Column(f"top_{s}_homogeneity", "float64", "mean pairwise cosine within the top "
+               f"{s} segment"),
+        Column(f"top_{s}_z", "float64", "its z against random same-size segments"),
+        Column(f"top_{s}_p", "float64", "permutation p: top segment more homogeneous than a "
+               "random segment"),
+        Column(f"top_{s}_homogeneity_dc", "float64", "top segment homogeneity on the "
+               "double-centred similarity (each token's typicality of the core set removed)"),
+        Column(f"{s}_top_position", "float64", "share of the other segments less homogeneous "
+               "than the top one (1 = top is the most homogeneous)"),
+        Column(f"{s}_trend", "float64", "least-squares slope of segment homogeneity on segment "
+               "height (> 0: homogeneity rises with activation)"),
+        Column(f"{s}_trend_p", "float64", "permutation p of the slope"),
+        Column(f"{s}_top_margin", "float64", "top segment homogeneity minus the highest of the "
+               "other segments"),
+        Column(f"{s}_top_margin_p", "float64", "permutation p of the margin"),
+        Column(f"{s}_top_margin_dc", "float64", "the margin on the double-centred similarity"),
+        Column(f"{s}_top_margin_dc_p", "float64", "permutation p of the double-centred margin"),
+        Column(f"{s}_top_excess", "float64", "top segment homogeneity above the line fitted "
+               "to the other segments, extrapolated to the top"),
+        Column(f"{s}_top_excess_p", "float64", "permutation p of the excess"),
+    ]
+
+
+NEURON_METRICS = [
+    Column("excluded", "bool", "left out of every claim (see exclusion_reason)"),
+    Column("exclusion_reason", "str", "why it is excluded ('' when it is not)"),
+    Column("tied_share", "float64", "share of core tokens whose mean activation ties with "
+           "another candidate's (ties are broken by a seeded random order)"),
+    Column("surrogate_r2", "float64", "leave-one-out R^2 of the linear read-out of the proxy "
+           "embeddings fitted to the neuron's core-token activations (same for its controls)"),
+    Column("n_tokens", "int32", "core tokens"),
+    Column("n_clusters", "int32", "clusters chosen"),
+    Column("silhouette", "float64", "cosine silhouette of the chosen clustering"),
+    Column("mean_similarity", "float64", "mean pairwise cosine of all core tokens"),
+    Column("kw_h", "float64", "Kruskal-Wallis H of activation rank across clusters"),
+    Column("kw_df", "int32", "its degrees of freedom"),
+    Column("kw_p", "float64", "its chi-square p"),
+    Column("kw_perm_p", "float64", "its permutation p (exact)"),
+    Column("kw_epsilon2", "float64", "effect size epsilon^2 = H / (n - 1)"),
+    Column("kw_eta2", "float64", "effect size eta^2_H = (H - g + 1) / (n - g)"),
+    Column("n_pairs", "int32", "cluster pairs"),
+    Column("n_sig_pairs", "int32", "Dunn pairs with Holm p < alpha"),
+    Column("n_differ_from_rest", "int32", "clusters whose Holm-corrected Mann-Whitney against "
+           "the rest is < alpha"),
+    Column("runs", "float64", "runs of equal cluster labels along the ranking"),
+    Column("runs_null_mean", "float64", "its permutation null mean"),
+    Column("runs_null_sd", "float64", "its permutation null sd"),
+    Column("runs_z", "float64", "its z (descriptive)"),
+    Column("runs_p", "float64", "permutation p: fewer runs than chance"),
+    Column("interleaving", "float64", "(runs - c) / (null runs - c): 0 contiguous clusters, "
+           "1 as mixed as chance"),
+    Column("range_overlap_frac", "float64", "share of cluster pairs whose rank ranges meet"),
+    Column("range_jaccard", "float64", "mean Jaccard overlap of cluster rank ranges"),
+    *[c for s in SCHEMES for c in _scheme_columns(s)],
+    Column("distinct_rho", "float64", "Spearman over clusters between mean rank (higher = "
+           "lower activation) and distinctness (mean |Cliff's delta| against the other "
+           "clusters, as z against its permutation null); NaN below 3 clusters"),
+    Column("distinct_rho_p", "float64", "permutation p: lower-activation clusters more "
+           "distinct"),
+]
+# q-values (Benjamini-Hochberg across a layer's rows of one kind) are added at merge time.
+FDR_COLUMNS = ["kw_perm_p", "runs_p", "ami_coarse_p", "ami_fine_p", "top_coarse_p",
+               "top_fine_p", "coarse_trend_p", "fine_trend_p"]  # fmt: skip
+
+TABLES: dict[str, list[Column]] = {
+    "neurons": [*KEYS, KIND, *NEURON_METRICS],
+    "segments": [
+        *KEYS, KIND,
+        Column("scheme", "str", "coarse or fine"),
+        Column("segment", "int16", "0 = top activation segment"),
+        Column("size", "int32", "tokens in the segment"),
+        Column("rank_min", "int16", "first rank"),
+        Column("rank_max", "int16", "last rank"),
+        Column("act_min", "float64", "lowest activation"),
+        Column("act_max", "float64", "highest activation"),
+        Column("act_mean", "float64", "mean activation"),
+        Column("homogeneity", "float64", "mean pairwise cosine (off-diagonal)"),
+        Column("homogeneity_dc", "float64", "the same on the double-centred similarity"),
+        Column("null_mean", "float64", "homogeneity of random same-size segments: mean"),
+        Column("null_sd", "float64", "and sd (ddof 1)"),
+        Column("z", "float64", "(homogeneity - null_mean) / null_sd"),
+        Column("p", "float64", "permutation p: more homogeneous than chance"),
+        Column("n_clusters_present", "int16", "clusters with a token in the segment"),
+        Column("dominant_cluster", "int16", "the most frequent cluster"),
+        Column("purity", "float64", "its share of the segment"),
+    ],  # fmt: skip
+    "clusters": [
+        *KEYS, KIND,
+        Column("cluster", "int16", "0 = highest mean activation"),
+        Column("size", "int32", "tokens"),
+        Column("mean_activation", "float64", "mean activation of its tokens"),
+        Column("act_min", "float64", "lowest activation"),
+        Column("act_max", "float64", "highest activation"),
+        Column("rank_min", "int16", "best rank"),
+        Column("rank_max", "int16", "worst rank"),
+        Column("homogeneity", "float64", "mean pairwise cosine of its tokens"),
+        Column("name", "str", "its most central tokens joined by ' · '"),
+        Column("n_runs", "int16", "contiguous rank blocks it occupies"),
+        Column("vs_rest_effect", "float64", "rank-biserial of its activations against the "
+               "rest (> 0 higher)"),
+        Column("vs_rest_p", "float64", "Mann-Whitney p against the rest"),
+        Column("vs_rest_p_holm", "float64", "the same, Holm-corrected over clusters"),
+        Column("differs_from_rest", "bool", "vs_rest_p_holm < alpha"),
+        Column("n_sig_pairs", "int16", "Dunn pairs involving it with Holm p < alpha"),
+        Column("distinctness", "float64", "mean |Cliff's delta| against each other cluster"),
+        Column("activation_position", "float64", "1 = highest mean activation of the "
+               "neuron's clusters, 0 = lowest"),
+    ],  # fmt: skip
+    "tokens": [
+        *KEYS,
+        Column("rank", "int16", "0 = highest mean activation (ties in a seeded random order)"),
+        Column("token_id", "int32", "token id"),
+        Column("token", "str", "decoded token"),
+        Column("mean_activation", "float64", "mean activation over the corpus"),
+        Column("max_activation", "float32", "maximum activation"),
+        Column("count", "int64", "occurrences in the corpus"),
+        Column("cluster", "int16", "its cluster"),
+        Column("segment", "int16", "its coarse segment"),
+        Column("fine_segment", "int16", "its fine segment"),
+        Column("centrality", "float32", "mean cosine to the other members of its cluster"),
+        Column("context_left", "str", "text before its maximally activating occurrence"),
+        Column("context_right", "str", "text after it"),
+    ],  # fmt: skip
+    "criteria": [
+        Column("claim", "int16", "claim number"),
+        Column("criterion", "str", "criterion id, e.g. 2B"),
+        Column("name", "str", "short name"),
+        Column("layer", "int16", "layer"),
+        Column("rule", "str", "the per-neuron pass rule in words"),
+        Column("n_neuron", "int32", "real neurons judged (excluded and untestable left out)"),
+        Column("pass_neuron", "float64", "share of them that pass"),
+        Column("pass_neuron_lo", "float64", "bootstrap 95% interval over neurons: low"),
+        Column("pass_neuron_hi", "float64", "and high"),
+        *[c for kind in ("shuffled", "surrogate", "random_direction") for c in (
+            Column(f"n_{kind}", "int32", f"{kind} controls judged"),
+            Column(f"pass_{kind}", "float64", f"share of {kind} controls that pass"),
+        )],
+        Column("noise_excess_p", "float64", "binomial p that shuffled controls pass more "
+               "often than alpha (small = the criterion is miscalibrated)"),
+        Column("exists_p", "float64", "binomial p that real neurons pass more often than alpha"),
+        Column("exists", "bool", "exists_p < alpha"),
+        Column("vs_surrogate", "float64", "pass_neuron minus pass of the paired surrogates"),
+        Column("vs_surrogate_lo", "float64", "bootstrap 95% interval (paired): low"),
+        Column("vs_surrogate_hi", "float64", "and high"),
+        Column("vs_surrogate_p", "float64", "exact paired test (discordant pairs, one-sided) "
+               "that neurons pass more often than their surrogates"),
+        Column("vs_random_p", "float64", "one-sided Fisher test that neurons pass more often "
+               "than random-direction pseudo-neurons"),
+        Column("beyond_geometry", "bool", "exists, and both geometry tests < alpha"),
+        Column("testable", "bool", "enough neurons with a defined statistic to judge"),
+        Column("reason", "str", "why not testable ('' when testable)"),
+    ],
+    "claims": [
+        Column("claim", "int16", "claim number"),
+        Column("claim_text", "str", "the paper's claim"),
+        Column("layer", "int16", "layer"),
+        Column("criteria", "list", "ids of the criteria it is judged on"),
+        Column("n_criteria", "int16", "how many"),
+        Column("n_exist", "int16", "criteria that hold at level exists"),
+        Column("n_beyond", "int16", "criteria that hold beyond geometry"),
+        Column("verdict_exists", "str", "supported, mixed, not supported or not testable"),
+        Column("verdict_beyond_geometry", "str", "the same for the beyond-geometry level"),
+        Column("rule", "str", "how the verdicts combine the criteria, in words"),
+    ],
+    "contrasts": [
+        Column("criterion", "str", "criterion id"),
+        Column("name", "str", "its short name"),
+        Column("layer_a", "int16", "the first layer"),
+        Column("layer_b", "int16", "the layer compared with it"),
+        Column("difference", "float64", "pass rate of real neurons in layer_b minus layer_a"),
+        Column("lo", "float64", "bootstrap 95% interval: low"),
+        Column("hi", "float64", "and high"),
+    ],
+}
+
+
+def _cast(values: pd.Series, dtype: str) -> pd.Series:
+    if dtype == "str":
+        return values.astype(object).map(lambda v: "" if v is None else str(v))
+    if dtype in ("list", "object"):
+        return values
+    if dtype == "bool":
+        return values.astype(bool)
+    return values.astype(np.dtype(dtype))
+
+
+def conform(frame: pd.DataFrame, table: str, extra: list[Column] | None = None) -> pd.DataFrame:
+    """`frame` with exactly the declared columns of `table` (plus `extra`), in order and dtype.
+
+    A missing or undeclared column is a bug in the writer: it raises instead of writing a
+    table the documentation does not describe.
+    """
+    columns = TABLES[table] + list(extra or [])
+    names = [c.name for c in columns]
+    missing = [n for n in names if n not in frame.columns]
+    unknown = [n for n in frame.columns if n not in names]
+    if missing or unknown:
+        raise ValueError(f"table '{table}': missing columns {missing}, undeclared columns "
+                         f"{unknown} (declare them in intraneuron.analysis.columns)")
+    return pd.DataFrame({c.name: _cast(frame[c.name], c.dtype) for c in columns})
+
+
+def fdr_columns() -> list[Column]:
+    return [Column(p[:-2] + "_q", "float64", f"Benjamini-Hochberg q of {p} across the layer's "
+                   "rows of the same kind") for p in FDR_COLUMNS]
+
+
+def markdown() -> str:
+    """docs/tables.md: every table and column, from the definitions above."""
+    lines = ["# Output tables", "", "Generated from `src/intraneuron/analysis/columns.py` by "
+             "`python -m intraneuron.analysis.columns > docs/tables.md`; do not edit by hand.",
+             "", __doc__.split("\n\n", 1)[1].strip(), ""]  # fmt: skip
+    extra = {"neurons": fdr_columns()}
+    for name, columns in TABLES.items():
+        lines += [f"## {name}", "", "| column | dtype | meaning |", "| --- | --- | --- |"]
+        for c in columns + extra.get(name, []):
+            lines.append(f"| `{c.name}` | {c.dtype} | {c.meaning} |")
+        lines.append("")
+    lines += ["## layers", "", "One row per (layer, kind): for every metric `m` of the neurons "
+              "table listed in `intraneuron.analysis.layers.SUMMARY`, `m_median`, `m_lo` and "
+              "`m_hi` (bootstrap 95% interval of the median over neurons), and per segment `s` "
+              "of each scheme the mean homogeneity, double-centred homogeneity, null mean and "
+              "share with p < alpha (`<scheme>_<statistic>_<s>`).", ""]  # fmt: skip
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown())

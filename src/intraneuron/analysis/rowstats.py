@@ -1,0 +1,163 @@
+"""Every per-neuron statistic, computed for every row of a permutation batch at once.
+
+A row is an order of the neuron's core tokens along the activation ranking: the first rows are
+observed (the neuron, its shuffled and surrogate controls), the others random permutations.
+Each statistic below is a function of the order alone, so its permutation p-value,
+(1 + #{null rows at least as extreme}) / (1 + P), is exact for any observed row that is
+exchangeable with the permutations: on shuffled controls every test passes at rate alpha, by
+construction and whatever the similarity structure (the calibration table checks it).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .interleaving import AMIScale
+
+TOL = 1e-9  # float round-off allowance when comparing observed and permuted statistics
+
+
+@dataclass
+class SchemeRows:
+    """Per-row statistics of one segment scheme (g segments)."""
+
+    homogeneity: np.ndarray  # (R, g) mean pairwise cosine within each segment
+    homogeneity_dc: np.ndarray  # (R, g) the same on the double-centred similarity
+    trend: np.ndarray  # (R,) least-squares slope of homogeneity on segment height
+    top_margin: np.ndarray  # (R,) top segment minus the most homogeneous other segment
+    top_margin_dc: np.ndarray  # (R,) the same after double-centring
+    top_excess: np.ndarray  # (R,) top segment above the line fitted to the other segments
+    ami: np.ndarray  # (R,) adjusted mutual information of segment and cluster labels
+
+
+def _segment_sums(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    return np.add.reduceat(values, starts, axis=1, dtype=np.float64)
+
+
+def scheme_rows(
+    within: np.ndarray,
+    labels: np.ndarray,
+    starts: np.ndarray,
+    prototypicality: np.ndarray,
+    sum_xlogx: np.ndarray,
+    cluster_size: np.ndarray,
+    pi: np.ndarray,
+) -> SchemeRows:
+    """Statistics of one scheme for all rows.
+
+    `prototypicality[i]` is token i's mean similarity to the other core tokens (r_i).
+    Double-centring S'_ij = S_ij - r_i - r_j + mean(r) removes how typical a token is of the
+    whole core set; a segment's mean of S' is then its homogeneity - 2 mean_segment(r) + mean(r),
+    one gather per row instead of a second similarity product.
+    """
+    g = int(labels.max()) + 1
+    size = np.bincount(labels, minlength=g).astype(np.float64)
+    pairs = size * (size - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        homogeneity = np.where(pairs > 0, within / np.where(pairs > 0, pairs, 1.0), np.nan)
+    member_r = _segment_sums(prototypicality[pi], starts) / size
+    homogeneity_dc = homogeneity - 2.0 * member_r + float(prototypicality.mean())
+    height = (g - 1 - np.arange(g)).astype(np.float64)
+    height -= height.mean()
+    trend = (homogeneity @ height) / (height @ height)
+    rest = homogeneity[:, 1:]
+    design = np.column_stack([np.ones(g - 1), np.arange(1, g, dtype=np.float64)])
+    intercept = (np.linalg.pinv(design) @ rest.T)[0] if g >= 3 else np.full(len(rest), np.nan)
+    return SchemeRows(
+        homogeneity=homogeneity,
+        homogeneity_dc=homogeneity_dc,
+        trend=trend,
+        top_margin=homogeneity[:, 0] - np.max(rest, axis=1),
+        top_margin_dc=homogeneity_dc[:, 0] - np.max(homogeneity_dc[:, 1:], axis=1),
+        top_excess=homogeneity[:, 0] - intercept,
+        ami=AMIScale(size, cluster_size).ami(sum_xlogx),
+    )
+
+
+def kruskal_h(labels: np.ndarray, cluster_size: np.ndarray) -> np.ndarray:
+    """Kruskal-Wallis H of position (rank 1 = top) across clusters, per row (no ties)."""
+    rows, k = labels.shape
+    c = cluster_size.size
+    flat = (np.arange(rows)[:, None] * c + labels).reshape(-1)
+    rank_sum = np.bincount(flat, weights=np.tile(np.arange(1.0, k + 1), rows),
+                           minlength=rows * c).reshape(rows, c)  # fmt: skip
+    size = np.maximum(cluster_size.astype(np.float64), 1.0)
+    return 12.0 / (k * (k + 1)) * np.sum(rank_sum**2 / size, axis=1) - 3.0 * (k + 1)
+
+
+def cluster_distinctness(labels: np.ndarray, n_clusters: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row and cluster: mean absolute Cliff's delta against the other clusters, and the
+    cluster's mean position (0 = top), from pair counts along the ranking."""
+    rows, k = labels.shape
+    onehot = (labels[:, :, None] == np.arange(n_clusters)).astype(np.float32)
+    earlier = np.cumsum(onehot, axis=1) - onehot
+    before = np.matmul(onehot.transpose(0, 2, 1), earlier)  # [r, b, a] = #(a above b)
+    size = onehot.sum(axis=1)  # (R, c)
+    pairs = size[:, :, None] * size[:, None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        delta = (before.transpose(0, 2, 1) - before) / pairs  # [r, a, b]: a above b
+    np.nan_to_num(delta, copy=False)
+    distinct = np.abs(delta).sum(axis=2) / max(n_clusters - 1, 1)
+    position = np.einsum("rkc,k->rc", onehot, np.arange(k, dtype=np.float32)) / np.maximum(size, 1)
+    return distinct, position
+
+
+def _rank_rows(x: np.ndarray) -> np.ndarray:
+    """Ranks along axis 1 (no ties expected; ties get arbitrary distinct ranks)."""
+    return np.argsort(np.argsort(x, axis=1, kind="stable"), axis=1).astype(np.float64)
+
+
+def distinct_rho(labels: np.ndarray, n_clusters: int, n_null_from: int) -> np.ndarray:
+    """Per row: Spearman over clusters between mean position (higher = lower activation) and
+    distinctness standardised against its permutation null (rows from `n_null_from` on).
+
+    Standardising per cluster removes what cluster size alone does to |Cliff's delta| (small
+    clusters are noisier, hence more "distinct"); ranking by mean position rather than mean
+    activation removes what skewed activations do to small clusters' means. NaN below 3
+    clusters.
+    """
+    if n_clusters < 3:
+        return np.full(labels.shape[0], np.nan)
+    distinct, position = cluster_distinctness(labels, n_clusters)
+    null = distinct[n_null_from:]
+    sd = null.std(axis=0, ddof=1)
+    z = (distinct - null.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    a = _rank_rows(position)
+    b = _rank_rows(z)
+    a -= a.mean(axis=1, keepdims=True)
+    b -= b.mean(axis=1, keepdims=True)
+    denom = np.sqrt(np.sum(a * a, axis=1) * np.sum(b * b, axis=1))
+    return np.sum(a * b, axis=1) / np.where(denom > 0, denom, np.nan)
+
+
+def permutation_p(values: np.ndarray, n_observed: int, greater: bool = True) -> np.ndarray:
+    """One-sided permutation p of each observed row against the null rows, per column of a
+    2-D `values`; NaN null values are left out, NaN observed values give NaN."""
+    observed = values[:n_observed]
+    null = values[n_observed:]
+    finite = np.isfinite(null)
+    if greater:
+        hits = np.sum((null[None] >= observed[:, None] - TOL) & finite[None], axis=1)
+    else:
+        hits = np.sum((null[None] <= observed[:, None] + TOL) & finite[None], axis=1)
+    p = (1.0 + hits) / (1.0 + finite.sum(axis=0))
+    return np.where(np.isfinite(observed), p, np.nan)
+
+
+def null_summary(values: np.ndarray, n_observed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Null mean, null sd (ddof 1) and z of each observed row, per column of a 2-D `values`
+    (NaN where the sd is 0 or undefined; NaN null values are left out)."""
+    null = values[n_observed:]
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN, as wanted
+        if np.isfinite(null).all():
+            mean = null.mean(axis=0)
+            sd = null.std(axis=0, ddof=1) if null.shape[0] > 1 else np.full(mean.shape, np.nan)
+        else:
+            mean = np.nanmean(null, axis=0)
+            sd = np.nanstd(null, axis=0, ddof=1)
+        z = np.where(sd > 0, (values[:n_observed] - mean) / np.where(sd > 0, sd, 1.0), np.nan)
+    return mean, sd, z
