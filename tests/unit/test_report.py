@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from html import escape
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from markupsafe import escape  # the templates' autoescape
 
 from intraneuron import h5io
 from intraneuron.analysis import (
@@ -418,3 +418,53 @@ def test_openai_comparison_section(tmp_path, built):
     assert 'id="fig-openai-overlap"' in html
     assert "openai-table" not in built["html"] and "OpenAI" not in built["html"]
     assert not (built["figures"] / "openai_overlap.png").exists()
+
+
+def test_values_are_escaped_by_the_templates(tmp_path):
+    """Autoescape: markup in a token, an exclusion reason or a config string comes out as text;
+    the browser data keeps it intact inside its script tag."""
+    evil = "<script>alert(1)</script>"
+    inputs, config = synthetic_inputs(tmp_path, n_neurons=6)
+    config["report"]["title"] = f"Title {evil}"
+    config["corpus"]["path"] = f"corpus/{evil}.txt"
+    neurons = pd.read_parquet(inputs["neurons"])
+    neurons.loc[neurons["excluded"], "exclusion_reason"] = f"{evil}: why"
+    atomic_parquet(neurons, inputs["neurons"], {})
+    tokens = pd.read_parquet(inputs["tokens"])
+    tokens.loc[tokens["rank"] == 0, "token"] = evil
+    atomic_parquet(tokens, inputs["tokens"], {})
+    html_path = tmp_path / "index.html"
+    build_report(inputs, str(html_path), str(tmp_path / "figs"), config, f"hash{evil}")
+    html = html_path.read_text(encoding="utf-8")
+    assert "<script>alert" not in html
+    escaped = escape(evil)
+    assert f"<title>Title {escaped} — tiny/synthetic</title>" in html
+    assert f"<h1>Title {escaped}</h1>" in html
+    assert f"<code>hash{escaped}</code>" in html  # config hash in the header and provenance
+    assert f"{escaped} (1)" in _section(html, 'id="excluded-note"', "</p>")
+    assert f"corpus/{escaped}.txt" in html.split('id="methods"')[1].split("</section>")[0]
+    assert f"title: Title {escaped}" in html.split("<pre class=config>")[1]
+    data = browser_data(html)
+    assert evil in data["strings"]
+    assert {data["strings"][n["tok"][0]] for n in data["neurons"]} == {evil}
+
+
+def test_missing_optional_sections_take_the_schema_defaults(tmp_path):
+    """A config with only the required keys: every default comes from the schema."""
+    from intraneuron.config import with_defaults
+
+    inputs, config = synthetic_inputs(tmp_path, n_neurons=6)
+    for key in ("report", "analysis", "core_tokens", "corpus"):
+        del config[key]
+    defaults = with_defaults({})
+    html_path = tmp_path / "index.html"
+    build_report(inputs, str(html_path), str(tmp_path / "figs"), config, "x")
+    html = html_path.read_text(encoding="utf-8")
+    assert f"<h1>{defaults['report']['title']}</h1>" in html
+    per_layer = min(defaults["report"]["example_neurons"], 6)
+    assert len(list((tmp_path / "figs").glob("example_L*.png"))) == 2 * per_layer
+    assert defaults["report"]["browser_neurons"] >= 6
+    assert {n["why"] for n in browser_data(html)["neurons"]} == {"all"}
+    alpha = defaults["analysis"]["alpha"]
+    assert f"alpha = {alpha}" in html and f"{pct(alpha)} of shuffled controls" in html
+    assert f"The {defaults['core_tokens']['k']} core tokens" in html

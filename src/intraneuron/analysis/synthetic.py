@@ -66,17 +66,7 @@ def synthetic_shard(
     ids = np.stack(
         [neuron_tokens(category, k, n_mixed, planted_top, rng) for _ in range(n_neurons)]
     )
-    mean = -np.sort(-rng.random((n_neurons, k)), axis=1).astype(np.float32)
-    return {
-        "neurons": np.arange(n_neurons, dtype=np.int32),
-        "token_ids": ids.astype(np.int32),
-        "tokens": [[f"tok{t}" for t in row] for row in ids],
-        "mean_act": mean,
-        "max_act": (mean * 2.0).astype(np.float32),
-        "counts": rng.integers(20, 500, size=(n_neurons, k)).astype(np.int64),
-        "embeddings": matrix,
-        "category": category,
-    }
+    return _shard_from_ids(ids, matrix, category, rng)
 
 
 def shell_embeddings(dim: int = 32, shell_axes: int = 4, per_category: int = 40,

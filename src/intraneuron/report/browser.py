@@ -53,8 +53,8 @@ class Selection:
 
 
 def select(data: ReportData, examples: dict[int, list[int]]) -> list[Selection]:
-    budget = (data.config.get("report") or {}).get("browser_neurons", 2000)
-    seed = int((data.config.get("analysis") or {}).get("seed", 0))
+    budget = data.config["report"]["browser_neurons"]
+    seed = int(data.config["analysis"]["seed"])
     out = []
     for layer in data.layer_ids:
         every = data.neurons[data.neurons["layer"] == layer] if len(data.neurons) else (

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import h5io
+from ..config import with_defaults
 from ..tables import read_provenance
 
 log = logging.getLogger("intraneuron")
@@ -89,6 +90,9 @@ def _read_parquet(path: str | None) -> pd.DataFrame:
 
 
 def load(inputs: dict[str, str], config: dict, config_hash: str) -> ReportData:
+    """The run's tables, with `config` completed by the schema's defaults (the only place the
+    report's defaults come from)."""
+    config = with_defaults(config)
     frames = {name: _read_parquet(inputs.get(name)) for name in TABLES}
     tokens_path = inputs.get("tokens")
     tokens = pq.read_table(tokens_path) if tokens_path and Path(tokens_path).exists() else (
@@ -174,7 +178,7 @@ def typical(frame: pd.DataFrame, n: int, exclude: set[int] = frozenset()) -> lis
 
 def example_neurons(data: ReportData, layer: int) -> list[tuple[int, str]]:
     """config report.example_neurons per layer: half the strongest, half typical ones."""
-    n = int((data.config.get("report") or {}).get("example_neurons", 4) or 0)
+    n = int(data.config["report"]["example_neurons"] or 0)
     frame = data.analyzed(layer)
     strong = strongest(frame, (n + 1) // 2)
     usual = typical(frame, n - len(strong), exclude=set(strong))

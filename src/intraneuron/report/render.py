@@ -1,10 +1,17 @@
-"""HTML fragments of the report. Every value from a table or config passes through `escape`."""
+"""The report's Jinja2 environment, its number filters, and the data each template section shows.
+
+Markup lives in `templates/`; this module only decides which rows and values the sections get.
+Autoescaping is on: every value from a table or the config is escaped by the engine, and only
+trusted fragments (inlined assets, figure data URIs, the Methods text, the browser's JSON) are
+marked `|safe` in the templates.
+"""
 
 from __future__ import annotations
 
 import math
-from html import escape
+from functools import cache
 
+import jinja2
 import numpy as np
 import pandas as pd
 import yaml
@@ -23,7 +30,7 @@ def fmt(x, digits: int = 3) -> str:
     try:
         f = float(x)
     except (TypeError, ValueError):
-        return escape(str(x))
+        return str(x)  # the template escapes it
     if not math.isfinite(f):
         return "–"
     if f.is_integer() and abs(f) < 1e15:
@@ -49,6 +56,20 @@ def pct(x) -> str:
     return "–" if not math.isfinite(f) else f"{100 * f:.1f}%"
 
 
+def duration(seconds) -> str:
+    try:
+        s = float(seconds)
+    except (TypeError, ValueError):
+        return "–"
+    if not math.isfinite(s):
+        return "–"
+    if s < 60:
+        return f"{s:.1f} s"
+    if s < 3600:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.2f} h"
+
+
 def verdict_class(verdict) -> str:
     """CSS class of a verdict: negative wording is checked first ('not supported')."""
     v = str(verdict).strip().lower()
@@ -59,8 +80,28 @@ def verdict_class(verdict) -> str:
     return "verdict-mixed"
 
 
-def badge(verdict) -> str:
-    return f'<span class="verdict {verdict_class(verdict)}">{escape(str(verdict))}</span>'
+FILTERS = {"fmt": fmt, "fmt_p": fmt_p, "pct": pct, "duration": duration,
+           "verdict_class": verdict_class}
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("intraneuron.report", "templates"), autoescape=True,
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True)
+    env.filters.update(FILTERS)
+    env.globals.update(FILTERS)  # also callable, for macros that take a formatter
+    return env
+
+
+def render(template: str, **context) -> str:
+    return environment().get_template(template).render(**context)
+
+
+def macro(name: str, *args) -> str:
+    """One macro of `macros.html`, rendered on its own."""
+    return str(getattr(environment().get_template("macros.html").module, name)(*args))
 
 
 LEVELS = (("verdict_exists", "exists"), ("verdict_beyond_geometry", "beyond geometry"))
@@ -68,148 +109,51 @@ KIND_LABELS = {"neuron": "neurons", "shuffled": "shuffled (noise)",
                "surrogate": "linear surrogate", "random_direction": "random direction"}
 
 
-def _claim_groups(claims: pd.DataFrame) -> list[tuple[object, pd.DataFrame]]:
-    if claims.empty:
+def claim_groups(data: ReportData) -> list[dict]:
+    """Per claim (in order): its text and, per layer, the two verdicts and the criteria rows."""
+    if data.claims.empty:
         return []
-    order = claims.sort_values(["claim", "layer"], kind="stable")
-    return list(order.groupby("claim", sort=False))
+    crit = data.criteria
+    groups = []
+    order = data.claims.sort_values(["claim", "layer"], kind="stable")
+    for claim, grp in order.groupby("claim", sort=False):
+        layers = []
+        for _, r in grp.iterrows():
+            mine = (crit[(crit["claim"] == claim) & (crit["layer"] == r["layer"])]
+                    if len(crit) else crit)
+            layers.append({"layer": int(r["layer"]),
+                           "verdicts": [(label, r[col]) for col, label in LEVELS],
+                           "criteria": mine.to_dict("records")})
+        groups.append({"claim": claim, "text": grp["claim_text"].iloc[0], "layers": layers})
+    return groups
 
 
-def headline(data: ReportData) -> str:
-    """The claims with their two verdicts per layer, and what was left out."""
-    model = escape(str(data.extraction.get("model_id") or (data.config.get("model") or {})
-                       .get("id", "the model")))
-    n = data.neurons.groupby("layer").size() if len(data.neurons) else pd.Series(dtype=int)
-    layers = ", ".join(f"layer {int(k)} ({v:,} neurons)" for k, v in n.items()) or "no layers"
-    k = (data.config.get("core_tokens") or {}).get("k", "")
-    items = []
-    for claim, grp in _claim_groups(data.claims):
-        verdicts = " ".join(
-            f'<span class="layer-verdict">layer {int(r["layer"])}: '
-            + " ".join(f"{label} {badge(r[col])}" for col, label in LEVELS) + "</span>"
-            for _, r in grp.iterrows())
-        items.append(f'<li><span class="claim-id">Claim {escape(str(claim))}</span> '
-                     f'{escape(str(grp["claim_text"].iloc[0]))}'
-                     f'<div class="verdicts">{verdicts}</div></li>')
-    claims = (f'<ol class="headline-claims">{"".join(items)}</ol>' if items
-              else "<p>No claims were evaluated.</p>")
-    return (f'<p class="lead">The {escape(str(k))} core tokens of every MLP neuron of '
-            f"<code>{model}</code>, {escape(layers)}: are the neuron's activation levels "
-            f"(bottom-up segments of its ranking) related to the categories of its tokens "
-            f"(top-down clusters)? Each claim is judged at two levels: <em>exists</em> (real "
-            f"neurons pass its criteria more often than chance) and <em>beyond geometry</em> "
-            f"(and more often than linear read-outs of the embedding space, which share its "
-            f"geometry but learned nothing).</p>{claims}{excluded_note(data)}")
+def excluded(data: ReportData) -> dict | None:
+    """How many real neurons were left out of the claims (per layer), and why."""
+    out = data.excluded()
+    if out.empty:
+        return None
+    counts = out.groupby("layer").size()
+    reasons = out["exclusion_reason"].str.split(":").str[0].value_counts()
+    return {"per_layer": [(int(k), v) for k, v in counts.items()],
+            "reasons": list(reasons.items())}
 
 
 def excluded_note(data: ReportData) -> str:
-    """How many real neurons were left out of the claims, and why."""
-    out = data.excluded()
-    if out.empty:
-        return '<p class="note" id="excluded-note">No neuron was excluded.</p>'
-    counts = out.groupby("layer").size()
-    per_layer = ", ".join(f"layer {int(k)}: {v:,}" for k, v in counts.items())
-    reasons = out["exclusion_reason"].str.split(":").str[0].value_counts()
-    why = "; ".join(f"{escape(str(r))} ({c:,})" for r, c in reasons.items())
-    return (f'<p class="note" id="excluded-note">Excluded from every claim ({per_layer}): '
-            f"{why}. They stay in the tables and the neuron browser.</p>")
+    return macro("excluded_note", excluded(data))
 
 
-def _interval(value, lo, hi, f=None) -> str:
-    f = f or pct
-    return f'{f(value)} <span class="ci">[{f(lo)}, {f(hi)}]</span>'
-
-
-def _criterion_cells(r: pd.Series) -> str:
-    mark = {True: '<span class="held-yes">✓</span>', False: '<span class="held-no">✗</span>'}
-    if not r["testable"]:
-        return f'<td colspan="2">not testable: {escape(str(r["reason"]))}</td>'
-    return (f'<td class="num">{mark[bool(r["exists"])]}</td>'
-            f'<td class="num">{mark[bool(r["beyond_geometry"])]}</td>')
-
-
-def claims_table(data: ReportData) -> str:
-    """Per claim: its criteria per layer with both levels, then the two verdicts."""
-    groups = _claim_groups(data.claims)
-    if not groups:
-        return "<p>The claims table is empty.</p>"
-    crit = data.criteria
-    rows = []
-    for claim, grp in groups:
-        rows.append(f'<tr class="claim-row"><td colspan="6"><strong>Claim {escape(str(claim))}'
-                    f'</strong> {escape(str(grp["claim_text"].iloc[0]))}</td></tr>')
-        for _, r in grp.iterrows():
-            mine = crit[(crit["claim"] == claim) & (crit["layer"] == r["layer"])]
-            for i, (_, c) in enumerate(mine.iterrows()):
-                verdicts = ""
-                if i == 0:
-                    verdicts = (f'<td rowspan="{len(mine)}">'
-                                + "<br>".join(f"{label}: {badge(r[col])}" for col, label in LEVELS)
-                                + "</td>")
-                rows.append(
-                    f'<tr class="layer-row"><td class="num">{int(r["layer"])}</td>'
-                    f'<td><strong>{escape(c["criterion"])}</strong> {escape(c["name"])}'
-                    f'<div class="rule">{escape(c["rule"])}</div></td>'
-                    f'<td class="num">{_interval(c["pass_neuron"], c["pass_neuron_lo"], c["pass_neuron_hi"])}'
-                    f"</td>{_criterion_cells(c)}{verdicts}</tr>")
-    head = ("<tr><th class=num>Layer</th><th>Criterion (per-neuron rule)</th>"
-            "<th class=num>Neurons passing [95% CI]</th><th class=num>Exists</th>"
-            "<th class=num>Beyond geometry</th><th>Verdicts</th></tr>")
-    rule = escape(str(data.claims["rule"].iloc[0]))
-    return (f'<p class="rule"><strong>Rule:</strong> {rule}</p><div class="table-wrap">'
-            f'<table class="claims" id="claims-table"><thead>{head}'
-            f"</thead><tbody>{''.join(rows)}</tbody></table></div>")
-
-
-def calibration_table(data: ReportData) -> str:
-    """Every criterion's pass rate on real neurons and on each control kind, in this run."""
-    crit = data.criteria
-    if crit.empty:
-        return "<p>The criteria table is empty.</p>"
-    alpha = float((data.config.get("analysis") or {}).get("alpha", 0.05))
-    rows = []
-    for _, c in crit.sort_values(["claim", "criterion", "layer"]).iterrows():
-        noisy = np.isfinite(c["noise_excess_p"]) and c["noise_excess_p"] < 0.001
-        flag = (' <span class="held-no" title="shuffled controls pass more often than alpha '
-                'beyond binomial error">miscalibrated</span>' if noisy else "")
-        rows.append(
-            f'<tr><td><strong>{escape(c["criterion"])}</strong> {escape(c["name"])}</td>'
-            f'<td class="num">{int(c["layer"])}</td>'
-            f'<td class="num">{_interval(c["pass_neuron"], c["pass_neuron_lo"], c["pass_neuron_hi"])}'
-            f' <span class="n">n = {fmt(c["n_neuron"])}</span></td>'
-            f'<td class="num">{pct(c["pass_shuffled"])}{flag}</td>'
-            f'<td class="num">{pct(c["pass_surrogate"])}</td>'
-            f'<td class="num">{pct(c["pass_random_direction"])}</td>'
-            f'<td class="num">{_interval(c["vs_surrogate"], c["vs_surrogate_lo"], c["vs_surrogate_hi"])}'
-            f'</td><td class="num">{fmt_p(c["vs_surrogate_p"])}</td>'
-            f'<td class="num">{fmt_p(c["vs_random_p"])}</td></tr>')
-    head = ("<tr><th>Criterion</th><th class=num>Layer</th><th class=num>Neurons pass "
-            "[95% CI]</th><th class=num>Shuffled pass</th><th class=num>Surrogate pass</th>"
-            "<th class=num>Random direction pass</th><th class=num>Neurons − surrogates "
-            "[95% CI]</th><th class=num>p (vs surrogates)</th><th class=num>p (vs random "
-            "directions)</th></tr>")
-    return (f'<p class="note">Calibration, measured in this run: a per-neuron test at alpha = '
-            f"{alpha} should pass on about {pct(alpha)} of shuffled controls; a criterion whose "
-            f"shuffled pass rate exceeds that beyond binomial error (p &lt; 0.001) is marked "
-            f"miscalibrated. The geometry controls show what linear read-outs of the same "
-            f"embedding space achieve.</p><div class=\"table-wrap\"><table class=\"layers\" "
-            f'id="calibration-table"><thead>{head}</thead><tbody>{"".join(rows)}</tbody>'
-            f"</table></div>")
-
-
-def contrasts_table(data: ReportData) -> str:
-    """Each criterion's pass rate, later layers minus the first, with its interval."""
-    frame = data.contrasts
-    if frame.empty:
-        return "<p>Only one layer: no layer contrasts.</p>"
-    rows = "".join(
-        f'<tr><td><strong>{escape(r["criterion"])}</strong> {escape(r["name"])}</td>'
-        f'<td class="num">layer {int(r["layer_b"])} − layer {int(r["layer_a"])}</td>'
-        f'<td class="num">{_interval(r["difference"], r["lo"], r["hi"])}</td></tr>'
-        for _, r in frame.iterrows())
-    return (f'<div class="table-wrap"><table class="layers" id="contrasts-table"><thead><tr>'
-            f"<th>Criterion</th><th class=num>Contrast</th><th class=num>Difference in pass "
-            f"rate [95% CI]</th></tr></thead><tbody>{rows}</tbody></table></div>")
+def summary(data: ReportData) -> dict:
+    """The headline and the claims table."""
+    n = data.neurons.groupby("layer").size() if len(data.neurons) else pd.Series(dtype=int)
+    return {
+        "model": data.extraction.get("model_id") or data.config["model"]["id"],
+        "k": data.config["core_tokens"]["k"],
+        "layer_sizes": [(int(k), v) for k, v in n.items()],
+        "claims": claim_groups(data),
+        "rule": data.claims["rule"].iloc[0] if len(data.claims) else "",
+        "excluded": excluded(data),
+    }
 
 
 # (metric of the neurons table summarised in layers.parquet, label)
@@ -232,107 +176,70 @@ LAYER_ROWS = [
 ]
 
 
-def layers_table(data: ReportData) -> str:
+def layers_table(data: ReportData) -> dict | None:
     """Medians with bootstrap intervals, real neurons beside each control kind."""
     frame = data.layers
     if frame.empty:
-        return "<p>The layer summary is empty.</p>"
+        return None
     kinds = [k for k in KIND_LABELS if k in set(frame["kind"])]
     cols = [(int(layer), kind) for layer in sorted(frame["layer"].unique()) for kind in kinds]
     index = frame.set_index(["layer", "kind"])
-    head = "".join(f'<th class="num">Layer {layer}<br>{escape(KIND_LABELS[kind])}</th>'
-                   for layer, kind in cols)
-    rows = []
-    for label, values in [("neurons (excluded)", [
-            f'{fmt(index.loc[c, "n_neurons"])} ({fmt(index.loc[c, "n_excluded"])})'
-            for c in cols])]:
-        rows.append(f"<tr><th scope=row>{escape(label)}</th>"
-                    + "".join(f'<td class="num">{v}</td>' for v in values) + "</tr>")
-    for metric, label in LAYER_ROWS:
-        if f"{metric}_median" not in frame:
-            continue
-        cells = "".join(
-            f'<td class="num">{_interval(index.loc[c, f"{metric}_median"], index.loc[c, f"{metric}_lo"], index.loc[c, f"{metric}_hi"], fmt)}</td>'
-            for c in cols)
-        rows.append(f"<tr><th scope=row>{escape(label)}</th>{cells}</tr>")
-    return (f'<div class="table-wrap"><table class="layers" id="layers-table"><thead><tr>'
-            f"<th>Median over neurons [bootstrap 95% CI]</th>{head}</tr></thead><tbody>"
-            f"{''.join(rows)}</tbody></table></div>")
+    metrics = [(label, [tuple(index.loc[c, f"{metric}_{s}"] for s in ("median", "lo", "hi"))
+                        for c in cols])
+               for metric, label in LAYER_ROWS if f"{metric}_median" in frame]
+    return {"head": [(layer, KIND_LABELS[kind]) for layer, kind in cols],
+            "counts": [(index.loc[c, "n_neurons"], index.loc[c, "n_excluded"]) for c in cols],
+            "metrics": metrics}
 
 
-def figure(uri: str, alt: str, caption: str, fig_id: str, width: int | None = None) -> str:
-    """`width` in CSS pixels: the figure's size in inches at 96 px per inch, so text in every
-    figure appears at the same size (CSS scales it down on narrow screens)."""
-    size = f' width="{width}"' if width else ""
-    return (f'<figure id="{escape(fig_id)}"><img src="{uri}" alt="{escape(alt)}"{size}>'
-            f"<figcaption>{caption}</figcaption></figure>")
+def results(data: ReportData) -> dict:
+    """The calibration, contrasts and layers tables."""
+    crit = data.criteria
+    calibration = []
+    if not crit.empty:
+        for c in crit.sort_values(["claim", "criterion", "layer"]).to_dict("records"):
+            p = c["noise_excess_p"]
+            c["miscalibrated"] = bool(np.isfinite(p) and p < 0.001)
+            calibration.append(c)
+    return {"alpha": float(data.config["analysis"]["alpha"]), "calibration": calibration,
+            "contrasts": data.contrasts.to_dict("records"), "layers": layers_table(data)}
 
 
-def _kv_table(items: list[tuple[str, str]], table_id: str) -> str:
-    rows = "".join(f"<tr><th scope=row>{escape(k)}</th><td>{v}</td></tr>" for k, v in items)
-    return f'<table class="kv" id="{table_id}"><tbody>{rows}</tbody></table>'
-
-
-def provenance(data: ReportData) -> str:
+def provenance(data: ReportData) -> dict:
     x = data.extraction
     meta = next(iter(data.table_provenance.values()), {}) if data.table_provenance else {}
-    model = data.config.get("model") or {}
+    model = data.config["model"]
 
-    def code(value) -> str:
-        return f"<code>{escape(str(value))}</code>" if value not in (None, "") else "–"
+    def code(value) -> tuple[str | None, bool]:  # (text or None for '–', monospaced)
+        return (str(value), True) if value not in (None, "") else (None, False)
 
     token_count = x.get("token_count")
     items = [
-        ("model", code(x.get("model_id") or meta.get("model_id") or model.get("id"))),
-        ("model revision", code(x.get("model_revision") or model.get("revision"))),
-        ("weights (hash)", code(x.get("weights") or meta.get("weights"))),
-        ("architecture", code(x.get("architecture"))),
-        ("tokenizer", code(x.get("tokenizer"))),
-        ("compute dtype / device", code(f"{x.get('compute_dtype', '?')} / {x.get('device', '?')}"
-                                        if x else "")),
-        ("corpus (hash)", code(x.get("corpus_hash") or meta.get("corpus_hash"))),
-        ("tokens processed", fmt(token_count) if token_count is not None else "–"),
-        ("config hash (whole config)", code(data.config_hash)),
-        ("analysis config hash (tables)", code(meta.get("config_hash"))),
+        ("model", *code(x.get("model_id") or meta.get("model_id") or model.get("id"))),
+        ("model revision", *code(x.get("model_revision") or model.get("revision"))),
+        ("weights (hash)", *code(x.get("weights") or meta.get("weights"))),
+        ("architecture", *code(x.get("architecture"))),
+        ("tokenizer", *code(x.get("tokenizer"))),
+        ("compute dtype / device", *code(f"{x.get('compute_dtype', '?')} / "
+                                         f"{x.get('device', '?')}" if x else "")),
+        ("corpus (hash)", *code(x.get("corpus_hash") or meta.get("corpus_hash"))),
+        ("tokens processed", fmt(token_count) if token_count is not None else None, False),
+        ("config hash (whole config)", *code(data.config_hash)),
+        ("analysis config hash (tables)", *code(meta.get("config_hash"))),
     ]
     versions = x.get("versions") or meta.get("versions") or {}
     if isinstance(versions, str):
         versions = {"versions": versions}
-    version_rows = [(k, code(v)) for k, v in sorted(versions.items())]
     times = data.stage_times
-    if times is not None and len(times):
-        rows = "".join(
-            f"<tr><td>{escape(str(r['rule']))}</td><td class=num>{fmt(r['jobs'])}</td>"
-            f"<td class=num>{_duration(r['wall_s'])}</td><td class=num>{fmt(r['max_rss_mb'])}"
-            f"</td></tr>" for _, r in times.iterrows())
-        total = _duration(float(pd.to_numeric(times["wall_s"], errors="coerce").sum()))
-        stage = (f'<table class="stages" id="stage-times"><thead><tr><th>Rule</th>'
-                 f"<th class=num>Jobs</th><th class=num>Wall time (summed over jobs)</th>"
-                 f"<th class=num>Peak memory (MB)</th></tr></thead><tbody>{rows}</tbody>"
-                 f"<tfoot><tr><th>total</th><td></td><td class=num>{total}</td><td></td></tr>"
-                 f"</tfoot></table>")
-    else:
-        stage = "<p>No benchmark files were found, so stage run times are not available.</p>"
-    config_yaml = yaml.safe_dump(data.config, sort_keys=False, allow_unicode=True)
-    return (f"<h3>Run</h3>{_kv_table(items, 'provenance-table')}"
-            f"<h3>Package versions</h3>{_kv_table(version_rows, 'versions-table')}"
-            f"<h3>Run time per stage</h3>{stage}"
-            f"<h3>Configuration</h3><details open><summary>Full configuration (YAML, as "
-            f"used)</summary><pre class=config>{escape(config_yaml)}</pre></details>")
-
-
-def _duration(seconds) -> str:
-    try:
-        s = float(seconds)
-    except (TypeError, ValueError):
-        return "–"
-    if not math.isfinite(s):
-        return "–"
-    if s < 60:
-        return f"{s:.1f} s"
-    if s < 3600:
-        return f"{s / 60:.1f} min"
-    return f"{s / 3600:.2f} h"
+    has_times = times is not None and len(times) > 0
+    return {
+        "items": items,
+        "versions": [(k, *code(v)) for k, v in sorted(versions.items())],
+        "stages": times.to_dict("records") if has_times else None,
+        "total": (duration(float(pd.to_numeric(times["wall_s"], errors="coerce").sum()))
+                  if has_times else None),
+        "config_yaml": yaml.safe_dump(data.config, sort_keys=False, allow_unicode=True),
+    }
 
 
 OPENAI_ROWS = [
@@ -345,16 +252,16 @@ OPENAI_ROWS = [
 ]
 
 
-def openai_table(data: ReportData) -> str:
+def openai(data: ReportData) -> dict:
     """The per-layer summary of the OpenAI related-tokens comparison."""
     frame = data.openai
-    if frame is None or frame.empty:
-        return "<p>The OpenAI comparison table is empty.</p>"
-    summary = openai_by_layer(frame)
-    head = "".join(f'<th class="num">Layer {int(x)}</th>' for x in summary["layer"])
-    rows = "".join(
-        f"<tr><th scope=row>{escape(label)}</th>"
-        + "".join(f'<td class="num">{f(v)}</td>' for v in summary[col]) + "</tr>"
-        for col, label, f in OPENAI_ROWS)
-    return (f'<div class="table-wrap"><table class="layers" id="openai-table"><thead><tr>'
-            f"<th>Metric</th>{head}</tr></thead><tbody>{rows}</tbody></table></div>")
+    has = frame is not None and len(frame) > 0
+    summary = openai_by_layer(frame) if has else None
+    top_n = int(frame["top_n"].iloc[0]) if has and "top_n" in frame else None
+    return {
+        "source": data.openai_meta.get("openai_directory"),
+        "top": f"top {top_n:,}" if top_n else "top",
+        "layers": [int(x) for x in summary["layer"]] if has else [],
+        "rows": ([(label, [f(v) for v in summary[col]]) for col, label, f in OPENAI_ROWS]
+                 if has else []),
+    }
