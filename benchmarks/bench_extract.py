@@ -183,7 +183,7 @@ def child(spec: dict) -> dict:
 
     from intraneuron.extract import extract_statistics, plan_batches, window_offsets
     from intraneuron.models import load_model, pick_device, pick_dtype
-    from intraneuron.stats import TokenTypeStats
+    from intraneuron.running_stats import TokenTypeStats
 
     dev = pick_device("auto")
     arr = np.load(spec["tokens"])

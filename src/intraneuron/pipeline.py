@@ -82,7 +82,7 @@ def extract_chunk(tokens_path: str, out_path: str, extraction: dict, *, device: 
 
 def reduce_chunks(chunk_paths: list[str], out_path: str, layer: int) -> None:
     """Exact merge of one layer over corpus chunks (given in chunk order)."""
-    from .stats import empty_compact, fold_into
+    from .running_stats import empty_compact, fold_into
 
     ids = np.unique(np.concatenate([h5io.read_token_ids(p, layer) for p in chunk_paths]))
     out, attrs, total = None, {}, 0
