@@ -17,7 +17,7 @@ from . import h5io
 from .config import subset_hash
 from .core_tokens import contexts, document_spans, select_core_tokens
 from .corpus import read_tokens
-from .faults import checkpoint
+from .faults import kill_point
 from .runtime import package_versions
 from .tables import atomic_parquet
 
@@ -155,7 +155,7 @@ def analyze_core_shard(core_path: str, embeddings_path: str, outputs: dict[str, 
             "corpus_hash": attrs.get("corpus_hash", ""), "weights": attrs.get("weights", "")}
     for name, path in outputs.items():
         atomic_parquet(tables[name], path, meta)
-        checkpoint("analyze-output")
+        kill_point("analyze-output")
 
 
 def merge_tables(inputs: dict[str, list[str]], outputs: dict[str, str], analysis: dict) -> None:
