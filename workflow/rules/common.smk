@@ -10,9 +10,7 @@ _SRC = os.path.join(workflow.current_basedir.get_path_or_uri(secret_free=True), 
 if os.path.isdir(os.path.join(_SRC, "intraneuron")):
     _SRC = os.path.abspath(_SRC)
     sys.path.insert(0, _SRC)
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (_SRC, os.environ.get("PYTHONPATH")) if p
-    )
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
 
 from intraneuron.config import ConfigError, subset_hash, validate
 from intraneuron.models import ModelError
@@ -32,6 +30,7 @@ SHARDS = shards(config, N_NEURONS)
 localrules:
     all,
     compare_openai,
+
 
 RESULTS = config["results"]
 SHARD_DIR = f"{RESULTS}/shards/L{{layer}}/B{{block}}"
