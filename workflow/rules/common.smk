@@ -10,7 +10,7 @@ _SRC = os.path.join(workflow.current_basedir.get_path_or_uri(secret_free=True), 
 if os.path.isdir(os.path.join(_SRC, "intraneuron")):
     _SRC = os.path.abspath(_SRC)
     sys.path.insert(0, _SRC)
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
+    os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.getenv("PYTHONPATH")) if p))
 
 from intraneuron.config import ConfigError, subset_hash, validate
 from intraneuron.models import ModelError
