@@ -128,7 +128,8 @@ class Extraction:
         self._captured: dict[int, torch.Tensor] = {}
 
     def run(self) -> dict[int, CompactStats]:
-        """Run every batch, then hand each layer's tables over to its compact result."""
+        """Run every batch, then hand each layer's tables over to its compact result (once:
+        afterwards `stats` is empty)."""
         with torch.inference_mode(), self.loaded.capture(self.layers, self._capture):
             for ids, positions in self._forward_batches():
                 self._add(ids, positions)

@@ -219,8 +219,9 @@ class TokenTypeStats:
                 self.key.scatter_reduce_(0, r[:, None].expand(-1, n), keys, "amax")
 
     def merge(self, other: TokenTypeStats) -> None:
-        """Add `other` (same rows and neurons): exact, whatever the order of merging, since a
-        tie between maxima keeps the earlier position; origins may differ."""
+        """Add `other` (same rows and neurons; origins may differ). Counts, maxima and their
+        positions are exact whatever the order of merging (a tie keeps the earlier position);
+        sums are float64, equal up to rounding."""
         self._live()
         other._live()
         if other.sum.shape != self.sum.shape:
@@ -278,7 +279,8 @@ class TokenTypeStats:
     def into_compact(self, token_ids: np.ndarray | None = None) -> CompactStats:
         """Like `compact()`, but the result takes over the tables' memory: keys are decoded in
         place into positions and, on CPU, the arrays share the tables' memory, so the conversion
-        adds only the float32 maxima. The accumulator is unusable afterwards."""
+        adds only the float32 maxima. Every observed row must have been added to (true of tables
+        filled by `add` and `merge`). The accumulator is unusable afterwards."""
         self._live()
         rows = self.observed()
         whole = rows.numel() == self.count.numel()

@@ -206,3 +206,22 @@ def test_in_place_decoding_matches_the_general_one():
     empty = fresh.compact()
     assert np.isneginf(empty.max[0]).all() and (empty.argmax[0] == NO_POSITION).all()
     assert empty.max[1].tolist() == [1.0, -1.0] and empty.argmax[1].tolist() == [7, 7]
+
+
+def test_every_forward_pass_runs_on_the_same_thread_count(tmp_path, monkeypatch):
+    """Statistics are added on one thread; the forward pass always gets its own count back,
+    since a matmul's bits can depend on how many threads split it."""
+    path = tiny_gpt2(tmp_path / "m")
+    loaded = load_model({"id": str(path)}, [0, 1], device="cpu")
+    forward = loaded.forward_until
+    seen: list[int] = []
+
+    def counting(ids, mask):
+        seen.append(torch.get_num_threads())
+        return forward(ids, mask)
+
+    monkeypatch.setattr(loaded, "forward_until", counting)
+    threads = torch.get_num_threads()
+    extract(loaded, windows_for(len(loaded.tokenizer), n=12), batch=32)
+    assert len(seen) == 6 and set(seen) == {threads}
+    assert torch.get_num_threads() == threads
