@@ -177,91 +177,127 @@ def _memory_after_load(out: dict) -> None:
     out["peak_resettable"] = reset_peak_rss()
 
 
-def child(spec: dict) -> dict:
-    import numpy as np
-    import torch
+class _Job:
+    """What one measurement works on: the device, the token windows and their batches."""
 
-    from intraneuron.extract import extract_statistics, plan_batches, window_offsets
-    from intraneuron.models import load_model, pick_device, pick_dtype
-    from intraneuron.stats import TokenTypeStats
+    def __init__(self, spec: dict):
+        import numpy as np
 
-    dev = pick_device("auto")
-    arr = np.load(spec["tokens"])
-    windows = list(arr)
-    lengths = np.full(len(windows), arr.shape[1], dtype=np.int64)
-    offsets = window_offsets(lengths)
-    batch_tokens, layers, kind = spec["batch_tokens"], spec["layers"], spec["kind"]
+        from intraneuron.extract import window_offsets
+        from intraneuron.models import pick_device
 
-    def sync() -> None:
-        if dev.type == "cuda":
+        self.spec, self.layers, self.batch_tokens = spec, spec["layers"], spec["batch_tokens"]
+        self.dev = pick_device("auto")
+        self.arr = np.load(spec["tokens"])
+        self.lengths = np.full(len(self.arr), self.arr.shape[1], dtype=np.int64)
+        self.windows = list(self.arr)
+        self.offsets = window_offsets(self.lengths)
+
+    def batches(self):
+        import torch
+
+        from intraneuron.extract import plan_batches
+
+        for b in plan_batches(self.lengths, self.batch_tokens):
+            yield torch.from_numpy(self.arr[b]).to(self.dev)
+
+    def timed(self, fn):
+        """(fn(), seconds), the device synchronised on both sides."""
+        self.sync()
+        start = time.perf_counter()
+        result = fn()
+        self.sync()
+        return result, time.perf_counter() - start
+
+    def sync(self) -> None:
+        import torch
+
+        if self.dev.type == "cuda":
             torch.cuda.synchronize()
 
-    def batches():
-        for b in plan_batches(lengths, batch_tokens):
-            yield torch.from_numpy(arr[b]).to(dev)
 
-    out: dict = {"tokens": int(arr.size)}
-    start = time.perf_counter()
-    if kind == "naive":
-        model, arch = _load_full(spec["model"], pick_dtype("auto", dev), dev)
-        out["load_s"] = time.perf_counter() - start
-        _memory_after_load(out)
-        sync()
-        start = time.perf_counter()
-        _naive(model, arch, layers, batches(), arr.reshape(-1), spec["mode"])
-        sync()
-        out["seconds"] = time.perf_counter() - start
-    else:
-        loaded = load_model({"id": spec["model"]}, layers)
-        out["load_s"] = time.perf_counter() - start
-        _memory_after_load(out)
+def child(spec: dict) -> dict:
+    """One measurement (spec["kind"]: naive, extract or floor) and the process's peak memory."""
+    import torch
 
-        def extract():
-            return extract_statistics(loaded, layers, windows, offsets, batch_tokens=batch_tokens,
-                                      emit=lambda s: print(s, file=sys.stderr, flush=True))
-
-        if kind == "extract":
-            start = time.perf_counter()
-            stats, _ = extract()
-            sync()
-            out["seconds"] = time.perf_counter() - start
-            types = len(stats[layers[0]].token_ids)
-            out["types"] = types
-            out["table_gb"] = len(layers) * TokenTypeStats.table_bytes(types, loaded.n_neurons) / 1e9
-        else:  # floor: rounds in rotating order; ratios within a round share the machine's load
-            def bare():
-                with torch.inference_mode():
-                    for ids in batches():
-                        loaded.model(input_ids=ids)
-
-            def hooked():
-                with torch.inference_mode(), loaded.capture(layers, lambda _layer, _acts: None):
-                    for ids in batches():
-                        loaded.forward_until(ids, None)
-
-            runs = {"bare": bare, "hooked": hooked, "extract": extract}
-            names = list(runs)
-            times: dict[str, list[float]] = {k: [] for k in runs}
-            for rnd in range(spec["reps"] + 1):  # round 0 warms up and is dropped
-                for name in names[rnd % 3:] + names[:rnd % 3]:
-                    sync()
-                    t = time.perf_counter()
-                    runs[name]()
-                    sync()
-                    if rnd:
-                        times[name].append(time.perf_counter() - t)
-            out.update({k: min(v) for k, v in times.items()})
-            for name in ("extract", "hooked"):
-                ratios = [a / b for a, b in zip(times[name], times["bare"], strict=True)]
-                out[f"{name}_ratio"] = statistics.median(ratios)
-                out[f"{name}_ratio_range"] = [min(ratios), max(ratios)]
-            out["all"] = times
+    job = _Job(spec)
+    out: dict = {"tokens": int(job.arr.size)}
+    {"naive": _measure_naive, "extract": _measure_extract, "floor": _measure_floor}[spec["kind"]](
+        job, out)
     out["run_peak_gb"] = peak_rss_gb()
     out["peak_rss_gb"] = max(out["run_peak_gb"], out["load_peak_gb"])
-    if dev.type == "cuda":
+    if job.dev.type == "cuda":
         out["device_peak_gb"] = torch.cuda.max_memory_allocated() / 1e9
-    out["device"] = str(dev)
+    out["device"] = str(job.dev)
     return out
+
+
+def _measure_naive(job: _Job, out: dict) -> None:
+    from intraneuron.models import pick_dtype
+
+    (model, arch), out["load_s"] = job.timed(
+        lambda: _load_full(job.spec["model"], pick_dtype("auto", job.dev), job.dev))
+    _memory_after_load(out)
+    _, out["seconds"] = job.timed(lambda: _naive(model, arch, job.layers, job.batches(),
+                                                 job.arr.reshape(-1), job.spec["mode"]))
+
+
+def _load_for_extraction(job: _Job, out: dict):
+    from intraneuron.models import load_model
+
+    loaded, out["load_s"] = job.timed(lambda: load_model({"id": job.spec["model"]}, job.layers))
+    _memory_after_load(out)
+    return loaded
+
+
+def _extract(job: _Job, loaded):
+    from intraneuron.extract import extract_statistics
+
+    return extract_statistics(loaded, job.layers, job.windows, job.offsets,
+                              batch_tokens=job.batch_tokens,
+                              emit=lambda s: print(s, file=sys.stderr, flush=True))
+
+
+def _measure_extract(job: _Job, out: dict) -> None:
+    from intraneuron.running_stats import TokenTypeStats
+
+    loaded = _load_for_extraction(job, out)
+    (stats, _), out["seconds"] = job.timed(lambda: _extract(job, loaded))
+    out["types"] = types = len(stats[job.layers[0]].token_ids)
+    out["table_gb"] = len(job.layers) * TokenTypeStats.table_bytes(types, loaded.n_neurons) / 1e9
+
+
+def _measure_floor(job: _Job, out: dict) -> None:
+    """Bare forward, hooked forward and extraction in rounds of rotating order; ratios within a
+    round share the machine's load."""
+    import torch
+
+    loaded = _load_for_extraction(job, out)
+
+    def bare():
+        with torch.inference_mode():
+            for ids in job.batches():
+                loaded.model(input_ids=ids)
+
+    def hooked():
+        with torch.inference_mode(), loaded.capture(job.layers, lambda _layer, _acts: None):
+            for ids in job.batches():
+                loaded.forward_until(ids, None)
+
+    runs = {"bare": bare, "hooked": hooked, "extract": lambda: _extract(job, loaded)}
+    names = list(runs)
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for rnd in range(job.spec["reps"] + 1):  # round 0 warms up and is dropped
+        for name in names[rnd % 3:] + names[:rnd % 3]:
+            _, seconds = job.timed(runs[name])
+            if rnd:
+                times[name].append(seconds)
+    out.update({k: min(v) for k, v in times.items()})
+    for name in ("extract", "hooked"):
+        ratios = [a / b for a, b in zip(times[name], times["bare"], strict=True)]
+        out[f"{name}_ratio"] = statistics.median(ratios)
+        out[f"{name}_ratio_range"] = [min(ratios), max(ratios)]
+    out["all"] = times
 
 
 def _load_full(path: str, dtype, dev):

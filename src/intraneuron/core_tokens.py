@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .stats import CompactStats
+from .running_stats import CompactStats
 
 
 class CoreTokenError(ValueError):

@@ -17,7 +17,7 @@ from . import h5io
 from .config import subset_hash
 from .core_tokens import contexts, document_spans, select_core_tokens
 from .corpus import read_tokens
-from .faults import checkpoint
+from .faults import kill_point
 from .runtime import package_versions
 from .tables import atomic_parquet
 
@@ -82,7 +82,7 @@ def extract_chunk(tokens_path: str, out_path: str, extraction: dict, *, device: 
 
 def reduce_chunks(chunk_paths: list[str], out_path: str, layer: int) -> None:
     """Exact merge of one layer over corpus chunks (given in chunk order)."""
-    from .stats import empty_compact, fold_into
+    from .running_stats import empty_compact, fold_into
 
     ids = np.unique(np.concatenate([h5io.read_token_ids(p, layer) for p in chunk_paths]))
     out, attrs, total = None, {}, 0
@@ -161,7 +161,7 @@ def analyze_core_shard(core_path: str, embeddings_path: str, outputs: dict[str, 
             "corpus_hash": attrs.get("corpus_hash", ""), "weights": attrs.get("weights", "")}
     for name, path in outputs.items():
         atomic_parquet(tables[name], path, meta)
-        checkpoint("analyze-output")
+        kill_point("analyze-output")
 
 
 SORT_KEYS = {"neurons": ["layer", "kind", "neuron"], "tokens": ["layer", "neuron", "rank"],

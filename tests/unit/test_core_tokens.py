@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from intraneuron.core_tokens import CoreTokenError, contexts, document_spans, select_core_tokens
-from intraneuron.stats import CompactStats
+from intraneuron.running_stats import CompactStats
 
 
 def random_stats(seed=0, t=60, n=7):

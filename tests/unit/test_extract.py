@@ -10,7 +10,7 @@ from helpers.tiny_checkpoints import tiny_bert, tiny_gpt2, tiny_llama
 from intraneuron.core_tokens import select_core_tokens
 from intraneuron.extract import chunk_batches, extract_statistics, plan_batches, window_offsets
 from intraneuron.models import ModelError, _get, load_model
-from intraneuron.stats import merge_compact
+from intraneuron.running_stats import merge_compact
 
 BUILDERS = {"gpt2": tiny_gpt2, "bert": tiny_bert, "llama": tiny_llama}
 

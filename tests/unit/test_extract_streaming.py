@@ -13,7 +13,7 @@ from helpers.tiny_checkpoints import tiny_bert, tiny_gpt2, tiny_llama
 
 from intraneuron.extract import extract_statistics, window_offsets
 from intraneuron.models import load_model
-from intraneuron.stats import TokenTypeStats, Workspace, low_words, pack, unpack
+from intraneuron.running_stats import Occurrences, TokenTypeStats, Workspace, pack, unpack
 
 BUILDERS = {"gpt2": tiny_gpt2, "bert": tiny_bert, "llama": tiny_llama}
 BLOCK = re.compile(r"(?:^|\.)(?:h|layer|layers)\.(\d+)\.")
@@ -100,7 +100,7 @@ def test_blocked_update_equals_one_pass_for_any_dtype_and_layout():
         want.scatter_reduce_(0, rows[:, None].expand(-1, n), pack(acts, positions), "amax")
         for block in (1, n * 4, 10**6):
             st = TokenTypeStats.zeros(5, n)
-            st.accumulate(rows, acts, low_words(positions), Workspace(n, "cpu", block))
+            st.add(Occurrences.of(rows, positions), acts, Workspace(n, "cpu", block))
             assert torch.equal(st.key, want)
             expect = torch.zeros(5, n, dtype=torch.float64).index_add_(0, rows, acts.double())
             torch.testing.assert_close(st.sum, expect, rtol=1e-15, atol=0)
@@ -186,21 +186,42 @@ def test_tables_hold_only_occurring_types(tmp_path, monkeypatch):
 
 
 def test_in_place_decoding_matches_the_general_one():
-    from intraneuron.stats import NO_POSITION, CompactStats
+    from intraneuron.running_stats import NO_POSITION
 
     rng = np.random.default_rng(2)
     st = TokenTypeStats.zeros(6, 3, origin=10**10)
     for _ in range(3):
         rows = torch.from_numpy(rng.choice([1, 3, 4], 5))
         acts = torch.from_numpy(rng.normal(size=(5, 3))).float()
-        st.update(rows, acts, torch.from_numpy(rng.integers(10**10, 10**10 + 100, 5)))
-    general = CompactStats.from_dense(st)
-    in_place = st.to_compact(consume=True)
+        positions = torch.from_numpy(rng.integers(10**10, 10**10 + 100, 5))
+        st.add(Occurrences.of(rows, positions, 10**10), acts)
+    general = st.compact()
+    in_place = st.into_compact()
     for field in ("token_ids", "count", "sum", "max", "argmax"):
         np.testing.assert_array_equal(getattr(in_place, field), getattr(general, field))
-    # A row counted elsewhere but never updated here decodes as empty.
+    # A row counted but never added to (a hand-made state) decodes as empty.
     fresh = TokenTypeStats.zeros(4, 2)
-    fresh.update(torch.tensor([2]), torch.tensor([[1.0, -1.0]]), torch.tensor([7]))
-    empty = CompactStats.from_dense(fresh, count=torch.tensor([0, 1, 1, 0]))
+    fresh.add(Occurrences.of(torch.tensor([2]), torch.tensor([7])), torch.tensor([[1.0, -1.0]]))
+    fresh.count[1] = 1
+    empty = fresh.compact()
     assert np.isneginf(empty.max[0]).all() and (empty.argmax[0] == NO_POSITION).all()
     assert empty.max[1].tolist() == [1.0, -1.0] and empty.argmax[1].tolist() == [7, 7]
+
+
+def test_every_forward_pass_runs_on_the_same_thread_count(tmp_path, monkeypatch):
+    """Statistics are added on one thread; the forward pass always gets its own count back,
+    since a matmul's bits can depend on how many threads split it."""
+    path = tiny_gpt2(tmp_path / "m")
+    loaded = load_model({"id": str(path)}, [0, 1], device="cpu")
+    forward = loaded.forward_until
+    seen: list[int] = []
+
+    def counting(ids, mask):
+        seen.append(torch.get_num_threads())
+        return forward(ids, mask)
+
+    monkeypatch.setattr(loaded, "forward_until", counting)
+    threads = torch.get_num_threads()
+    extract(loaded, windows_for(len(loaded.tokenizer), n=12), batch=32)
+    assert len(seen) == 6 and set(seen) == {threads}
+    assert torch.get_num_threads() == threads

@@ -1,6 +1,16 @@
 # Config validation, the shard plan and path helpers. Everything here runs at parse time and must
 # never load model weights: `snakemake -n` has to work offline.
+import os
 import sys
+
+# In a source checkout (also when this workflow is used as a module), the package next to the
+# rules comes first: for this process, and through PYTHONPATH for every job's script, so rules
+# and package always match and per-rule conda environments need not install the package.
+_SRC = os.path.join(workflow.current_basedir.get_path_or_uri(secret_free=True), "..", "..", "src")
+if os.path.isdir(os.path.join(_SRC, "intraneuron")):
+    _SRC = os.path.abspath(_SRC)
+    sys.path.insert(0, _SRC)
+    os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.getenv("PYTHONPATH")) if p))
 
 from intraneuron.config import ConfigError, subset_hash, validate
 from intraneuron.models import ModelError
@@ -20,6 +30,7 @@ SHARDS = shards(config, N_NEURONS)
 localrules:
     all,
     compare_openai,
+
 
 RESULTS = config["results"]
 SHARD_DIR = f"{RESULTS}/shards/L{{layer}}/B{{block}}"
