@@ -58,7 +58,7 @@ class ReportData:
     @property
     def layer_ids(self) -> list[int]:
         found = set(self.neurons["layer"].astype(int)) if len(self.neurons) else set()
-        return sorted(found or {int(x) for x in self.config.get("layers", [])})
+        return sorted(found or {int(x) for x in self.config["layers"]})
 
     def analyzed(self, layer: int | None = None) -> pd.DataFrame:
         """Real neurons that count for the claims (optionally of one layer): not excluded."""
@@ -137,7 +137,7 @@ def _split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _stage_times(config: dict) -> pd.DataFrame:
     from ..pipeline import stage_times
 
-    bench = Path(config.get("results", "results")) / "benchmarks"
+    bench = Path(config["results"]) / "benchmarks"
     if not bench.is_dir():
         return pd.DataFrame(columns=["rule", "jobs", "wall_s", "max_rss_mb"])
     try:

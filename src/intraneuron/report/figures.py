@@ -152,10 +152,8 @@ def homogeneity_by_segment(data: ReportData, out: Path) -> Path:
 
 
 def _param(data: ReportData, key: str):
-    from ..analysis.params import DEFAULT_PARAMS
-
-    value = (data.config.get("analysis") or {}).get(key)
-    return DEFAULT_PARAMS.get(key) if value is None else value
+    """An analysis setting (`data.config` has the schema's defaults filled in)."""
+    return data.config["analysis"][key]
 
 
 # --- per-neuron metric distributions -----------------------------------------------------
