@@ -468,3 +468,12 @@ def test_missing_optional_sections_take_the_schema_defaults(tmp_path):
     alpha = defaults["analysis"]["alpha"]
     assert f"alpha = {alpha}" in html and f"{pct(alpha)} of shuffled controls" in html
     assert f"The {defaults['core_tokens']['k']} core tokens" in html
+
+
+def test_cluster_structure_is_said_in_words_per_layer(built):
+    layers = pd.read_parquet(built["inputs"]["layers"])
+    items = _section(built["html"], 'id="cluster-structure"', "</ul>")
+    for layer in (0, 1):
+        row = layers[(layers["layer"] == layer) & (layers["kind"] == "neuron")].iloc[0]
+        assert (f"Layer {layer}: the core tokens of <strong>{pct(row['cluster_structure_frac'])}"
+                f"</strong> of {row['n_structure']}") in items

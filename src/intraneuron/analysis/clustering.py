@@ -1,8 +1,13 @@
-"""Top-down view: hierarchical clustering of a neuron's core tokens into categorical clusters.
+"""Top-down view: clustering a neuron's core tokens into categorical clusters.
 
-Clusters come from agglomerative clustering (scipy) on cosine distance 1 - S; `ward` runs on
-the Euclidean distance between L2-normalised vectors, sqrt(2 - 2 S), which is what Ward's
-criterion requires. The dendrogram is cut into exactly m clusters by undoing its last m - 1
+`analysis.clustering` chooses the method. hierarchical (default): agglomerative clustering
+(scipy) on cosine distance 1 - S; `ward` runs on the Euclidean distance between L2-normalised
+vectors, sqrt(2 - 2 S), which is what Ward's criterion requires. spectral: scikit-learn's
+spectral clustering on the affinity (1 + S) / 2, the number of clusters chosen by the same rule
+(fixed or best silhouette). hdbscan: scikit-learn's HDBSCAN on cosine distance with
+`hdbscan_min_cluster_size`; it chooses the number of clusters itself, and tokens it leaves
+unclustered form one more group of their own (so every token has a cluster).
+For hierarchical clustering, The dendrogram is cut into exactly m clusters by undoing its last m - 1
 merges (robust to tied merge heights, unlike a height cut). The number of clusters is fixed,
 chosen by the cosine silhouette, or read off a distance threshold. Cluster ids are then
 renumbered by decreasing mean activation (cluster 0 = most activating), mirroring
@@ -99,10 +104,54 @@ def silhouettes(dist: np.ndarray, candidates: list[np.ndarray]) -> np.ndarray:
 
 def choose_clusters(sim: np.ndarray, params: dict) -> tuple[np.ndarray, float]:
     """Cluster labels (not yet renumbered) and the cosine silhouette of the chosen labelling."""
-    k = sim.shape[0]
-    z = linkage_matrix(sim, params["linkage"])
     dist = np.maximum(1.0 - np.asarray(sim, dtype=np.float64), 0.0)
     np.fill_diagonal(dist, 0.0)
+    method = params["clustering"]
+    if method == "hdbscan":
+        labels = hdbscan_labels(dist, int(params["hdbscan_min_cluster_size"]))
+        return labels, float(silhouettes(dist, [labels])[0])
+    if method == "spectral":
+        candidates = spectral_candidates(sim, _cluster_counts(sim.shape[0], params),
+                                         int(params["seed"]))
+        scores = silhouettes(dist, candidates)
+        best = int(np.argmax(scores))
+        return candidates[best], float(scores[best])
+    return _hierarchical(sim, dist, params)
+
+
+def _cluster_counts(k: int, params: dict) -> list[int]:
+    """The numbers of clusters a rule may choose from: the fixed one, or min..max."""
+    if params["n_clusters"] != "auto":
+        return [min(int(params["n_clusters"]), k - 1)]
+    lo = min(int(params["min_clusters"]), k - 1)
+    hi = max(min(int(params["max_clusters"]), k - 1), lo)
+    return list(range(lo, hi + 1))
+
+
+def spectral_candidates(sim: np.ndarray, counts: list[int], seed: int) -> list[np.ndarray]:
+    """Spectral clustering of the affinity (1 + S) / 2 into each number of clusters."""
+    from sklearn.cluster import SpectralClustering
+
+    affinity = (1.0 + np.asarray(sim, dtype=np.float64)) / 2.0
+    return [SpectralClustering(n_clusters=m, affinity="precomputed", random_state=seed,
+                               assign_labels="cluster_qr").fit_predict(affinity)
+            for m in counts]  # fmt: skip
+
+
+def hdbscan_labels(dist: np.ndarray, min_cluster_size: int) -> np.ndarray:
+    """HDBSCAN on a precomputed distance; unclustered tokens (-1) become one more group."""
+    from sklearn.cluster import HDBSCAN
+
+    symmetric = (dist + dist.T) / 2.0  # float32 similarities are symmetric only to round-off
+    labels = HDBSCAN(min_cluster_size=min_cluster_size, metric="precomputed",
+                     copy=True).fit_predict(symmetric)  # fmt: skip
+    labels = np.where(labels < 0, labels.max() + 1, labels)
+    return np.unique(labels, return_inverse=True)[1]
+
+
+def _hierarchical(sim: np.ndarray, dist: np.ndarray, params: dict) -> tuple[np.ndarray, float]:
+    k = sim.shape[0]
+    z = linkage_matrix(sim, params["linkage"])
     lo = min(int(params["min_clusters"]), k - 1)
     hi = max(min(int(params["max_clusters"]), k - 1), lo)
     if params["n_clusters"] != "auto":

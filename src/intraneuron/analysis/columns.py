@@ -75,6 +75,9 @@ NEURON_METRICS = [
     Column("n_tokens", "int32", "core tokens"),
     Column("n_clusters", "int32", "clusters chosen"),
     Column("silhouette", "float64", "cosine silhouette of the chosen clustering"),
+    Column("cluster_structure_p", "float64", "share (with the usual +1) of random k-sets of the "
+           "eligible vocabulary whose clustering has at least this silhouette: small = the core "
+           "tokens have cluster structure"),
     Column("mean_similarity", "float64", "mean pairwise cosine of all core tokens"),
     Column("kw_h", "float64", "Kruskal-Wallis H of activation rank across clusters"),
     Column("kw_df", "int32", "its degrees of freedom"),

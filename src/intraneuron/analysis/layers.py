@@ -63,6 +63,14 @@ def _median_intervals(frame: pd.DataFrame, rng: np.random.Generator, n_boot: int
     return row
 
 
+def _structure_share(rows: pd.DataFrame, alpha: float) -> dict:
+    """Share of rows whose core tokens have cluster structure (cluster_structure_p < alpha)."""
+    p = rows["cluster_structure_p"].to_numpy(dtype=np.float64)
+    p = p[np.isfinite(p)]
+    return {"n_structure": int(p.size),
+            "cluster_structure_frac": float(np.mean(p < alpha)) if p.size else np.nan}
+
+
 def _segment_profile(segments: pd.DataFrame, alpha: float) -> dict:
     """Mean homogeneity (raw and double-centred), null mean and share with p < alpha, per
     scheme and segment (0 = top)."""
@@ -94,6 +102,7 @@ def summarize_layers(neurons: pd.DataFrame, segments: pd.DataFrame,
                 **_median_intervals(rows_, rng, int(params["bootstrap"])),
                 **{f"{s}_top_is_max_frac": float(np.mean(rows_[f"{s}_top_position"] == 1.0))
                    if len(rows_) else np.nan for s in ("coarse", "fine")},
+                **_structure_share(rows_, float(params["alpha"])),
                 **_segment_profile(segs, float(params["alpha"])),
             })  # fmt: skip
     frame = pd.DataFrame(rows)

@@ -56,6 +56,29 @@ class Result:
 
 
 @dataclass
+class Context:
+    """What every token set of a shard shares: permutation plans by shape, and the silhouettes
+    of random token sets of the eligible vocabulary (the null of `cluster_structure_p`)."""
+
+    plans: dict
+    silhouette_null: np.ndarray
+
+
+def silhouette_null(embeddings: np.ndarray, eligible: np.ndarray, k: int, params: dict,
+                    layer: int) -> np.ndarray:
+    """Silhouettes of `structure_null_sets` random k-sets of the eligible vocabulary, clustered
+    by the configured rule: how clustered a core set with no category structure looks. Seeded
+    by (seed, layer) only, so every shard of a layer draws the same sets."""
+    rng = np.random.default_rng([int(params["seed"]), int(layer), 4])
+    out = []
+    for _ in range(int(params["structure_null_sets"])):
+        ids = rng.choice(eligible, size=k, replace=False)
+        sim = cosine_similarity_matrix(embeddings, ids).astype(np.float64)
+        out.append(choose_clusters(sim, params)[1])
+    return np.asarray(out)
+
+
+@dataclass
 class Test:
     """A statistic over all rows (observed first) and, per observed row, its permutation p,
     and the null's mean, sd and the observed z."""
@@ -143,17 +166,20 @@ def _tests(runs: np.ndarray, kw_h: np.ndarray, distinct_rho: np.ndarray,
 
 
 def analyze_token_set(token_set: TokenSet, orders: list[Order], embeddings: np.ndarray,
-                      params: dict, plans: dict, rng: np.random.Generator,
+                      params: dict, context: Context, rng: np.random.Generator,
                       with_clusters: bool) -> list[Result]:
     """Results for every observed order of `token_set` (permutations drawn from `rng`).
 
     `with_clusters`: also the cluster rows of the first order (the set's own ranking).
     """
-    shared = _shared(token_set, orders, embeddings, params, plans, rng)
+    shared = _shared(token_set, orders, embeddings, params, context.plans, rng)
+    null = context.silhouette_null
+    structure_p = (float((1 + np.sum(null >= shared.silhouette - rowstats.TOL)) / (1 + null.size))
+                   if null.size else float("nan"))  # fmt: skip
     out = []
     for row, order in enumerate(orders):
         labels = renumbered_labels(shared, order)
-        scalars = _scalars(shared, row, labels, params)
+        scalars = {**_scalars(shared, row, labels, params), "cluster_structure_p": structure_p}
         segments = {
             name: _segment_rows(shared, j, row, order, labels)
             for j, name in enumerate(SCHEMES)

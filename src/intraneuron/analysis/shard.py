@@ -27,7 +27,7 @@ from .controls import (
     random_direction_neurons,
     tied_share,
 )
-from .neuron import SCHEMES, Order, Result, TokenSet, analyze_token_set
+from .neuron import SCHEMES, Context, Order, Result, TokenSet, analyze_token_set, silhouette_null
 from .params import resolve_params
 
 TOKEN_EXTRAS = ("context_left", "context_right")  # added by the pipeline from core tokens
@@ -75,16 +75,19 @@ def analyze_shard(
     limit = threadpool_limits(limits=1, user_api="blas") if threadpool_limits else nullcontext()
     with limit:
         shard = _ShardTables(layer)
-        plans: dict = {}
+        k = inputs["token_ids"].shape[1]
+        null = (silhouette_null(embeddings, np.asarray(eligible), k, params, layer)
+                if inputs["neurons"].size and len(eligible) >= k else np.empty(0))  # fmt: skip
+        context = Context({}, null)
         for row in range(inputs["neurons"].size):
-            _analyze_neuron(shard, row, inputs, embeddings, params, plans, token_extras or {})
-        _analyze_random_directions(shard, inputs["neurons"], embeddings, params, plans,
+            _analyze_neuron(shard, row, inputs, embeddings, params, context, token_extras or {})
+        _analyze_random_directions(shard, inputs["neurons"], embeddings, params, context,
                                    np.asarray(eligible), list(eligible_tokens or []))
     return shard.frames(list(token_extras or {}))
 
 
 def _analyze_neuron(shard: _ShardTables, row: int, inputs: dict, embeddings: np.ndarray,
-                    params: dict, plans: dict, token_extras: dict) -> None:
+                    params: dict, context: Context, token_extras: dict) -> None:
     """The neuron's rows and its shuffled and surrogate controls' rows."""
     seed, layer = int(params["seed"]), shard.layer
     nid = int(inputs["neurons"][row])
@@ -106,7 +109,7 @@ def _analyze_neuron(shard: _ShardTables, row: int, inputs: dict, embeddings: np.
         predicted, r2 = loo_ridge(embeddings[ids], act)
         order = descending_order(predicted, tie_rng)
         orders.append(Order("surrogate", order, predicted[order]))
-    results = analyze_token_set(TokenSet(ids, words), orders, embeddings, params, plans,
+    results = analyze_token_set(TokenSet(ids, words), orders, embeddings, params, context,
                                 np.random.default_rng([seed, layer, nid]), with_clusters=True)
     common = {"excluded": bool(reason), "exclusion_reason": reason, "tied_share": share,
               "surrogate_r2": r2}  # fmt: skip
@@ -118,7 +121,7 @@ def _analyze_neuron(shard: _ShardTables, row: int, inputs: dict, embeddings: np.
 
 
 def _analyze_random_directions(shard: _ShardTables, neurons: np.ndarray,
-                               embeddings: np.ndarray, params: dict, plans: dict,
+                               embeddings: np.ndarray, params: dict, context: Context,
                                eligible: np.ndarray, names: list[str]) -> None:
     """One pseudo-neuron per `random_direction_every`-th neuron of the shard."""
     if "random_direction" not in params["controls"] or neurons.size == 0:
@@ -137,7 +140,7 @@ def _analyze_random_directions(shard: _ShardTables, neurons: np.ndarray,
         words = [names[position[int(t)]] for t in row_ids]
         orders = [Order("random_direction", np.arange(k), row_scores)]
         (result,) = analyze_token_set(TokenSet(row_ids, words), orders, embeddings, params,
-                                      plans, np.random.default_rng([seed, layer, nid, 3]),
+                                      context, np.random.default_rng([seed, layer, nid, 3]),
                                       with_clusters=True)
         shard.add(nid, result, {"excluded": False, "exclusion_reason": "", "tied_share": 0.0,
                                 "surrogate_r2": float("nan")})  # fmt: skip

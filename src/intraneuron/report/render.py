@@ -202,7 +202,27 @@ def results(data: ReportData) -> dict:
             c["miscalibrated"] = bool(np.isfinite(p) and p < 0.001)
             calibration.append(c)
     return {"alpha": float(data.config["analysis"]["alpha"]), "calibration": calibration,
-            "contrasts": data.contrasts.to_dict("records"), "layers": layers_table(data)}
+            "contrasts": data.contrasts.to_dict("records"), "layers": layers_table(data),
+            "structure": cluster_structure(data)}
+
+
+def cluster_structure(data: ReportData) -> list[dict]:
+    """Per layer: how many real neurons' core tokens have cluster structure at all, and the
+    same share for random-direction pseudo-neurons."""
+    frame = data.layers
+    if frame.empty or "cluster_structure_frac" not in frame:
+        return []
+    rows = []
+    for layer, group in frame.groupby("layer", sort=True):
+        by_kind = group.set_index("kind")
+        if "neuron" not in by_kind.index or not by_kind.loc["neuron", "n_structure"]:
+            continue
+        rows.append({"layer": int(layer),
+                     "share": by_kind.loc["neuron", "cluster_structure_frac"],
+                     "n": int(by_kind.loc["neuron", "n_structure"]),
+                     "random": (by_kind.loc["random_direction", "cluster_structure_frac"]
+                                if "random_direction" in by_kind.index else None)})
+    return rows
 
 
 def provenance(data: ReportData) -> dict:
