@@ -12,8 +12,7 @@ from intraneuron.config import schema_markdown
 REPO = Path(__file__).resolve().parents[2]
 RULE_ENVS = sorted((REPO / "workflow" / "envs").glob("*.yaml"))
 # Tools for tests, lint and cluster submission: in requirements.txt, never in a job's environment.
-NOT_FOR_JOBS = {"pytest", "ruff", "snakefmt", "selenium", "scikit-learn",
-                "snakemake-executor-plugin-slurm"}
+NOT_FOR_JOBS = {"pytest", "ruff", "snakefmt", "selenium", "snakemake-executor-plugin-slurm"}
 
 
 def pip_pins(lines):
