@@ -129,11 +129,14 @@ def decode_tokens(tokenizer, token_ids: np.ndarray) -> np.ndarray:
     return np.vectorize(text.__getitem__, otypes=[object])(token_ids)
 
 
-def proxy_embeddings(out_path: str, proxy: str, model: dict, sentence_model: str) -> None:
-    from .proxies import input_embeddings, sentence_embeddings
+def proxy_embeddings(out_path: str, proxy: str, model: dict, sentence_model: str,
+                     wordnet_dir: str) -> None:
+    from .proxies import input_embeddings, sentence_embeddings, wordnet_supersenses
 
     if proxy == "input_embeddings":
         matrix, attrs = input_embeddings(model)
+    elif proxy == "wordnet":
+        matrix, attrs = wordnet_supersenses(model, wordnet_dir)
     else:
         matrix, attrs = sentence_embeddings(model, sentence_model)
     h5io.write_arrays(out_path, {"embeddings": matrix}, {**attrs, "proxy": proxy,

@@ -2,7 +2,8 @@
 
 `input_embeddings` is the paper's choice (the model's own input token embeddings). A sentence
 model's embedding of each token's decoded text is an independent proxy, so a finding can be
-checked for dependence on one embedding space.
+checked for dependence on one embedding space; WordNet's supersenses (`wordnet`) are
+human-curated categories that no embedding shaped.
 """
 
 from __future__ import annotations
@@ -39,3 +40,20 @@ def sentence_embeddings(model: dict, sentence_model: str, batch: int = 512) -> t
             out.append(((hidden * mask).sum(1) / mask.sum(1)).numpy())
     matrix = np.concatenate(out).astype(np.float32)
     return matrix, {"model_id": model["id"], "sentence_model": sentence_model, "dim": matrix.shape[1]}
+
+
+def token_texts(model: dict) -> list[str]:
+    """The decoded text of every token id of the model's tokenizer."""
+    tokenizer = load_tokenizer(resolve_model_path(model["id"], model.get("revision")))
+    return [tokenizer.decode([i]) for i in range(len(tokenizer))]
+
+
+def wordnet_supersenses(model: dict, directory: str) -> tuple[np.ndarray, dict]:
+    """Each token's WordNet supersense indicator (`intraneuron.wordnet`); zero vectors for
+    tokens that are not English words in WordNet."""
+    from .wordnet import load
+
+    matrix = load(directory).matrix(token_texts(model))
+    covered = float(np.mean(np.any(matrix != 0, axis=1)))
+    return matrix, {"model_id": model["id"], "wordnet_dir": directory, "dim": matrix.shape[1],
+                    "vocabulary_coverage": covered}

@@ -40,6 +40,7 @@ rule embeddings:
     params:
         model=MODEL,
         sentence_model=config["analysis"]["sentence_model"],
+        wordnet_dir=config["analysis"]["wordnet_dir"],
     log:
         "logs/embeddings/{proxy}.log",
     benchmark:

@@ -70,6 +70,8 @@ NEURON_METRICS = [
     Column("exclusion_reason", "str", "why it is excluded ('' when it is not)"),
     Column("tied_share", "float64", "share of core tokens whose mean activation ties with "
            "another candidate's (ties are broken by a seeded random order)"),
+    Column("proxy_coverage", "float64", "share of core tokens with a proxy vector (1 for "
+           "embedding proxies; the WordNet proxy has none for non-words)"),
     Column("surrogate_r2", "float64", "leave-one-out R^2 of the linear read-out of the proxy "
            "embeddings fitted to the neuron's core-token activations (same for its controls)"),
     Column("n_tokens", "int32", "core tokens"),

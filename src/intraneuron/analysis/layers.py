@@ -19,7 +19,7 @@ from .columns import FDR_COLUMNS
 from .params import resolve_params
 
 SUMMARY = [
-    "n_clusters", "silhouette", "mean_similarity", "surrogate_r2", "kw_epsilon2", "ami_coarse",
+    "n_clusters", "silhouette", "mean_similarity", "proxy_coverage", "surrogate_r2", "kw_epsilon2", "ami_coarse",
     "ami_fine", "interleaving", "range_overlap_frac", "top_coarse_homogeneity", "top_coarse_z",
     "top_coarse_homogeneity_dc", "coarse_trend", "coarse_top_margin", "coarse_top_margin_dc",
     "fine_top_excess", "distinct_rho", "coarse_top_position", "fine_top_position",

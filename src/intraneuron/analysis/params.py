@@ -14,7 +14,7 @@ from ..config import load_schema
 
 _SCHEMA = load_schema()["properties"]["analysis"]
 # Keys that choose the similarity proxy upstream; the analysis itself never reads them.
-_UPSTREAM = ("proxy", "sentence_model")
+_UPSTREAM = ("proxy", "sentence_model", "wordnet_dir")
 
 DEFAULT_PARAMS: dict[str, Any] = {
     key: spec["default"] for key, spec in _SCHEMA["properties"].items() if key not in _UPSTREAM

@@ -97,10 +97,8 @@ def _analyze_neuron(shard: _ShardTables, row: int, inputs: dict, embeddings: np.
     words = [str(inputs["tokens"][row][i]) for i in rank]
     act = inputs["mean_act"][row][rank].astype(np.float64)
     share = tied_share(act, int(inputs["boundary_ties"][row]))
-    reason = ""
-    if share > float(params["max_tied_share"]):
-        reason = (f"ranking decided by ties: {share:.0%} of core tokens tie in mean activation "
-                  f"(analysis.max_tied_share = {params['max_tied_share']})")
+    coverage = float(np.mean(np.any(embeddings[ids] != 0, axis=1)))
+    reason = _exclusion(share, coverage, params)
     orders = [Order("neuron", np.arange(ids.size), act)]
     if "shuffled" in params["controls"]:
         orders.append(Order("shuffled", tie_rng.permutation(ids.size), act))
@@ -112,12 +110,23 @@ def _analyze_neuron(shard: _ShardTables, row: int, inputs: dict, embeddings: np.
     results = analyze_token_set(TokenSet(ids, words), orders, embeddings, params, context,
                                 np.random.default_rng([seed, layer, nid]), with_clusters=True)
     common = {"excluded": bool(reason), "exclusion_reason": reason, "tied_share": share,
-              "surrogate_r2": r2}  # fmt: skip
+              "proxy_coverage": coverage, "surrogate_r2": r2}  # fmt: skip
     for result in results:
         shard.add(nid, result, common)
     extras = {name: np.asarray(values[row])[rank] for name, values in token_extras.items()}
     shard.add_tokens(nid, ids, words, act, inputs["max_act"][row][rank],
                      inputs["counts"][row][rank], results[0].token_columns, extras)
+
+
+def _exclusion(tied: float, coverage: float, params: dict) -> str:
+    """Why a neuron is left out of the claims ('' when it is not)."""
+    if tied > float(params["max_tied_share"]):
+        return (f"ranking decided by ties: {tied:.0%} of core tokens tie in mean activation "
+                f"(analysis.max_tied_share = {params['max_tied_share']})")
+    if coverage < float(params["min_proxy_coverage"]):
+        return (f"proxy coverage too low: {coverage:.0%} of core tokens have a proxy vector "
+                f"(analysis.min_proxy_coverage = {params['min_proxy_coverage']})")
+    return ""
 
 
 def _analyze_random_directions(shard: _ShardTables, neurons: np.ndarray,
@@ -142,8 +151,9 @@ def _analyze_random_directions(shard: _ShardTables, neurons: np.ndarray,
         (result,) = analyze_token_set(TokenSet(row_ids, words), orders, embeddings, params,
                                       context, np.random.default_rng([seed, layer, nid, 3]),
                                       with_clusters=True)
+        coverage = float(np.mean(np.any(embeddings[row_ids] != 0, axis=1)))
         shard.add(nid, result, {"excluded": False, "exclusion_reason": "", "tied_share": 0.0,
-                                "surrogate_r2": float("nan")})  # fmt: skip
+                                "proxy_coverage": coverage, "surrogate_r2": float("nan")})
 
 
 class _ShardTables:

@@ -173,6 +173,7 @@ LAYER_ROWS = [
     ("kw_epsilon2", "Kruskal-Wallis ε² = H / (n − 1)"),
     ("distinct_rho", "ρ(cluster mean rank, distinctness z)"),
     ("surrogate_r2", "linear read-out R² (leave-one-out)"),
+    ("proxy_coverage", "core tokens with a proxy vector"),
 ]
 
 
