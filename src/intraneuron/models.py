@@ -132,11 +132,19 @@ def model_shape(model_path: str, requested: str = "auto") -> tuple[Architecture,
     return arch, int(getattr(cfg, arch.depth_key)), int(arch.width(cfg))
 
 
+def hub_commit(model_path: str) -> str | None:
+    """The commit of a Hugging Face cache snapshot folder (`.../snapshots/<commit>`), else None."""
+    parts = Path(model_path).resolve().parts
+    if "snapshots" in parts[:-1]:
+        return parts[parts.index("snapshots") + 1]
+    return None
+
+
 def weights_fingerprint(model_path: str) -> str:
     """Hub commit of a cached snapshot, else a sha256 over the weight files' bytes."""
-    parts = Path(model_path).resolve().parts
-    if "snapshots" in parts:
-        return "hub-commit:" + parts[parts.index("snapshots") + 1]
+    commit = hub_commit(model_path)
+    if commit:
+        return "hub-commit:" + commit
     digest = hashlib.sha256()
     for name in sorted(os.listdir(model_path)):
         if name.endswith((".safetensors", ".bin")):
@@ -410,7 +418,8 @@ def describe_model(loaded: LoadedModel, model_cfg: dict) -> dict:
     tok = loaded.tokenizer
     return {
         "model_id": model_cfg["id"],
-        "model_revision": model_cfg.get("revision") or "",
+        # The commit actually used: `revision` may be a branch, or null for the default one.
+        "model_revision": hub_commit(loaded.path) or model_cfg.get("revision") or "",
         "model_path": loaded.path,
         "weights": weights_fingerprint(loaded.path),
         "architecture": loaded.arch.name,

@@ -59,3 +59,18 @@ def test_missing_needed_block_is_an_error_not_random_weights(saved, tmp_path):
     hub = hub_copy(saved, tmp_path, 2)
     with pytest.raises(ModelError, match=r"lacks 12 tensors .*h\.2\.attn"):
         load_model({"id": str(hub)}, [2], device="cpu")
+
+
+def test_provenance_names_the_hub_commit_used(saved, tmp_path):
+    from helpers.tiny_checkpoints import hf_cache_entry
+
+    from intraneuron.models import describe_model
+
+    files = tmp_path / "files"
+    shutil.copytree(saved, files)
+    commit = "1d2c3b4a" * 5
+    snapshot = hf_cache_entry(tmp_path / "hub", "org/tiny-gpt2", files, commit)
+    model = {"id": str(snapshot), "revision": None}
+    attrs = describe_model(load_model(model, [0], device="cpu"), model)
+    assert attrs["model_revision"] == commit  # null revision: the default branch's commit
+    assert attrs["weights"] == "hub-commit:" + commit
