@@ -68,16 +68,24 @@ def checkpoint_dir(model_id: str) -> Path:
     return RESOURCES / name
 
 
+def ready_checkpoint(model_id: str) -> str | None:
+    """The converted checkpoint folder of a `gguf:` id if it is complete, else None (no error:
+    for planning before the conversion job has run)."""
+    folder = checkpoint_dir(model_id)
+    return str(folder) if all((folder / f).is_file() for f in CHECKPOINT_FILES) else None
+
+
 def converted_checkpoint(model_id: str) -> str:
     """The converted checkpoint folder of a `gguf:` id; ConversionError naming the fix if absent."""
-    folder = checkpoint_dir(model_id)
-    if not all((folder / f).is_file() for f in CHECKPOINT_FILES):
+    folder = ready_checkpoint(model_id)
+    if folder is None:
+        folder = checkpoint_dir(model_id)
         raise ConversionError(
             f"model.id '{model_id}' is a GGUF file that has not been converted yet (no complete "
             f"checkpoint in {Path.cwd() / folder}): run `snakemake {folder}` or "
             f"`python -m intraneuron.convert {model_id}` in {Path.cwd()} first"
         )
-    return str(folder)
+    return folder
 
 
 def gguf_to_checkpoint(gguf_path: str | Path, out_dir: str | Path) -> Path:
