@@ -249,9 +249,35 @@ class LoadedModel:
 
 
 def load_tokenizer(model_path: str):
+    """The model's tokenizer. When its files leave `model_max_length` unset (GPT-2's
+    vocab.json and merges.txt alone do), it gets the model's position limit, so corpus windows
+    that do not fit are refused when the corpus is prepared, not as an index error mid-extraction.
+    """
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(model_path)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    limit = getattr(tokenizer, "model_max_length", None)
+    if not isinstance(limit, int) or limit >= UNSET_MAX_LENGTH:
+        positions = _max_positions(model_path)
+        if positions:
+            tokenizer.model_max_length = positions
+    return tokenizer
+
+
+UNSET_MAX_LENGTH = 10**7  # transformers' "no limit" is 1e30
+
+
+def _max_positions(model_path: str) -> int | None:
+    """Input positions the model has (n_positions, max_position_embeddings), if it says."""
+    try:
+        cfg = read_hf_config(model_path)
+    except (OSError, ValueError):
+        return None
+    for key in ("n_positions", "max_position_embeddings"):
+        value = getattr(cfg, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
 
 
 def load_model(model_cfg: dict, layers: list[int], *, device: str | None = None) -> LoadedModel:

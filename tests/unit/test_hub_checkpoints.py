@@ -74,3 +74,22 @@ def test_provenance_names_the_hub_commit_used(saved, tmp_path):
     attrs = describe_model(load_model(model, [0], device="cpu"), model)
     assert attrs["model_revision"] == commit  # null revision: the default branch's commit
     assert attrs["weights"] == "hub-commit:" + commit
+
+
+def test_windows_longer_than_the_models_positions_are_refused_early(saved, tmp_path):
+    import json
+
+    from intraneuron.corpus import CorpusError, tokenize_corpus
+    from intraneuron.models import load_tokenizer
+
+    folder = tmp_path / "no-limit"
+    shutil.copytree(saved, folder)
+    config = folder / "tokenizer_config.json"  # as with the hub's GPT-2 files: no length limit
+    config.write_text(json.dumps({k: v for k, v in json.loads(config.read_text()).items()
+                                  if k != "model_max_length"}))
+    tokenizer = load_tokenizer(str(folder))
+    assert tokenizer.model_max_length == 256  # tiny GPT-2's n_positions
+    docs = [(0, "the red cat runs in the park " * 60)]
+    assert tokenize_corpus(docs, tokenizer, window_tokens=256).num_rows > 1
+    with pytest.raises(CorpusError, match="set window_tokens to at most 256"):
+        tokenize_corpus(docs, tokenizer, window_tokens=257)

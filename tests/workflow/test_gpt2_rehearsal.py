@@ -128,6 +128,16 @@ def test_windows_of_1024_tokens(project):
     assert (ids == EOT).sum() == 47  # between documents only: GPT-2 adds no BOS/EOS itself
 
 
+def test_longer_windows_would_be_refused(hf_env):
+    from intraneuron.corpus import CorpusError, tokenize_corpus
+    from intraneuron.models import load_tokenizer
+
+    tokenizer = load_tokenizer(f"{hf_env['HF_HUB_CACHE']}/models--gpt2-xl/snapshots/{COMMIT}")
+    assert tokenizer.model_max_length == 1024  # from n_positions: the files set no limit
+    with pytest.raises(CorpusError, match="at most 1024"):
+        tokenize_corpus([(0, "the cat " * 600)], tokenizer, window_tokens=WINDOW + 1)
+
+
 def test_every_neuron_analysed_and_eot_never_a_core_token(project):
     neurons = pd.read_parquet(project / "results/neurons.parquet")
     assert neurons.groupby("layer").size().to_dict() == {0: 6400, 1: 6400}
