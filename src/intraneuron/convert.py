@@ -148,15 +148,14 @@ def describe_gguf(gguf_path: str | Path) -> dict:
     field = reader.fields.get("general.file_type")
     file_type = (LlamaFileType(int(field.parts[field.data[0]][0])).name if field is not None
                  else "unknown")
-    main = types.most_common(1)[0][0]
+    counts = ", ".join(f"{n} {t}" for t, n in types.most_common())
     return {
         "source_file": str(Path(gguf_path).resolve()),
         "source_sha256": _sha256(gguf_path),
         "gguf_file_type": file_type,
         "tensor_types": dict(sorted(types.items())),
-        "weights": (f"GGUF {main}-quantised ({types[main]} of {sum(types.values())} tensors; "
-                    "the rest as the types above), de-quantised to float32 by transformers: "
-                    "real pretrained weights carrying quantisation error"),
+        "weights": (f"quantised GGUF ({file_type}: {counts} tensors) de-quantised to float32 "
+                    "by transformers: real pretrained weights carrying quantisation error"),
     }
 
 

@@ -101,6 +101,6 @@ def test_converted_checkpoint_gives_the_gguf_models_neurons(converted, monkeypat
         torch.testing.assert_close(got[layer], expected[layer], rtol=1e-5, atol=1e-5)
     attrs = describe_model(loaded, model)
     assert attrs["weights"].startswith("sha256:")
-    assert "Q4_1-quantised" in attrs["weights_origin"]
+    assert "MOSTLY_Q4_1: 210 Q4_1, 61 F32, 1 Q8_0 tensors" in attrs["weights_origin"]
     assert "de-quantised" in attrs["weights_origin"]
     assert (converted / checkpoint_dir(SMOLLM2) / CONVERSION_FILE).is_file()
