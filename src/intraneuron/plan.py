@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .convert import is_gguf_id, ready_checkpoint
 from .models import ModelError, check_layers, model_shape, resolve_model_path
 
 
@@ -23,6 +24,8 @@ def local_model_path(model: dict) -> str | None:
     from huggingface_hub import snapshot_download
 
     model_id = model["id"]
+    if is_gguf_id(model_id):
+        return ready_checkpoint(model_id)  # None until the convert_gguf job has run
     if model_id.startswith(("package:", ".", "/", "~")) or Path(model_id).expanduser().is_dir():
         return resolve_model_path(model_id, model.get("revision"))  # errors name the fix
     try:

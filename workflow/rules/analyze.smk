@@ -2,6 +2,7 @@ rule core_tokens:
     input:
         stats=f"{RESULTS}/activations/L{{layer}}.h5",
         tokens=rules.prepare_corpus.output.tokens,
+        model=MODEL_CHECKPOINT,
     output:
         core=f"{SHARD_DIR}/core_tokens.h5",
     params:

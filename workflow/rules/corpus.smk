@@ -1,4 +1,6 @@
 rule prepare_corpus:
+    input:
+        model=MODEL_CHECKPOINT,
     output:
         tokens=f"{RESULTS}/corpus/tokens.parquet",
     params:

@@ -1,6 +1,7 @@
 rule extract:
     input:
         tokens=rules.prepare_corpus.output.tokens,
+        model=MODEL_CHECKPOINT,
     output:
         stats=f"{RESULTS}/activations/chunks/{{scatteritem}}.h5",
     params:
@@ -35,6 +36,8 @@ rule reduce_chunks:
 
 
 rule embeddings:
+    input:
+        model=MODEL_CHECKPOINT,
     output:
         matrix=f"{RESULTS}/embeddings/{{proxy}}.h5",
     params:

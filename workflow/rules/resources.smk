@@ -22,12 +22,12 @@ rule convert_gguf:
         source=lambda wildcards: GGUF_MODELS[wildcards.name],
     wildcard_constraints:
         name="|".join(map(re.escape, GGUF_MODELS)) or "(?!)",
+    resources:
+        mem_mb=4000,
     log:
         "logs/convert_gguf/{name}.log",
     benchmark:
         "resources/benchmarks/convert_gguf/{name}.tsv"
-    resources:
-        mem_mb=4000,
     conda:
         "../envs/intraneuron.yaml"
     script:

@@ -239,6 +239,8 @@ def provenance(data: ReportData) -> dict:
         ("model", *code(x.get("model_id") or meta.get("model_id") or model.get("id"))),
         ("model revision", *code(x.get("model_revision") or model.get("revision"))),
         ("weights (hash)", *code(x.get("weights") or meta.get("weights"))),
+        *([("weights origin", str(x["weights_origin"]), False)] if x.get("weights_origin")
+          else []),
         ("architecture", *code(x.get("architecture"))),
         ("tokenizer", *code(x.get("tokenizer"))),
         ("compute dtype / device", *code(f"{x.get('compute_dtype', '?')} / "
