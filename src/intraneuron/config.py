@@ -189,6 +189,15 @@ def check_analysis(k: int, a: dict) -> None:
 
 # ------------------------------------------------------------------ config files
 
+def check_config_file(path: str | os.PathLike) -> None:
+    """Exit with the file (and line) named when `path` cannot be a config; for the Snakefile's
+    default config, which Snakemake would otherwise reject without naming it."""
+    try:
+        load_config_file(path)
+    except ConfigError as exc:
+        sys.exit(f"intraneuron: {exc}")
+
+
 def load_config_file(path: str | os.PathLike) -> dict:
     """A config file's mapping, or ConfigError naming the file (and the line of a YAML error)."""
     try:
@@ -206,6 +215,9 @@ def load_config_file(path: str | os.PathLike) -> dict:
         mark = getattr(exc, "problem_mark", None)
         line = f", line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        start = getattr(exc, "context_mark", None)
+        if start is not None and getattr(exc, "context", None) and start.line != mark.line:
+            problem += f"; {exc.context} that starts at line {start.line + 1}"
         raise ConfigError(
             f"config file '{path}'{line}: not valid YAML ({problem}); fix that line "
             "(config/demo.yaml shows the layout)"

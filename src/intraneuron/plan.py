@@ -5,7 +5,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .models import ModelError, check_layers, model_shape, resolve_model_path
+from .models import (
+    PACKAGE_PREFIX,
+    ModelError,
+    check_layers,
+    model_shape,
+    resolve_model_path,
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,20 @@ def local_model_path(model: dict) -> str | None:
         return snapshot_download(model["id"], revision=model.get("revision"), local_files_only=True)
     except Exception:
         return None
+
+
+def local_model_files(model: dict) -> list[str]:
+    """The files of a model given as a local directory (inputs of the jobs that read it, so
+    weights changed in place rerun them); [] for hub and package models, whose revision or
+    package version already names the weights."""
+    from pathlib import Path
+
+    model_id = model["id"]
+    if model_id.startswith(PACKAGE_PREFIX) or not Path(model_id).expanduser().is_dir():
+        return []
+    root = Path(model_id).expanduser()
+    return sorted(str(p) for p in root.rglob("*")
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
 def neurons_per_layer(config: dict) -> int:

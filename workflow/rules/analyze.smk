@@ -11,7 +11,7 @@ rule core_tokens:
     group:
         "shard"
     log:
-        "logs/core_tokens/L{layer}_B{block}.log",
+        f"{LOGS}/core_tokens/L{{layer}}_B{{block}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/core_tokens/L{{layer}}_B{{block}}.tsv"
     conda:
@@ -34,7 +34,7 @@ rule analyze:
     group:
         "shard"
     log:
-        "logs/analyze/L{layer}_B{block}.log",
+        f"{LOGS}/analyze/L{{layer}}_B{{block}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/analyze/L{{layer}}_B{{block}}.tsv"
     conda:
@@ -72,7 +72,7 @@ rule merge:
     params:
         analysis=config["analysis"],
     log:
-        "logs/merge.log",
+        f"{LOGS}/merge.log",
     benchmark:
         f"{RESULTS}/benchmarks/merge.tsv"
     conda:

@@ -1,11 +1,14 @@
 rule prepare_corpus:
+    input:
+        corpus=corpus_inputs,
+        model=MODEL_FILES,
     output:
         tokens=f"{RESULTS}/corpus/tokens.parquet",
     params:
         corpus=config["corpus"],
         model=MODEL,
     log:
-        "logs/prepare_corpus.log",
+        f"{LOGS}/prepare_corpus.log",
     benchmark:
         f"{RESULTS}/benchmarks/prepare_corpus.tsv"
     conda:

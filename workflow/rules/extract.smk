@@ -1,6 +1,7 @@
 rule extract:
     input:
         tokens=rules.prepare_corpus.output.tokens,
+        model=MODEL_FILES,
     output:
         stats=f"{RESULTS}/activations/chunks/{{scatteritem}}.h5",
     params:
@@ -10,7 +11,7 @@ rule extract:
     # The forward pass uses every core it is given (Snakemake caps BLAS/OpenMP threads at this).
     threads: workflow.cores
     log:
-        "logs/extract/{scatteritem}.log",
+        f"{LOGS}/extract/{{scatteritem}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/extract/{{scatteritem}}.tsv"
     conda:
@@ -25,7 +26,7 @@ rule reduce_chunks:
     output:
         stats=f"{RESULTS}/activations/L{{layer}}.h5",
     log:
-        "logs/reduce/L{layer}.log",
+        f"{LOGS}/reduce/L{{layer}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/reduce/L{{layer}}.tsv"
     conda:
@@ -35,13 +36,15 @@ rule reduce_chunks:
 
 
 rule embeddings:
+    input:
+        model=MODEL_FILES,
     output:
         matrix=f"{RESULTS}/embeddings/{{proxy}}.h5",
     params:
         model=MODEL,
         sentence_model=config["analysis"]["sentence_model"],
     log:
-        "logs/embeddings/{proxy}.log",
+        f"{LOGS}/embeddings/{{proxy}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/embeddings/{{proxy}}.tsv"
     conda:
