@@ -186,3 +186,9 @@ def test_schema_ships_inside_the_package():
 def test_schema_is_declared_as_package_data():
     text = (REPO / "pyproject.toml").read_text()
     assert "schemas/*.yaml" in text
+
+
+def test_each_shipped_config_has_its_own_results_folder():
+    folders = {validate(load_config_file(REPO / "config" / name))["results"]
+               for name in ("config.yaml", "demo.yaml")}
+    assert len(folders) == 2 and "results" not in folders
