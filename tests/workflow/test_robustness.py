@@ -64,6 +64,23 @@ def planned(project: Path, snakefile: Path, **overrides) -> dict[str, int]:
     return job_counts(out)
 
 
+@contextmanager
+def restored(*paths: Path):
+    """Undo edits (content and mtime) of files of the shared reference project, and remove files
+    created in the block, so later tests see it unchanged."""
+    saved = {p: (p.read_bytes(), os.stat(p)) for p in paths if p.exists()}
+    try:
+        yield
+    finally:
+        for p in paths:
+            if p in saved:
+                data, st = saved[p]
+                p.write_bytes(data)
+                os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+            else:
+                p.unlink(missing_ok=True)
+
+
 DOWNSTREAM_OF_ANALYSIS = {"analyze", "merge", "report"}
 DOWNSTREAM_OF_CORE = DOWNSTREAM_OF_ANALYSIS | {"core_tokens"}
 
@@ -107,29 +124,9 @@ def test_changing_the_corpus_or_model_reruns_everything(reference):
 def test_editing_a_script_reruns_the_rules_that_use_it(reference):
     project, snakefile = reference
     script = snakefile.parent / "workflow/scripts/merge.py"
-    original = script.read_text()
-    try:
-        script.write_text(original + "\n# edited\n")
+    with restored(script):  # content and mtime: a newer script alone makes Snakemake rerun
+        script.write_text(script.read_text() + "\n# edited\n")
         assert set(planned(project, snakefile)) == {"merge", "report"}
-    finally:
-        script.write_text(original)
-
-
-@contextmanager
-def restored(*paths: Path):
-    """Undo edits (content and mtime) of files of the shared reference project, and remove files
-    created in the block, so later tests see it unchanged."""
-    saved = {p: (p.read_bytes(), os.stat(p)) for p in paths if p.exists()}
-    try:
-        yield
-    finally:
-        for p in paths:
-            if p in saved:
-                data, st = saved[p]
-                p.write_bytes(data)
-                os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
-            else:
-                p.unlink(missing_ok=True)
 
 
 DOWNSTREAM_OF_CORPUS = DOWNSTREAM_OF_CORE | {"prepare_corpus", "extract", "reduce_chunks"}
