@@ -262,7 +262,8 @@ OVERRIDES_HELP = (
     "```",
     "",
     "Check a config file without running anything: `python -m intraneuron.config FILE.yaml` "
-    "(names the file and line of a YAML error).",
+    "names the file and the line of a YAML error. (Snakemake reads `--configfile` files itself, "
+    "before the workflow starts, and rejects a broken one without naming it.)",
 )
 
 

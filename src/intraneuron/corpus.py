@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .config import MIN_SEGMENTS, load_schema
 from .h5io import atomic_path
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "corpus_files",
     "corpus_hash",
     "describe_source",
+    "file_record",
     "iter_documents",
     "read_tokens",
     "tokenize_corpus",
@@ -53,7 +55,7 @@ DOC_BATCH = 64  # documents per tokenizer call: amortizes the call, bounds over-
 # encoding, so these bound its memory (~50 MB) whatever the size of the largest document.
 PIECE_CHARS = 1 << 15
 BATCH_CHARS = 1 << 18
-MIN_TYPES = 3  # the fewest core tokens any valid config asks for (config.MIN_SEGMENTS)
+MIN_TYPES = MIN_SEGMENTS  # the fewest core tokens any valid config asks for
 MAX_UNKNOWN_SHARE = 0.5
 _HASH_TAG = b"intraneuron-corpus-v1"
 
@@ -68,8 +70,6 @@ class CorpusError(ValueError):
 @functools.lru_cache(maxsize=1)
 def _schema_defaults() -> dict[str, Any]:
     """The corpus section's defaults, read from the config schema (their only home)."""
-    from .config import load_schema
-
     props = load_schema()["properties"]["corpus"]["properties"]
     return {key: spec["default"] for key, spec in props.items() if "default" in spec}
 

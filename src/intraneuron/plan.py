@@ -38,17 +38,18 @@ def local_model_path(model: dict) -> str | None:
 
 
 def local_model_files(model: dict) -> list[str]:
-    """The files of a model given as a local directory (inputs of the jobs that read it, so
-    weights changed in place rerun them); [] for hub and package models, whose revision or
-    package version already names the weights."""
+    """The files of a model given as a local directory, as inputs of the jobs that read it, so
+    weights changed in place rerun them. [] for hub models (pinned by `model.revision`, a params
+    entry) and `package:` models (changed only by reinstalling their package)."""
     from pathlib import Path
 
     model_id = model["id"]
-    if model_id.startswith(PACKAGE_PREFIX) or not Path(model_id).expanduser().is_dir():
-        return []
     root = Path(model_id).expanduser()
-    return sorted(str(p) for p in root.rglob("*")
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    if model_id.startswith(PACKAGE_PREFIX) or not root.is_dir():
+        return []
+    files = (p for p in root.rglob("*") if p.is_file())
+    return sorted(str(p) for p in files
+                  if not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
 def neurons_per_layer(config: dict) -> int:
