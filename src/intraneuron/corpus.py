@@ -515,11 +515,14 @@ class _Stream:
         return np.concatenate(self._ids)[: self.cap], np.concatenate(self._docs)[: self.cap]
 
 
-def check_vocabulary(table: pa.Table, tokenizer) -> dict[str, Any]:
+def check_vocabulary(table: pa.Table, tokenizer, k: int | None = None, min_count: int = 1,
+                     excluded: Iterable[int] = ()) -> dict[str, Any]:
     """Share of unknown tokens and number of distinct token types, checked before extraction.
 
-    A corpus the tokenizer cannot read (mostly [UNK]) or one word repeated yields no core
-    tokens; saying so here saves a forward pass that would end in "use a larger corpus".
+    A corpus the tokenizer cannot read (mostly [UNK]), one word repeated, or one with fewer than
+    ``k`` token types occurring ``min_count`` times (the core-token rule, with the same counts
+    and ``excluded`` ids) yields no core tokens; saying so here saves the forward pass that
+    would otherwise end in "use a larger corpus".
     """
     ids = pc.list_flatten(table.column("input_ids")).to_numpy()
     docs = pc.list_flatten(table.column("doc_ids")).to_numpy()
@@ -528,18 +531,29 @@ def check_vocabulary(table: pa.Table, tokenizer) -> dict[str, Any]:
     unknown = content == unk if unk is not None else np.zeros(len(content), dtype=bool)
     share = float(unknown.mean()) if len(content) else 0.0
     n_types = int(len(np.unique(content[~unknown])))
+    unk_name = getattr(tokenizer, "unk_token", unk)
     if share > MAX_UNKNOWN_SHARE:
         raise CorpusError(
-            f"{share:.1%} of the corpus tokens are the tokenizer's unknown token "
-            f"{getattr(tokenizer, 'unk_token', unk)} ({n_types} other distinct token types in "
-            f"{len(content)} tokens): the model's tokenizer cannot read this text (another "
-            "language, script or encoding?); use text in a language the model was trained on"
+            f"{share:.1%} of the corpus tokens are the tokenizer's unknown token {unk_name} "
+            f"({n_types} other distinct token types in {len(content)} tokens): the model's "
+            "tokenizer cannot read this text (another language, script or encoding?); use text "
+            "in a language the model was trained on"
         )
     if n_types < MIN_TYPES:
         raise CorpusError(
             f"the corpus has only {n_types} distinct token {'type' if n_types == 1 else 'types'} "
             f"(at least {MIN_TYPES} needed, and core_tokens.k of them must each occur "
             "core_tokens.min_count times): is it one word repeated? use a larger, varied corpus"
+        )
+    types, counts = np.unique(ids, return_counts=True)  # every position, as extraction counts
+    eligible = int(((counts >= min_count) & ~np.isin(types, list(excluded))).sum())
+    if k is not None and eligible < k:
+        raise CorpusError(
+            f"only {eligible} token types pass min_count={min_count} (and the special-token "
+            f"filter), fewer than core_tokens.k={k}, in a corpus of {len(content)} tokens with "
+            f"{n_types} distinct types and {share:.1%} unknown tokens ({unk_name}): use a larger "
+            "or more varied corpus (corpus.path, corpus.max_tokens), or lower core_tokens.k or "
+            "core_tokens.min_count"
         )
     return {"unknown_share": share, "n_types": n_types}
 

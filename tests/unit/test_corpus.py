@@ -554,6 +554,24 @@ def test_one_repeated_word_is_refused_with_the_type_count(gpt2):
         corpus.check_vocabulary(table, gpt2)
 
 
+def test_too_few_eligible_types_for_k_are_refused_before_extraction(gpt2):
+    table = tokenize_corpus(enumerated(DOCS), gpt2, 16)
+    with pytest.raises(CorpusError, match=r"only \d+ token types pass min_count=2 \(and the "
+                                          r"special-token filter\), fewer than core_tokens.k=50, "
+                                          r"in a corpus of \d+ tokens with \d+ distinct types"):
+        corpus.check_vocabulary(table, gpt2, k=50, min_count=2, excluded=[0])
+
+
+def test_eligible_types_are_counted_as_the_core_token_stage_counts(gpt2):
+    table = tokenize_corpus(enumerated(DOCS), gpt2, 16)
+    ids = np.concatenate(table.column("input_ids").to_pylist())
+    types, counts = np.unique(ids, return_counts=True)
+    n = int(((counts >= 2) & (types != 0)).sum())
+    corpus.check_vocabulary(table, gpt2, k=n, min_count=2, excluded=[0])
+    with pytest.raises(CorpusError, match=rf"only {n} token types pass"):
+        corpus.check_vocabulary(table, gpt2, k=n + 1, min_count=2, excluded=[0])
+
+
 def test_ordinary_corpus_passes_the_vocabulary_check(gpt2):
     table = tokenize_corpus(enumerated(DOCS), gpt2, 16)
     stats = corpus.check_vocabulary(table, gpt2)

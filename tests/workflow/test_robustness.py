@@ -313,7 +313,7 @@ def test_bad_config_stops_before_any_job(project, overrides, message):
 def test_k_larger_than_eligible_types_says_how_many_passed(project):
     out = fails(project, core_tokens={"k": 500, "min_count": 3})
     assert "token types pass min_count=3" in out and "fewer than core_tokens.k=500" in out
-    assert not list((project / "results/shards").rglob("core_tokens.h5"))
+    assert not (project / "results/activations").exists()  # known before the forward pass
 
 
 @pytest.mark.parametrize("content, message", [
@@ -322,6 +322,7 @@ def test_k_larger_than_eligible_types_says_how_many_passed(project):
     (b"  \n\t\n", "is empty or only whitespace"),
     (b"caf\xe9 au lait", "is not UTF-8: invalid byte 0xe9 at byte offset 3"),
     (b"ustar archive\x00\x00 text", "looks binary (NUL byte at byte offset 13)"),
+    (b"cat " * 300, "fewer than core_tokens.k=12, in a corpus of 301 tokens with 3 distinct types"),
 ])
 def test_bad_corpus_is_named_with_the_fix(tmp_path, content, message):
     project = make_tiny_project(tmp_path)
@@ -332,6 +333,13 @@ def test_bad_corpus_is_named_with_the_fix(tmp_path, content, message):
     out = fails(project, corpus={"source": "text", "path": str(bad / "*.txt")})
     assert message in out
     assert not (project / "results/corpus/tokens.parquet").exists()
+
+
+def test_cuda_without_cuda_stops_the_extract_job_naming_the_key(project):
+    out = fails(project, model={"device": "cuda:0"})
+    assert "model.device is 'cuda:0' but torch sees no CUDA device" in out
+    assert "set model.device: auto (or cpu)" in out
+    assert not list((project / "results/activations").rglob("*.h5"))
 
 
 def test_model_missing_from_cache_while_offline(project, tmp_path):

@@ -7,7 +7,7 @@ from intraneuron.corpus import (
     tokenize_corpus,
     write_tokens,
 )
-from intraneuron.models import load_tokenizer, resolve_model_path
+from intraneuron.models import load_tokenizer, resolve_model_path, special_token_ids
 from intraneuron.runtime import package_versions, run_script
 
 
@@ -17,7 +17,12 @@ def main(smk, log):
     files = []  # every file read, with its size and hash, for the provenance
     table = tokenize_corpus(iter_documents(corpus, read=files), tokenizer,
                             corpus["window_tokens"], corpus["max_tokens"])
-    vocabulary = check_vocabulary(table, tokenizer)
+    # Core-token settings are read from the config, not params: they decide only whether the
+    # corpus can serve the analysis (checked here, before any forward pass), not what is written,
+    # so changing them must not rerun the corpus.
+    core = smk.config["core_tokens"]
+    excluded = special_token_ids(tokenizer) if core["exclude_special"] else []
+    vocabulary = check_vocabulary(table, tokenizer, core["k"], core["min_count"], excluded)
     write_tokens(table, smk.output.tokens, {"source": describe_source(corpus),
                                             "files": files,
                                             **vocabulary,
