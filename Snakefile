@@ -8,7 +8,7 @@ min_version("9.0")
 
 
 # The paper's setup unless a config is given (`--configfile config/demo.yaml` replaces it whole);
-# a file that is missing, not YAML or not a mapping is named (with the line) before Snakemake reads it.
+# a missing, non-YAML or non-mapping file is named (with the line) before Snakemake reads it.
 if not workflow.config_settings.configfiles:
     check_config_file("config/config.yaml")
 
