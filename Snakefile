@@ -2,11 +2,15 @@
 # Run: snakemake --cores all [--configfile config/demo.yaml]. Parameters: config/README.md.
 from snakemake.utils import min_version
 
+from intraneuron.config import check_config_file
+
 min_version("9.0")
 
 
-# The paper's setup unless a config is given (`--configfile config/demo.yaml` replaces it whole).
+# The paper's setup unless a config is given (`--configfile config/demo.yaml` replaces it whole);
+# a missing, non-YAML or non-mapping file is named (with the line) before Snakemake reads it.
 if not workflow.config_settings.configfiles:
+    check_config_file("config/config.yaml")
 
     configfile: "config/config.yaml"
 

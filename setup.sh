@@ -68,7 +68,7 @@ case "${1:-demo}" in
         export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
         "$VENV/bin/snakemake" --configfile config/demo.yaml --cores all "${@:2}"
         log "finished in $(( $(date +%s) - start )) s"
-        echo "Report: $(pwd)/results/report/index.html"
+        echo "Report: $(pwd)/results/demo/report/index.html"
         ;;
     test)
         python_env

@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -58,25 +60,176 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 
 def validate(config: dict, schema: dict | None = None) -> dict:
-    """Return a deep copy of `config` with defaults filled in; raise ConfigError naming the key."""
+    """Return a deep copy of `config` with defaults filled in; raise ConfigError naming the key.
+
+    Strings from `--config key=value` overrides are first converted to the types the schema asks
+    for, and checks that span several keys (or the file system) run after the schema's own.
+    """
     schema = schema or load_schema()
-    filled = _fill_defaults(schema, copy.deepcopy(config) if config else {})
+    given = coerce(schema, copy.deepcopy(config) if config else {})
+    filled = _fill_defaults(schema, given)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(filled), key=lambda e: list(e.absolute_path))
     if errors:
         raise ConfigError("; ".join(_describe(e) for e in errors[:5]))
-    a = filled["analysis"]
+    filled["results"] = results_dir(filled["results"])
+    check_device(filled["model"]["device"])
+    check_analysis(filled["core_tokens"]["k"], filled["analysis"])
+    return _sorted_keys(filled)
+
+
+# ------------------------------------------------------------------ --config overrides
+
+_TYPES = {"integer": int, "number": (int, float), "boolean": bool, "null": type(None),
+          "array": list, "object": dict, "string": str}
+
+
+def _accepts(schema: dict, value: Any) -> bool:
+    """Whether `value` has one of the JSON types `schema` allows (enums of strings included)."""
+    options = schema.get("oneOf") or schema.get("anyOf") or [schema]
+    for option in options:
+        types = option.get("type", [])
+        for name in [types] if isinstance(types, str) else types:
+            if name in ("integer", "number") and isinstance(value, bool):
+                continue
+            if isinstance(value, _TYPES[name]) and value in option.get("enum", [value]):
+                return True
+    return False
+
+
+def coerce(schema: dict, value: Any) -> Any:
+    """`value` with strings turned into the schema's types where the schema wants no string.
+
+    Snakemake passes nested `--config` overrides (`layers=[0]`, `core_tokens={k: 5}`) as strings;
+    each is read as YAML and kept only if that gives an accepted type, so a text key stays text
+    and a value that fits nothing still fails validation with the key named.
+    """
+    if isinstance(value, str) and not _accepts(schema, value):
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            parsed = value
+        if _accepts(schema, parsed) or isinstance(parsed, (list, dict)):
+            value = parsed
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        return {k: coerce(props[k], v) if k in props else v for k, v in value.items()}
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [coerce(schema["items"], v) for v in value]
+    return value
+
+
+# ------------------------------------------------------------------ checks beyond the schema
+
+def results_dir(value: str) -> str:
+    """The `results` folder, user-expanded and without trailing slashes, or ConfigError.
+
+    Normalised because Snakemake compares paths as text: `results/` would make every output
+    path differ from the one an input function builds, and `~` is not expanded by anyone else.
+    """
+    path = os.path.normpath(os.path.expanduser(value.strip())) if value.strip() else ""
+    if path in ("", os.sep, "//"):
+        raise ConfigError(
+            f"config key 'results' is {value!r}, which puts every output at the root of the "
+            "filesystem (/corpus/tokens.parquet, ...): set it to a folder such as results/demo"
+        )
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(
+            f"config key 'results' ('{path}') is an existing file, not a folder: set results to "
+            "a folder name, or move the file away"
+        )
+    return path
+
+
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def check_device(device: str) -> None:
+    if not DEVICE_PATTERN.fullmatch(device):
+        raise ConfigError(
+            f"config key 'model.device' is '{device}', not a torch device this pipeline knows: "
+            "set it to 'auto' (cuda if available, then mps, else cpu), 'cpu', 'cuda', 'cuda:N' "
+            "or 'mps'"
+        )
+
+
+MIN_SEGMENTS = 3  # the trend test across segments needs three points
+
+
+def check_analysis(k: int, a: dict) -> None:
+    """Reject settings under which a test of the analysis is meaningless (issue 12, cases 5/6)."""
+    if a["n_segments"] < MIN_SEGMENTS:
+        raise ConfigError(
+            f"config key 'analysis.n_segments' is {a['n_segments']}: the trend test across "
+            f"activation segments needs at least {MIN_SEGMENTS} segments (claim 2 would not be "
+            f"testable); set analysis.n_segments to {MIN_SEGMENTS} or more (4 = quartiles)"
+        )
     if a["max_clusters"] < a["min_clusters"]:
         raise ConfigError(
             f"config key 'analysis.max_clusters' ({a['max_clusters']}) is below "
             f"'analysis.min_clusters' ({a['min_clusters']}): raise max_clusters or lower min_clusters"
         )
-    if filled["core_tokens"]["k"] < a["n_segments"] or filled["core_tokens"]["k"] < a["fine_segments"]:
+    needed = max(MIN_SEGMENTS, a["n_segments"], a["fine_segments"])
+    if k < needed:
         raise ConfigError(
-            "config key 'core_tokens.k' must be at least analysis.n_segments and "
-            "analysis.fine_segments so every activation segment holds a token"
+            f"config key 'core_tokens.k' is {k}, below the {needed} core tokens the analysis "
+            f"needs (one per segment: analysis.n_segments={a['n_segments']}, "
+            f"analysis.fine_segments={a['fine_segments']}, and at least {MIN_SEGMENTS}): "
+            f"raise core_tokens.k to {needed} or more, or use fewer segments"
         )
-    return _sorted_keys(filled)
+    for key in ("n_clusters", "min_clusters", "max_clusters"):
+        value = a[key]
+        if isinstance(value, int) and value >= k:
+            raise ConfigError(
+                f"config key 'analysis.{key}' ({value}) must be below 'core_tokens.k' ({k}): "
+                f"{value} clusters of {k} core tokens leave clusters of one token or none; "
+                f"lower analysis.{key} or raise core_tokens.k"
+            )
+
+
+# ------------------------------------------------------------------ config files
+
+def check_config_file(path: str | os.PathLike) -> None:
+    """Exit with the file (and line) named when `path` cannot be a config; for the Snakefile's
+    default config, which Snakemake would otherwise reject without naming it."""
+    try:
+        load_config_file(path)
+    except ConfigError as exc:
+        sys.exit(f"intraneuron: {exc}")
+
+
+def load_config_file(path: str | os.PathLike) -> dict:
+    """A config file's mapping, or ConfigError naming the file (and the line of a YAML error)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file '{path}' does not exist (working directory {os.getcwd()}): "
+            "check the --configfile path"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file '{path}' cannot be read ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        start = getattr(exc, "context_mark", None)
+        if start is not None and getattr(exc, "context", None) and start.line != mark.line:
+            problem += f"; {exc.context} that starts at line {start.line + 1}"
+        raise ConfigError(
+            f"config file '{path}'{line}: not valid YAML ({problem}); fix that line "
+            "(config/demo.yaml shows the layout)"
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"config file '{path}' holds a {type(data).__name__}, not a mapping of keys such as "
+            "`model:`, `layers:` and `corpus:` (see config/demo.yaml)"
+        )
+    return data
 
 
 def _sorted_keys(value: Any) -> Any:
@@ -95,16 +248,38 @@ def subset_hash(*parts: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+OVERRIDES_HELP = (
+    "## Changing keys on the command line",
+    "",
+    "`--config` overrides keys of the config file; nested keys are given as YAML, quoted for the "
+    "shell. A mapping is merged into its section (other keys keep their values), a list replaces "
+    "the list. Snakemake passes the values inside lists and mappings as text; they are converted "
+    "to the types below before validation.",
+    "",
+    "```bash",
+    "snakemake --configfile config/demo.yaml --config 'layers=[0]' 'core_tokens={k: 50}' \\",
+    "    'analysis={n_segments: 3, max_clusters: 6}' results=results/demo-L0",
+    "```",
+    "",
+    "Check a config file without running anything: `python -m intraneuron.config FILE.yaml` "
+    "names the file and the line of a YAML error. (Snakemake reads `--configfile` files itself, "
+    "before the workflow starts, and rejects a broken one without naming it.)",
+)
+
+
 def schema_markdown(schema: dict | None = None) -> str:
     """Render the schema as the reference table of config/README.md."""
     schema = schema or load_schema()
     lines = [
         "# Configuration reference",
         "",
-        "Generated from `workflow/schemas/config.schema.yaml` by "
-        "`python -m intraneuron.config --markdown`; do not edit by hand.",
+        "Generated from `src/intraneuron/schemas/config.schema.yaml` (also reachable as "
+        "`workflow/schemas/config.schema.yaml`) by `python -m intraneuron.config --markdown`; "
+        "do not edit by hand.",
         "",
         schema.get("description", ""),
+        "",
+        *OVERRIDES_HELP,
         "",
         "| key | type | default | description |",
         "| --- | --- | --- | --- |",
@@ -142,8 +317,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(schema_markdown())
         return 0
     if len(argv) == 1:
-        with open(argv[0], encoding="utf-8") as fh:
-            validate(yaml.safe_load(fh) or {})
+        try:
+            validate(load_config_file(argv[0]))
+        except ConfigError as exc:
+            print(f"intraneuron: {exc}", file=sys.stderr)
+            return 1
         print(f"{argv[0]}: valid")
         return 0
     print("usage: python -m intraneuron.config (--markdown | CONFIG.yaml)", file=sys.stderr)

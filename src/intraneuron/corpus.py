@@ -11,14 +11,14 @@ because a corpus mistake is otherwise discovered only hours later as odd statist
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import itertools
 import json
 import os
 import re
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .config import MIN_SEGMENTS, load_schema
+from .h5io import atomic_path
+
 __all__ = [
-    "CONFIG_DEFAULTS",
     "SOURCES",
     "CorpusError",
+    "check_vocabulary",
+    "corpus_files",
     "corpus_hash",
     "describe_source",
+    "file_record",
     "iter_documents",
     "read_tokens",
     "tokenize_corpus",
@@ -41,22 +46,18 @@ __all__ = [
 
 SOURCES = ("text", "jsonl", "parquet", "huggingface", "wordnet")
 
-CONFIG_DEFAULTS: dict[str, Any] = {
-    "path": None,
-    "split_paragraphs": False,
-    "text_field": "text",
-    "dataset": None,
-    "dataset_config": None,
-    "split": "train",
-    "max_documents": None,
-}
 WORDNET_DEFAULT_PATH = "/usr/share/wordnet"
 WORDNET_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
 
 METADATA_KEY = b"intraneuron.corpus"
 DOC_BATCH = 64  # documents per tokenizer call: amortizes the call, bounds over-reading
+# Text handed to the tokenizer at once. A fast tokenizer holds ~170 bytes per character while
+# encoding, so these bound its memory (~50 MB) whatever the size of the largest document.
+PIECE_CHARS = 1 << 15
+BATCH_CHARS = 1 << 18
+MIN_TYPES = MIN_SEGMENTS  # the fewest core tokens any valid config asks for
+MAX_UNKNOWN_SHARE = 0.5
 _HASH_TAG = b"intraneuron-corpus-v1"
-_OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 
 
 class CorpusError(ValueError):
@@ -66,8 +67,15 @@ class CorpusError(ValueError):
 # --------------------------------------------------------------------------- documents
 
 
+@functools.lru_cache(maxsize=1)
+def _schema_defaults() -> dict[str, Any]:
+    """The corpus section's defaults, read from the config schema (their only home)."""
+    props = load_schema()["properties"]["corpus"]["properties"]
+    return {key: spec["default"] for key, spec in props.items() if "default" in spec}
+
+
 def _settings(cfg: dict) -> dict[str, Any]:
-    merged = {**CONFIG_DEFAULTS, **{k: v for k, v in cfg.items() if v is not None}}
+    merged = {**_schema_defaults(), **cfg}
     source = merged.get("source")
     if source not in SOURCES:
         raise CorpusError(
@@ -110,14 +118,49 @@ def describe_source(cfg: dict) -> str:
     return desc
 
 
-def iter_documents(cfg: dict) -> Iterator[tuple[int, str]]:
+def corpus_files(cfg: dict) -> list[str]:
+    """The existing files the corpus is read from, in reading order ([] for a Hub dataset).
+
+    The workflow declares them as inputs of the corpus job, so editing a file or adding one to
+    the glob reruns it; missing files are left to the reader, whose error says how to fix them.
+    """
+    s = _settings(cfg)
+    if s["source"] == "huggingface":
+        return []
+    if s["source"] == "wordnet":
+        return [str(Path(s["path"]) / f) for f in WORDNET_FILES
+                if (Path(s["path"]) / f).is_file()]
+    return _matching(s["path"])
+
+
+def _matching(pattern: str) -> list[str]:
+    """An existing file is itself (its name may hold glob characters); otherwise a glob."""
+    path = os.path.expanduser(pattern)
+    if os.path.isfile(path):
+        return [path]
+    return sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
+
+
+def file_record(path: str) -> dict[str, Any]:
+    """Name, size and SHA-256 of a corpus file, for the provenance of the tokens file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": path, "bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
+
+
+def iter_documents(cfg: dict, read: list | None = None) -> Iterator[tuple[int, str]]:
     """Yield ``(doc_id, text)`` in a fixed order; doc ids count the yielded documents from 0.
 
     Blank documents are skipped (they carry no tokens) and outer whitespace is stripped.
     Files are visited in sorted order so that the same configuration always gives the same
-    corpus. Settings are checked on the call; file problems surface while iterating.
+    corpus. Settings are checked on the call; file problems surface while iterating. Each file
+    opened is appended to ``read`` (see :func:`file_record`), so the provenance lists exactly
+    the files that were read.
     """
     s = _settings(cfg)
+    s["note"] = (lambda path: read.append(file_record(path))) if read is not None else _ignore
     readers = {
         "text": _text_documents,
         "jsonl": _jsonl_documents,
@@ -130,18 +173,29 @@ def iter_documents(cfg: dict) -> Iterator[tuple[int, str]]:
     return enumerate(itertools.islice(texts, s["max_documents"]))
 
 
-def _files(pattern: str, what: str) -> list[str]:
-    files = sorted(p for p in glob.glob(os.path.expanduser(pattern), recursive=True)
-                   if os.path.isfile(p))
+def _ignore(_path: str) -> None:
+    return None
+
+
+def _files(pattern: str, what: str, note: Callable[[str], None]) -> Iterator[str]:
+    files = _matching(pattern)
     if not files:
         raise CorpusError(
             f"corpus.path {pattern!r} matches no file (working directory {os.getcwd()}); "
             f"set corpus.path to an existing {what} file or a glob such as 'data/*.{what}'"
         )
-    return files
+    for name in files:
+        note(name)
+        yield name
 
 
 def _decode(data: bytes, name: str, offset: int = 0) -> str:
+    nul = data.find(b"\x00")
+    if nul >= 0:  # valid UTF-8, but no text file holds NUL: an archive or other binary file
+        raise CorpusError(
+            f"{name} looks binary (NUL byte at byte offset {offset + nul}), not text: "
+            "remove it from corpus.path or narrow the glob to the text files"
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -160,7 +214,7 @@ def _require_content(data: bytes, name: str) -> None:
 
 
 def _text_documents(s: dict) -> Iterator[str]:
-    for name in _files(s["path"], "txt"):
+    for name in _files(s["path"], "txt", s["note"]):
         data = Path(name).read_bytes()
         _require_content(data, name)
         text = _decode(data, name).removeprefix("\ufeff")
@@ -172,7 +226,7 @@ def _text_documents(s: dict) -> Iterator[str]:
 
 def _jsonl_documents(s: dict) -> Iterator[str]:
     field = s["text_field"]
-    for name in _files(s["path"], "jsonl"):
+    for name in _files(s["path"], "jsonl", s["note"]):
         seen_content = False
         offset = 0
         with open(name, "rb") as fh:
@@ -214,7 +268,7 @@ def _field(record: Any, field: str, where: str) -> str:
 
 def _parquet_documents(s: dict) -> Iterator[str]:
     field = s["text_field"]
-    for name in _files(s["path"], "parquet"):
+    for name in _files(s["path"], "parquet", s["note"]):
         try:
             pf = pq.ParquetFile(name)
         except (pa.ArrowException, OSError) as err:
@@ -246,12 +300,11 @@ def _hf_documents(s: dict) -> Iterator[str]:
             "corpus.source 'huggingface' needs the 'datasets' package, which is not installed; "
             "pip install datasets, or use a local source (text, jsonl, parquet, wordnet)"
         ) from None
-    offline = [v for v in _OFFLINE_VARS
-               if os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")]
+    offline = _offline_flag(datasets)
     if offline:
         raise CorpusError(
-            f"corpus.source 'huggingface' streams {name!r} from the Hub, but {offline[0]}=1 "
-            f"forbids network access; unset {offline[0]} and go online, "
+            f"corpus.source 'huggingface' streams {name!r} from the Hub, but {offline}=1 "
+            f"forbids network access; unset {offline} and go online, "
             "or use a local source (text, jsonl, parquet, wordnet)"
         )
     try:
@@ -270,6 +323,17 @@ def _hf_documents(s: dict) -> Iterator[str]:
         yield _field(row, s["text_field"], f"{name} row {i}")
 
 
+def _offline_flag(datasets) -> str | None:
+    """Which offline switch is on, as the Hub and datasets libraries themselves read it."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE"
+    if getattr(getattr(datasets, "config", None), "HF_DATASETS_OFFLINE", False):
+        return "HF_DATASETS_OFFLINE"
+    return None
+
+
 def _wordnet_documents(s: dict) -> Iterator[str]:
     """Glosses of WordNet 3.0 synsets: short human-written definitions with example usage."""
     root = Path(s["path"])
@@ -282,6 +346,7 @@ def _wordnet_documents(s: dict) -> Iterator[str]:
         )
     for fname in WORDNET_FILES:
         path = root / fname
+        s["note"](str(path))
         text = _decode(path.read_bytes(), str(path))
         for line in text.split("\n"):
             if line.startswith("  "):  # license header
@@ -346,24 +411,17 @@ def tokenize_corpus(
     joined with the tokenizer's EOS (else SEP) token, cut into windows of ``window_tokens``
     stream tokens (separators included; the last window may be shorter) and every window is
     wrapped in the special tokens the model expects. ``max_tokens`` caps the stream length
-    exactly; documents after the cap are not read beyond the current batch. Special tokens and
-    separators get doc id -1. Summary statistics are stored in the schema metadata.
+    exactly, and tokenizing stops with the batch that reaches it: long documents are handed to
+    the tokenizer in pieces (:func:`_pieces`), so memory is bounded by ``BATCH_CHARS`` rather
+    than by the largest document. Special tokens and separators get doc id -1. Summary
+    statistics are stored in the schema metadata.
     """
     prefix, suffix = _wrapper(tokenizer)
     _check_sizes(window_tokens, max_tokens, len(prefix) + len(suffix), tokenizer)
-    sep = _separator(tokenizer)
     cap = max_tokens if max_tokens is not None else np.iinfo(np.int64).max
-
-    ids_parts: list[np.ndarray] = []
-    doc_parts: list[np.ndarray] = []
-    length = 0
-    n_read = 0
-    it = iter(docs)
-    while length < cap:
-        batch = list(itertools.islice(it, DOC_BATCH))
-        if not batch:
-            break
-        n_read += len(batch)
+    stream = _Stream(cap, _separator(tokenizer))
+    seen: set[int] = set()
+    for batch in _batches(_doc_pieces(docs, seen)):
         encoded = tokenizer(
             [text for _, text in batch],
             add_special_tokens=False,
@@ -371,25 +429,133 @@ def tokenize_corpus(
             verbose=False,
         )["input_ids"]
         for (doc_id, _), ids in zip(batch, encoded, strict=True):
-            if not ids or length >= cap:
-                continue
-            if length and sep is not None:
-                ids_parts.append(np.array([sep], dtype=np.int32))
-                doc_parts.append(np.array([-1], dtype=np.int32))
-                length += 1
-            ids = np.asarray(ids[: max(cap - length, 0)], dtype=np.int32)
-            ids_parts.append(ids)
-            doc_parts.append(np.full(len(ids), doc_id, dtype=np.int32))
-            length += len(ids)
-
-    if length == 0:
+            stream.add(doc_id, ids)
+        if stream.full:
+            break
+    if stream.length == 0:
         raise CorpusError(
-            f"the corpus yielded no tokens ({n_read} documents read); check corpus.path, "
+            f"the corpus yielded no tokens ({len(seen)} documents read); check corpus.path, "
             "corpus.text_field and corpus.max_documents point at non-empty text"
         )
-    stream = np.concatenate(ids_parts)[:cap]
-    stream_docs = np.concatenate(doc_parts)[:cap]
-    return _windows(stream, stream_docs, window_tokens, prefix, suffix, tokenizer, max_tokens)
+    ids, doc_ids = stream.arrays()
+    return _windows(ids, doc_ids, window_tokens, prefix, suffix, tokenizer, max_tokens)
+
+
+def _doc_pieces(docs: Iterable[tuple[int, str]], seen: set[int]) -> Iterator[tuple[int, str]]:
+    for doc_id, text in docs:
+        seen.add(doc_id)
+        for piece in _pieces(text):
+            yield doc_id, piece
+
+
+_CUT = re.compile(r"(?<=\S)\s")
+
+
+def _pieces(text: str) -> Iterator[str]:
+    """``text`` in pieces of at most ``PIECE_CHARS`` characters that join back to it.
+
+    Each cut falls just before a whitespace run, which byte-level BPE (GPT-2) and WordPiece
+    (BERT) pre-tokenizers split at anyway, so the pieces give the ids of the whole text. Only a
+    run of ``PIECE_CHARS`` characters without whitespace is cut inside a word.
+    """
+    start = 0
+    while len(text) - start > PIECE_CHARS:
+        stop = start + PIECE_CHARS
+        cuts = [m.start() for m in _CUT.finditer(text, start + 1, stop + 1)]
+        cut = cuts[-1] if cuts else stop
+        yield text[start:cut]
+        start = cut
+    yield text[start:]
+
+
+def _batches(pieces: Iterator[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]:
+    """Groups of at most DOC_BATCH pieces and (the last piece aside) BATCH_CHARS characters,
+    pulled lazily so nothing past the batch that reaches the cap is read."""
+    while True:
+        batch, chars = [], 0
+        while len(batch) < DOC_BATCH and chars < BATCH_CHARS:
+            item = next(pieces, None)
+            if item is None:
+                break
+            batch.append(item)
+            chars += len(item[1])
+        if not batch:
+            return
+        yield batch
+
+
+class _Stream:
+    """The corpus token stream: documents joined by the separator, truncated at ``cap``."""
+
+    def __init__(self, cap: int, sep: int | None):
+        self.cap, self.sep = cap, sep
+        self.length = 0
+        self._last_doc: int | None = None
+        self._ids: list[np.ndarray] = []
+        self._docs: list[np.ndarray] = []
+
+    @property
+    def full(self) -> bool:
+        return self.length >= self.cap
+
+    def add(self, doc_id: int, ids: list[int]) -> None:
+        if not ids or self.full:
+            return
+        if self.length and doc_id != self._last_doc and self.sep is not None:
+            self._append([self.sep], -1)
+        self._last_doc = doc_id
+        self._append(ids[: max(self.cap - self.length, 0)], doc_id)
+
+    def _append(self, ids: list[int], doc_id: int) -> None:
+        self._ids.append(np.asarray(ids, dtype=np.int32))
+        self._docs.append(np.full(len(ids), doc_id, dtype=np.int32))
+        self.length += len(ids)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.concatenate(self._ids)[: self.cap], np.concatenate(self._docs)[: self.cap]
+
+
+def check_vocabulary(table: pa.Table, tokenizer, k: int | None = None, min_count: int = 1,
+                     excluded: Iterable[int] = ()) -> dict[str, Any]:
+    """Share of unknown tokens and number of distinct token types, checked before extraction.
+
+    A corpus the tokenizer cannot read (mostly [UNK]), one word repeated, or one with fewer than
+    ``k`` token types occurring ``min_count`` times (the core-token rule, with the same counts
+    and ``excluded`` ids) yields no core tokens; saying so here saves the forward pass that
+    would otherwise end in "use a larger corpus".
+    """
+    ids = pc.list_flatten(table.column("input_ids")).to_numpy()
+    docs = pc.list_flatten(table.column("doc_ids")).to_numpy()
+    content = ids[docs >= 0]
+    unk = getattr(tokenizer, "unk_token_id", None)
+    unknown = content == unk if unk is not None else np.zeros(len(content), dtype=bool)
+    share = float(unknown.mean()) if len(content) else 0.0
+    n_types = int(len(np.unique(content[~unknown])))
+    unk_name = getattr(tokenizer, "unk_token", unk)
+    if share > MAX_UNKNOWN_SHARE:
+        raise CorpusError(
+            f"{share:.1%} of the corpus tokens are the tokenizer's unknown token {unk_name} "
+            f"({n_types} other distinct token types in {len(content)} tokens): the model's "
+            "tokenizer cannot read this text (another language, script or encoding?); use text "
+            "in a language the model was trained on"
+        )
+    if n_types < MIN_TYPES:
+        raise CorpusError(
+            f"the corpus has only {n_types} distinct token {'type' if n_types == 1 else 'types'} "
+            f"(at least {MIN_TYPES} needed, and core_tokens.k of them must each occur "
+            "core_tokens.min_count times): is it one word repeated? use a larger, varied corpus"
+        )
+    types, counts = np.unique(ids, return_counts=True)  # every position, as extraction counts
+    eligible = int(((counts >= min_count) & ~np.isin(types, list(excluded))).sum())
+    if k is not None and eligible < k:
+        raise CorpusError(
+            f"only {eligible} token types pass min_count={min_count} (and the special-token "
+            f"filter), fewer than core_tokens.k={k}, in a corpus of {len(content)} tokens with "
+            f"{n_types} distinct types and {share:.1%} unknown tokens ({unk_name}): use a larger "
+            "or more varied corpus (corpus.path, corpus.max_tokens), or lower core_tokens.k or "
+            "core_tokens.min_count"
+        )
+    return {"unknown_share": share, "n_types": n_types}
 
 
 def _windows(stream, stream_docs, window_tokens, prefix, suffix, tokenizer, max_tokens):
@@ -452,15 +618,8 @@ def write_tokens(table: pa.Table, path: str | os.PathLike, metadata: dict | None
     meta.update(metadata or {})
     blob = json.dumps(meta, sort_keys=True).encode()
     table = table.replace_schema_metadata({METADATA_KEY: blob})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_tokens(path: str | os.PathLike) -> tuple[pa.Table, dict]:

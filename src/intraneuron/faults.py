@@ -26,7 +26,3 @@ def kill_point(point: str) -> None:
         if scope == "group":
             os.killpg(os.getpgid(0), signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-# The old name, read too easily as a Snakemake checkpoint; kept only until h5io calls kill_point.
-checkpoint = kill_point

@@ -17,7 +17,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .faults import checkpoint
+from .faults import kill_point
 
 FORMAT_VERSION = 1
 
@@ -26,9 +26,17 @@ class CorruptFileError(RuntimeError):
     """An input file from an earlier run is truncated, corrupted or incomplete."""
 
 
+class MissingFileError(FileNotFoundError):
+    """An input file from an earlier step is not there (deleted or moved since)."""
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary sibling path; rename it to `path` only if the block succeeds."""
+    """Yield a temporary sibling path; rename it to `path` only if the block succeeds.
+
+    The package's one atomic-write helper: the writer creates the temporary file itself, so it
+    gets the usual umask-respecting mode (0644), and nothing half-written ever has the final name.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -66,6 +74,11 @@ def set_attrs(obj: h5py.HLObject, attrs: dict) -> None:
 @contextmanager
 def open_checked(path: str | os.PathLike) -> Iterator[h5py.File]:
     """Open an HDF5 input, turning truncation, corruption and incompleteness into one clear error."""
+    if not os.path.exists(path):
+        raise MissingFileError(
+            f"HDF5 file '{path}' is missing (deleted or moved after the step that wrote it): "
+            "rerun snakemake, which plans that step again and recreates it"
+        )
     hint = (f"delete '{path}' and rerun snakemake (add --rerun-incomplete if it asks); "
             "the file will be recreated")
     try:
@@ -106,13 +119,13 @@ def write_stats(path: str | os.PathLike, per_layer: dict, attrs: dict) -> None:
             g.attrs["n_neurons"] = st.sum.shape[1]
             for name in ("token_ids", "count", "sum", "max", "argmax"):
                 write_dataset(g, name, getattr(st, name))
-            checkpoint("h5-write")
+            kill_point("h5-write")
         fh.attrs["complete"] = 1
 
 
 def read_stats(path: str | os.PathLike, layer: int, neurons: slice = slice(None)):
     """One layer's statistics (CompactStats), optionally only a slice of neuron columns."""
-    from .stats import CompactStats
+    from .running_stats import CompactStats
 
     with open_checked(path) as fh:
         g = fh.get(f"L{layer}")

@@ -165,13 +165,34 @@ def weights_fingerprint(model_path: str) -> str:
 
 
 def pick_device(requested: str = "auto") -> torch.device:
+    """The torch device for `model.device`; a device this machine lacks is a ModelError naming
+    the key, raised before any weights are read."""
     if requested != "auto":
-        return torch.device(requested)
+        return _available_device(torch.device(requested), requested)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _available_device(dev: torch.device, requested: str) -> torch.device:
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (dev.index or 0) >= count:
+            seen = f"{count} CUDA device(s)" if count else "no CUDA device"
+            raise ModelError(
+                f"model.device is '{requested}' but torch sees {seen} on this machine: set "
+                "model.device: auto (or cpu), or run the extract job on a GPU node "
+                "(on SLURM: --workflow-profile profiles/slurm)"
+            )
+    mps = getattr(torch.backends, "mps", None)
+    if dev.type == "mps" and not (mps and mps.is_available()):
+        raise ModelError(
+            f"model.device is '{requested}' but torch has no MPS backend on this machine: set "
+            "model.device: auto (or cpu)"
+        )
+    return dev
 
 
 def pick_dtype(requested: str, device: torch.device) -> torch.dtype:

@@ -6,7 +6,13 @@ import math
 from dataclasses import dataclass
 
 from .convert import is_gguf_id, ready_checkpoint
-from .models import ModelError, check_layers, model_shape, resolve_model_path
+from .models import (
+    PACKAGE_PREFIX,
+    ModelError,
+    check_layers,
+    model_shape,
+    resolve_model_path,
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,21 @@ def local_model_path(model: dict) -> str | None:
         return snapshot_download(model["id"], revision=model.get("revision"), local_files_only=True)
     except Exception:
         return None
+
+
+def local_model_files(model: dict) -> list[str]:
+    """The files of a model given as a local directory, as inputs of the jobs that read it, so
+    weights changed in place rerun them. [] for hub models (pinned by `model.revision`, a params
+    entry) and `package:` models (changed only by reinstalling their package)."""
+    from pathlib import Path
+
+    model_id = model["id"]
+    root = Path(model_id).expanduser()
+    if model_id.startswith(PACKAGE_PREFIX) or not root.is_dir():
+        return []
+    files = (p for p in root.rglob("*") if p.is_file())
+    return sorted(str(p) for p in files
+                  if not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
 def neurons_per_layer(config: dict) -> int:

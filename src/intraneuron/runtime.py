@@ -1,15 +1,19 @@
 """What every Snakemake script adapter shares: logging to the rule's log, clean error surfacing,
-and provenance attributes."""
+and provenance attributes; and the checks the workflow runs when it starts."""
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
 import time
 from collections.abc import Callable
 from importlib import metadata
+from pathlib import Path
 
 from . import __version__
+from .h5io import atomic_path
 
 PACKAGES = ("torch", "transformers", "numpy", "scipy", "pandas", "pyarrow", "h5py", "snakemake")
 
@@ -63,3 +67,65 @@ def _quiet_libraries() -> None:
         hf_logging.disable_progress_bar()
     except ImportError:
         pass
+
+
+# ------------------------------------------------------------------ checks at workflow start
+
+GPU_KEYS = ("gpu", "gpus")
+
+
+def gpu_request_problem(executor: str | None, resources: dict, device: str) -> str | None:
+    """Why a cluster run would extract on CPU nodes by accident, or None.
+
+    `--profile profiles/slurm` alone still loads profiles/default as the workflow profile, whose
+    `set-resources` replaces the slurm profile's, so extraction silently loses its GPU request.
+    """
+    if executor != "slurm" or device == "cpu":
+        return None
+    if any(resources.get(key) for key in GPU_KEYS):
+        return None
+    if any("gpu" in str(resources.get(key, "")) for key in ("gres", "slurm_extra")):
+        return None
+    return (
+        "the slurm executor is in use but rule extract requests no GPU, so the forward pass "
+        "would run on a CPU node: the workflow profile profiles/default (which Snakemake loads "
+        "whenever --workflow-profile is not given) replaced the resources of your --profile. "
+        "Run `snakemake --workflow-profile profiles/slurm` (or `--profile profiles/slurm "
+        "--workflow-profile none`); to extract on CPU nodes on purpose, set model.device: cpu"
+    )
+
+
+STALE_NAME = "index.STALE.html"
+
+
+def retire_report(html: str | os.PathLike) -> Path | None:
+    """Move a report that the starting run will recompute aside, marked STALE in its first line.
+
+    A run that then fails leaves no `index.html` that looks current: only the marked copy,
+    which says when and why it went stale. Returns the copy's path (None without a report).
+    """
+    html = Path(html)
+    if not html.is_file():
+        return None
+    stale = html.with_name(STALE_NAME)
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    banner = (
+        '<div id="stale-report" style="background:#b00020;color:#fff;padding:1em;'
+        'font:bold 1.2em sans-serif">STALE REPORT: a run started at '
+        f"{when} recomputes its inputs (changed config, code or data), so this report describes "
+        f"earlier results. The current report will be {html.name} once that run succeeds.</div>"
+    )
+    text = html.read_text(encoding="utf-8")
+    body = re.search(r"<body[^>]*>", text)
+    at = body.end() if body else 0
+    with atomic_path(stale) as tmp:
+        Path(tmp).write_text(text[:at] + banner + text[at:], encoding="utf-8")
+    html.unlink()
+    return stale
+
+
+def drop_stale_report(html: str | os.PathLike) -> None:
+    """After a successful run that rebuilt the report, its STALE predecessor has no use."""
+    html = Path(html)
+    if html.is_file():
+        html.with_name(STALE_NAME).unlink(missing_ok=True)

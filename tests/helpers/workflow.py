@@ -93,10 +93,11 @@ def snakemake_cmd(project: Path, *extra: str, configfile: str = "config.yaml",
 
 
 def run_snakemake(project: Path, *extra: str, check: bool = True, env: dict | None = None,
-                  **kwargs) -> subprocess.CompletedProcess:
+                  timeout: float | None = None, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
     proc = subprocess.run(snakemake_cmd(project, *extra, **kwargs), capture_output=True,
-                          text=True, env=env, cwd=project, start_new_session=True)
+                          text=True, env=env, cwd=project, start_new_session=True,
+                          timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
                              f"{proc.stderr[-8000:]}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -253,8 +254,9 @@ def install_fake_datasets(monkeypatch, load):
     module = types.ModuleType("datasets")
     module.load_dataset = load
     monkeypatch.setitem(sys.modules, "datasets", module)
-    for var in corpus._OFFLINE_VARS:
-        monkeypatch.delenv(var, raising=False)
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # conftest sets it for every test
 
 
 def test_huggingface_reader_streams(monkeypatch):
@@ -393,14 +395,6 @@ def test_huggingface_without_datasets(monkeypatch):
         docs_of({"source": "huggingface", "dataset": "wikitext"})
 
 
-def test_huggingface_offline(monkeypatch):
-    install_fake_datasets(monkeypatch, lambda *a, **k: pytest.fail("must not go online"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(CorpusError, match=r"HF_HUB_OFFLINE=1 forbids network access; unset "
-                                          r"HF_HUB_OFFLINE and go online, or use a local source"):
-        docs_of({"source": "huggingface", "dataset": "wikitext"})
-
-
 def test_huggingface_unreachable(monkeypatch):
     def load(*args, **kwargs):
         raise ConnectionError("Couldn't reach 'wikitext' on the Hub")
@@ -415,7 +409,7 @@ def test_huggingface_unreachable(monkeypatch):
     ({"source": "csv", "path": "x"}, r"corpus.source 'csv' is not supported; set corpus.source "
                                      r"to one of \['text'"),
     ({"source": "text"}, r"corpus.path is required for corpus.source 'text'"),
-    ({"source": "huggingface"}, r"corpus.dataset is required"),
+    ({"source": "huggingface", "dataset": None}, r"corpus.dataset is required"),
     ({"source": "text", "path": "x", "max_documents": 0}, r"corpus.max_documents must be"),
 ])
 def test_bad_settings(cfg, message):
@@ -472,3 +466,179 @@ def test_atomic_write_leaves_nothing_on_error(gpt2, tmp_path, monkeypatch):
         write_tokens(table, target, {"run": 2})
     assert os.listdir(tmp_path) == ["tokens.parquet"]
     assert read_tokens(target)[1]["run"] == 1  # the previous file is untouched
+
+
+# --------------------------------------------------------------------------- issue 12
+
+
+def test_literal_path_with_glob_characters_is_that_file(tmp_path):
+    (tmp_path / "gloss[1].txt").write_text("the literal file")
+    (tmp_path / "gloss1.txt").write_text("what the glob matches")
+    cfg = {"source": "text", "path": str(tmp_path / "gloss[1].txt")}
+    assert docs_of(cfg) == [(0, "the literal file")]
+    assert corpus.corpus_files(cfg) == [str(tmp_path / "gloss[1].txt")]
+
+
+def test_existing_path_with_brackets_and_spaces_is_read(tmp_path):
+    folder = tmp_path / "data [v2]"
+    folder.mkdir()
+    (folder / "a.txt").write_text("inside a folder with brackets")
+    assert docs_of({"source": "text", "path": str(folder / "a.txt")}) == [
+        (0, "inside a folder with brackets")]
+
+
+def test_glob_still_works_when_no_file_has_that_name(tmp_path):
+    for name in ("b.txt", "a.txt", "c.md"):
+        (tmp_path / name).write_text(name)
+    cfg = {"source": "text", "path": str(tmp_path / "*.txt")}
+    assert corpus.corpus_files(cfg) == [str(tmp_path / "a.txt"), str(tmp_path / "b.txt")]
+
+
+def test_corpus_files_of_each_source(tmp_path):
+    write_wordnet(tmp_path / "wn")
+    files = corpus.corpus_files({"source": "wordnet", "path": str(tmp_path / "wn")})
+    assert [Path(f).name for f in files] == list(corpus.WORDNET_FILES)
+    assert corpus.corpus_files({"source": "huggingface", "dataset": "wikitext"}) == []
+    assert corpus.corpus_files({"source": "text", "path": str(tmp_path / "none*.txt")}) == []
+
+
+def test_files_read_are_recorded_with_size_and_hash(tmp_path):
+    (tmp_path / "a.txt").write_text("first file")
+    (tmp_path / "b.txt").write_text("second")
+    read = []
+    list(iter_documents({"source": "text", "path": str(tmp_path / "*.txt")}, read=read))
+    assert read == [
+        {"path": str(tmp_path / "a.txt"), "bytes": 10,
+         "sha256": hashlib.sha256(b"first file").hexdigest()},
+        {"path": str(tmp_path / "b.txt"), "bytes": 6,
+         "sha256": hashlib.sha256(b"second").hexdigest()},
+    ]
+
+
+def test_tar_archive_in_the_glob_is_refused_by_name(tmp_path):
+    import io
+    import tarfile
+
+    (tmp_path / "a.txt").write_text("plain text")
+    payload = tmp_path / "payload.txt"
+    payload.write_text("archived text")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(payload, arcname="payload.txt")
+    payload.unlink()
+    (tmp_path / "b.txt").write_bytes(buffer.getvalue())
+    buffer.getvalue().decode("utf-8")  # valid UTF-8: only the NUL bytes give it away
+    with pytest.raises(CorpusError, match=rf"{tmp_path / 'b.txt'} looks binary \(NUL byte at "
+                                          r"byte offset \d+\).*remove it from corpus.path"):
+        docs_of({"source": "text", "path": str(tmp_path / "*.txt")})
+
+
+def test_nul_byte_in_jsonl_is_refused(tmp_path):
+    (tmp_path / "a.jsonl").write_bytes(b'{"text": "ok"}\n\x00\x00{"text": "x"}\n')
+    with pytest.raises(CorpusError, match=r"a.jsonl looks binary \(NUL byte at byte offset 15\)"):
+        docs_of({"source": "jsonl", "path": str(tmp_path / "a.jsonl")})
+
+
+def test_all_unknown_tokens_are_refused_with_the_share(bert):
+    texts = ["zebra quokka wombat", "axolotl narwhal"]
+    table = tokenize_corpus(enumerated(texts), bert, 8)
+    with pytest.raises(CorpusError, match=r"100.0% of the corpus tokens are the tokenizer's "
+                                          r"unknown token \[UNK\]"):
+        corpus.check_vocabulary(table, bert)
+
+
+def test_one_repeated_word_is_refused_with_the_type_count(gpt2):
+    table = tokenize_corpus(enumerated([("cat " * 50).strip()]), gpt2, 16)
+    with pytest.raises(CorpusError, match=r"the corpus has only \d distinct token types? "
+                                          r"\(at least 3 needed"):
+        corpus.check_vocabulary(table, gpt2)
+
+
+def test_too_few_eligible_types_for_k_are_refused_before_extraction(gpt2):
+    table = tokenize_corpus(enumerated(DOCS), gpt2, 16)
+    with pytest.raises(CorpusError, match=r"only \d+ token types pass min_count=2 \(and the "
+                                          r"special-token filter\), fewer than core_tokens.k=50, "
+                                          r"in a corpus of \d+ tokens with \d+ distinct types"):
+        corpus.check_vocabulary(table, gpt2, k=50, min_count=2, excluded=[0])
+
+
+def test_eligible_types_are_counted_as_the_core_token_stage_counts(gpt2):
+    table = tokenize_corpus(enumerated(DOCS), gpt2, 16)
+    ids = np.concatenate(table.column("input_ids").to_pylist())
+    types, counts = np.unique(ids, return_counts=True)
+    n = int(((counts >= 2) & (types != 0)).sum())
+    corpus.check_vocabulary(table, gpt2, k=n, min_count=2, excluded=[0])
+    with pytest.raises(CorpusError, match=rf"only {n} token types pass"):
+        corpus.check_vocabulary(table, gpt2, k=n + 1, min_count=2, excluded=[0])
+
+
+def test_ordinary_corpus_passes_the_vocabulary_check(gpt2):
+    table = tokenize_corpus(enumerated(DOCS), gpt2, 16)
+    stats = corpus.check_vocabulary(table, gpt2)
+    assert stats["n_types"] > 10 and stats["unknown_share"] == 0.0
+
+
+@pytest.mark.parametrize("text", [
+    "The cat sat on the mat.  A dog  ran\tin the park!\n\nNumbers like 42 appear; so do quotes.",
+    "a  b\n\n  c, d!  " * 20 + "end",
+])
+def test_long_documents_are_tokenised_in_pieces_with_the_same_ids(gpt2, bert, monkeypatch, text):
+    monkeypatch.setattr(corpus, "PIECE_CHARS", 16)
+    for tok in (gpt2, bert):
+        pieces = list(corpus._pieces(text))
+        assert "".join(pieces) == text and max(map(len, pieces)) <= 16
+        table = tokenize_corpus(enumerated([text]), tok, 1000)
+        ids, docs = content(table)
+        assert ids[docs == 0].tolist() == tok(text, add_special_tokens=False)["input_ids"]
+
+
+class CountingTokenizer(NoSpecialTokenizer):
+    """Records how many characters each call tokenises."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, text, add_special_tokens=True, **kwargs):
+        texts = [text] if isinstance(text, str) else text
+        self.calls.append(sum(map(len, texts)))
+        return super().__call__(text, add_special_tokens, **kwargs)
+
+
+def test_max_tokens_stops_tokenising_a_huge_single_line_document():
+    tok = CountingTokenizer()
+    huge = "abcdefghij " * 1_000_000  # 11 MB, one line
+    table = tokenize_corpus([(0, huge)], tok, 100, max_tokens=20_000)
+    assert sum(table.column("n_tokens").to_pylist()) == 20_000
+    # One batch reaches the cap; each call stays within a batch, not the 11 MB document.
+    assert max(tok.calls) < corpus.BATCH_CHARS + corpus.PIECE_CHARS
+    assert sum(tok.calls) < corpus.BATCH_CHARS + corpus.PIECE_CHARS + 2  # + the probe calls
+
+
+def test_tokens_file_is_readable_by_others(gpt2, tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_tokens(tokenize_corpus(enumerated(DOCS), gpt2, 6), tmp_path / "tokens.parquet")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "tokens.parquet").stat().st_mode & 0o777 == 0o644
+
+
+def test_corpus_defaults_come_from_the_schema_only():
+    from intraneuron.config import load_schema
+
+    assert not hasattr(corpus, "CONFIG_DEFAULTS")
+    schema = load_schema()["properties"]["corpus"]["properties"]
+    settings = corpus._settings({"source": "huggingface"})
+    for key, spec in schema.items():
+        if key != "source":
+            assert settings[key] == spec["default"], key
+
+
+def test_huggingface_offline_is_read_from_the_hub_constants(monkeypatch):
+    from huggingface_hub import constants
+
+    install_fake_datasets(monkeypatch, lambda *a, **k: pytest.fail("must not go online"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(CorpusError, match=r"HF_HUB_OFFLINE=1 forbids network access; unset "
+                                          r"HF_HUB_OFFLINE and go online, or use a local source"):
+        docs_of({"source": "huggingface", "dataset": "wikitext"})

@@ -88,7 +88,7 @@ def test_report_and_logs(baseline):
     assert "http://" not in html.replace("http://www.w3.org", "")
     assert list((baseline / "results/report/figures").glob("*.png"))
     for rule in ("prepare_corpus", "merge", "report"):
-        assert (baseline / f"logs/{rule}.log").exists()
+        assert (baseline / f"results/logs/{rule}.log").exists()
     assert (baseline / "results/benchmarks/extract/1-of-1.tsv").exists()
 
 

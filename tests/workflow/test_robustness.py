@@ -1,8 +1,12 @@
-"""Bad input, interruption, determinism, shard invariance and minimal reruns (issue 6)."""
+"""Bad input, interruption, determinism, shard invariance and minimal reruns (issues 6 and 12)."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
+import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -11,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 from helpers.workflow import (
+    SNAKEMAKE,
     copy_workflow,
     job_counts,
     make_tiny_project,
@@ -59,6 +64,23 @@ def planned(project: Path, snakefile: Path, **overrides) -> dict[str, int]:
     return job_counts(out)
 
 
+@contextmanager
+def restored(*paths: Path):
+    """Undo edits (content and mtime) of files of the shared reference project, and remove files
+    created in the block, so later tests see it unchanged."""
+    saved = {p: (p.read_bytes(), os.stat(p)) for p in paths if p.exists()}
+    try:
+        yield
+    finally:
+        for p in paths:
+            if p in saved:
+                data, st = saved[p]
+                p.write_bytes(data)
+                os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+            else:
+                p.unlink(missing_ok=True)
+
+
 DOWNSTREAM_OF_ANALYSIS = {"analyze", "merge", "report"}
 DOWNSTREAM_OF_CORE = DOWNSTREAM_OF_ANALYSIS | {"core_tokens"}
 
@@ -66,7 +88,7 @@ DOWNSTREAM_OF_CORE = DOWNSTREAM_OF_ANALYSIS | {"core_tokens"}
 @pytest.mark.parametrize("change, expected", [
     ({}, set()),
     ({"analysis__seed": 7}, DOWNSTREAM_OF_ANALYSIS),
-    ({"analysis__n_segments": 2}, DOWNSTREAM_OF_ANALYSIS),
+    ({"analysis__n_segments": 4}, DOWNSTREAM_OF_ANALYSIS),
     ({"analysis__permutations": 60}, DOWNSTREAM_OF_ANALYSIS),
     ({"analysis__linkage": "complete"}, DOWNSTREAM_OF_ANALYSIS),
     ({"core_tokens__k": 10}, DOWNSTREAM_OF_CORE),
@@ -102,12 +124,114 @@ def test_changing_the_corpus_or_model_reruns_everything(reference):
 def test_editing_a_script_reruns_the_rules_that_use_it(reference):
     project, snakefile = reference
     script = snakefile.parent / "workflow/scripts/merge.py"
-    original = script.read_text()
-    try:
-        script.write_text(original + "\n# edited\n")
+    with restored(script):  # content and mtime: a newer script alone makes Snakemake rerun
+        script.write_text(script.read_text() + "\n# edited\n")
         assert set(planned(project, snakefile)) == {"merge", "report"}
-    finally:
-        script.write_text(original)
+
+
+DOWNSTREAM_OF_CORPUS = DOWNSTREAM_OF_CORE | {"prepare_corpus", "extract", "reduce_chunks"}
+
+
+def test_editing_or_adding_a_corpus_file_reruns_the_corpus_and_what_follows(reference):
+    project, snakefile = reference
+    doc, extra = project / "corpus/doc0.txt", project / "corpus/doc9.txt"
+    with restored(doc):
+        doc.write_text(doc.read_text() + " The red cat sleeps.\n")
+        assert set(planned(project, snakefile)) == DOWNSTREAM_OF_CORPUS
+    with restored(extra):
+        extra.write_text("The blue dog runs in the park.\n")
+        assert set(planned(project, snakefile)) == DOWNSTREAM_OF_CORPUS
+    assert set(planned(project, snakefile)) == set()
+
+
+def test_local_model_weights_changed_in_place_rerun_everything(reference):
+    project, snakefile = reference
+    weights = project / "model/model.safetensors"
+    with restored(weights):
+        data = bytearray(weights.read_bytes())
+        data[-1] ^= 0x01  # new weights in place: same file name, other bytes
+        weights.write_bytes(bytes(data))
+        assert set(planned(project, snakefile)) == DOWNSTREAM_OF_CORPUS | {"embeddings"}
+
+
+def test_tokens_provenance_lists_the_files_read(reference):
+    from intraneuron.corpus import read_tokens
+
+    project, _ = reference
+    _, meta = read_tokens(project / "results/corpus/tokens.parquet")
+    files = sorted((project / "corpus").glob("*.txt"))
+    assert meta["files"] == [{"path": str(f), "bytes": f.stat().st_size,
+                              "sha256": hashlib.sha256(f.read_bytes()).hexdigest()} for f in files]
+    assert meta["n_types"] > 20 and meta["unknown_share"] == 0.0
+
+
+def test_results_with_a_trailing_slash_is_the_same_folder(reference):
+    project, snakefile = reference
+    assert set(planned(project, snakefile, results="results/")) == set()
+
+
+def test_nested_config_overrides_are_accepted(reference):
+    project, snakefile = reference
+    proc = run_snakemake(project, "-n", "--config", "layers=[0, 1]", "core_tokens={k: 12}",
+                         snakefile=snakefile)
+    assert "is not of type" not in proc.stdout + proc.stderr
+    assert job_counts(proc.stdout) == {}
+
+
+def test_logs_live_under_results(reference):
+    project, _ = reference
+    assert (project / "results/logs/prepare_corpus.log").exists()
+    assert (project / "results/logs/analyze/L0_B0.log").exists()
+    assert not (project / "logs").exists()
+
+
+# ------------------------------------------------------------------------------- a stale report
+
+def test_a_failed_rerun_leaves_no_report_that_looks_current(reference, tmp_path):
+    project = tmp_path / "p"
+    shutil.copytree(reference[0], project, symlinks=True)
+    config = yaml.safe_load((project / "config.yaml").read_text())
+    config["analysis"]["seed"] = 7
+    write_config(project, config)
+    proc = run_snakemake(project, check=False, snakefile=reference[1],
+                         env={"INTRANEURON_KILL_AT": "analyze-output:1:job"})
+    assert proc.returncode != 0
+    assert not (project / "results/report/index.html").exists()
+    stale = (project / "results/report/index.STALE.html").read_text()
+    assert "STALE REPORT: a run started at" in stale
+    assert "results/report/index.html moved to" in proc.stderr
+    run_snakemake(project, snakefile=reference[1])
+    assert (project / "results/report/index.html").exists()
+    assert not (project / "results/report/index.STALE.html").exists()
+
+
+# ----------------------------------------------------------------------------- SLURM profile
+
+@pytest.mark.skipif(shutil.which("sbatch") is None, reason="the slurm executor needs sbatch")
+def test_profile_instead_of_workflow_profile_is_caught_before_any_job(tmp_path):
+    project = make_tiny_project(tmp_path, model={"device": "auto"})  # cpu would need no GPU
+    snakefile = copy_workflow(project / "wf")
+    proc = run_snakemake(project, "--profile", str(project / "wf/profiles/slurm"), check=False,
+                         snakefile=snakefile, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "the slurm executor is in use but rule extract requests no GPU" in out
+    assert "--workflow-profile profiles/slurm" in out
+    assert not (project / "results").exists() and "Submitted" not in out
+
+
+# ------------------------------------------------------------------------------ config files
+
+@pytest.mark.parametrize("text, message", [
+    ("model:\n  id: gpt2\nlayers: [0, 1\n", "config file 'config/config.yaml', line 4: not valid YAML"),
+    ("- model\n", "config file 'config/config.yaml' holds a list, not a mapping"),
+])
+def test_broken_default_config_file_is_named(tmp_path, text, message):
+    snakefile = copy_workflow(tmp_path)
+    (tmp_path / "config/config.yaml").write_text(text)
+    proc = subprocess.run([SNAKEMAKE, "-s", str(snakefile), "-d", str(tmp_path), "-n"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode != 0 and message in proc.stdout + proc.stderr
 
 
 # ----------------------------------------------------------------------- determinism, invariance
@@ -171,17 +295,25 @@ def project(tmp_path):
     ({"block_size": 0}, "config key 'block_size': 0 is less than the minimum of 1"),
     ({"layers": [0, 5]}, "layers [5] do not exist in"),
     ({"analysis": {"max_clusters": 1}}, "analysis.max_clusters"),
+    ({"analysis": {"n_segments": 2}}, "'analysis.n_segments' is 2: the trend test across "
+                                      "activation segments needs at least 3 segments"),
+    ({"analysis": {"n_clusters": 50}}, "'analysis.n_clusters' (50) must be below "
+                                       "'core_tokens.k' (12)"),
+    ({"core_tokens": {"k": 3}}, "'core_tokens.k' is 3, below the 4 core tokens the analysis needs"),
+    ({"model": {"device": "gpu"}}, "config key 'model.device' is 'gpu'"),
+    ({"results": ""}, "config key 'results' is '', which puts every output at the root"),
+    ({"results": "config.yaml"}, "config key 'results' ('config.yaml') is an existing file"),
 ])
 def test_bad_config_stops_before_any_job(project, overrides, message):
     out = fails(project, "-n", **overrides)
     assert message in out
-    assert not (project / "results").exists()
+    assert not (project / "results").exists() and not (project / "config.yaml").is_dir()
 
 
 def test_k_larger_than_eligible_types_says_how_many_passed(project):
     out = fails(project, core_tokens={"k": 500, "min_count": 3})
     assert "token types pass min_count=3" in out and "fewer than core_tokens.k=500" in out
-    assert not list((project / "results/shards").rglob("core_tokens.h5"))
+    assert not (project / "results/activations").exists()  # known before the forward pass
 
 
 @pytest.mark.parametrize("content, message", [
@@ -189,6 +321,8 @@ def test_k_larger_than_eligible_types_says_how_many_passed(project):
     (b"", "is empty or only whitespace"),
     (b"  \n\t\n", "is empty or only whitespace"),
     (b"caf\xe9 au lait", "is not UTF-8: invalid byte 0xe9 at byte offset 3"),
+    (b"ustar archive\x00\x00 text", "looks binary (NUL byte at byte offset 13)"),
+    (b"cat " * 300, "fewer than core_tokens.k=12, in a corpus of 301 tokens with 3 distinct types"),
 ])
 def test_bad_corpus_is_named_with_the_fix(tmp_path, content, message):
     project = make_tiny_project(tmp_path)
@@ -199,6 +333,13 @@ def test_bad_corpus_is_named_with_the_fix(tmp_path, content, message):
     out = fails(project, corpus={"source": "text", "path": str(bad / "*.txt")})
     assert message in out
     assert not (project / "results/corpus/tokens.parquet").exists()
+
+
+def test_cuda_without_cuda_stops_the_extract_job_naming_the_key(project):
+    out = fails(project, model={"device": "cuda:0"})
+    assert "model.device is 'cuda:0' but torch sees no CUDA device" in out
+    assert "set model.device: auto (or cpu)" in out
+    assert not list((project / "results/activations").rglob("*.h5"))
 
 
 def test_model_missing_from_cache_while_offline(project, tmp_path):

@@ -2,7 +2,7 @@ rule core_tokens:
     input:
         stats=f"{RESULTS}/activations/L{{layer}}.h5",
         tokens=rules.prepare_corpus.output.tokens,
-        model=MODEL_CHECKPOINT,
+        model=MODEL_FILES + MODEL_CHECKPOINT,
     output:
         core=f"{SHARD_DIR}/core_tokens.h5",
     params:
@@ -12,7 +12,7 @@ rule core_tokens:
     group:
         "shard"
     log:
-        "logs/core_tokens/L{layer}_B{block}.log",
+        f"{LOGS}/core_tokens/L{{layer}}_B{{block}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/core_tokens/L{{layer}}_B{{block}}.tsv"
     conda:
@@ -35,7 +35,7 @@ rule analyze:
     group:
         "shard"
     log:
-        "logs/analyze/L{layer}_B{block}.log",
+        f"{LOGS}/analyze/L{{layer}}_B{{block}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/analyze/L{{layer}}_B{{block}}.tsv"
     conda:
@@ -79,7 +79,7 @@ rule merge:
     params:
         analysis=config["analysis"],
     log:
-        "logs/merge.log",
+        f"{LOGS}/merge.log",
     benchmark:
         f"{RESULTS}/benchmarks/merge.tsv"
     conda:

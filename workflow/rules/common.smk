@@ -13,8 +13,13 @@ if os.path.isdir(os.path.join(_SRC, "intraneuron")):
     os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.getenv("PYTHONPATH")) if p))
 
 from intraneuron.config import ConfigError, subset_hash, validate
+from intraneuron.corpus import corpus_files
 from intraneuron.models import ModelError
-from intraneuron.plan import neurons_per_layer, shards
+from intraneuron.plan import local_model_files, neurons_per_layer, shards
+from intraneuron.runtime import drop_stale_report, gpu_request_problem, retire_report
+
+# Fast tokenizers fork-warn (and can deadlock) under Snakemake's job processes.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 try:
     validated = validate(config)
@@ -34,6 +39,10 @@ localrules:
 
 RESULTS = config["results"]
 SHARD_DIR = f"{RESULTS}/shards/L{{layer}}/B{{block}}"
+# Logs live with the results they explain: moving `results` moves them, and two configs with
+# different `results` never overwrite each other's logs.
+LOGS = f"{RESULTS}/logs"
+REPORT_HTML = f"{RESULTS}/report/index.html"
 
 
 scattergather:
@@ -92,3 +101,35 @@ EXTRACTION = {
     "n_neurons": N_NEURONS,
 }
 CONFIG_HASH = subset_hash(config)
+
+
+# Input files: editing a corpus file (or adding one to the glob) or a local model's weights reruns
+# the jobs that read them. Hub models are pinned by their revision in MODEL, a params entry.
+MODEL_FILES = local_model_files(config["model"])
+
+
+def corpus_inputs(wildcards):
+    return corpus_files(config["corpus"])
+
+
+onstart:
+    problem = gpu_request_problem(
+        workflow.executor_plugin.name if workflow.executor_plugin else None,
+        dict(rules.extract.rule.resources),
+        config["model"]["device"],
+    )
+    if problem:
+        sys.exit(f"intraneuron: {problem}")
+    # Every job of this workflow feeds the report: if any runs, the report on disk is stale.
+    if any(job.rule.name != "all" for job in workflow.dag.needrun_jobs()):
+        stale = retire_report(REPORT_HTML)
+        if stale:
+            print(
+                f"intraneuron: {REPORT_HTML} moved to {stale} (marked STALE) until this "
+                "run rebuilds it",
+                file=sys.stderr,
+            )
+
+
+onsuccess:
+    drop_stale_report(REPORT_HTML)

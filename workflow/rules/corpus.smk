@@ -1,13 +1,14 @@
 rule prepare_corpus:
     input:
-        model=MODEL_CHECKPOINT,
+        corpus=corpus_inputs,
+        model=MODEL_FILES + MODEL_CHECKPOINT,
     output:
         tokens=f"{RESULTS}/corpus/tokens.parquet",
     params:
         corpus=config["corpus"],
         model=MODEL,
     log:
-        "logs/prepare_corpus.log",
+        f"{LOGS}/prepare_corpus.log",
     benchmark:
         f"{RESULTS}/benchmarks/prepare_corpus.tsv"
     conda:

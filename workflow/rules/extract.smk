@@ -1,7 +1,7 @@
 rule extract:
     input:
         tokens=rules.prepare_corpus.output.tokens,
-        model=MODEL_CHECKPOINT,
+        model=MODEL_FILES + MODEL_CHECKPOINT,
     output:
         stats=f"{RESULTS}/activations/chunks/{{scatteritem}}.h5",
     params:
@@ -11,7 +11,7 @@ rule extract:
     # The forward pass uses every core it is given (Snakemake caps BLAS/OpenMP threads at this).
     threads: workflow.cores
     log:
-        "logs/extract/{scatteritem}.log",
+        f"{LOGS}/extract/{{scatteritem}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/extract/{{scatteritem}}.tsv"
     conda:
@@ -26,7 +26,7 @@ rule reduce_chunks:
     output:
         stats=f"{RESULTS}/activations/L{{layer}}.h5",
     log:
-        "logs/reduce/L{layer}.log",
+        f"{LOGS}/reduce/L{{layer}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/reduce/L{{layer}}.tsv"
     conda:
@@ -37,7 +37,7 @@ rule reduce_chunks:
 
 rule embeddings:
     input:
-        model=MODEL_CHECKPOINT,
+        model=MODEL_FILES + MODEL_CHECKPOINT,
     output:
         matrix=f"{RESULTS}/embeddings/{{proxy}}.h5",
     params:
@@ -45,7 +45,7 @@ rule embeddings:
         sentence_model=config["analysis"]["sentence_model"],
         wordnet_dir=config["analysis"]["wordnet_dir"],
     log:
-        "logs/embeddings/{proxy}.log",
+        f"{LOGS}/embeddings/{{proxy}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/embeddings/{{proxy}}.tsv"
     conda:

@@ -11,7 +11,7 @@ rule compare_openai:
         directory=OPENAI["directory"],
         top_n=OPENAI["top_n"],
     log:
-        "logs/compare_openai.log",
+        f"{LOGS}/compare_openai.log",
     benchmark:
         f"{RESULTS}/benchmarks/compare_openai.tsv"
     conda:
@@ -48,7 +48,7 @@ rule report:
         config=config,
         config_hash=CONFIG_HASH,
     log:
-        "logs/report.log",
+        f"{LOGS}/report.log",
     benchmark:
         f"{RESULTS}/benchmarks/report.tsv"
     conda:

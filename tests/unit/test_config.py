@@ -1,0 +1,194 @@
+"""Config checks that must stop a run before any job (issue 12): paths, settings that make a test
+meaningless, devices, `--config` overrides and config files that cannot be read."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from intraneuron import config as cfgmod
+from intraneuron.config import ConfigError, load_config_file, validate
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def checked(**overrides) -> dict:
+    return validate(overrides)
+
+
+# ------------------------------------------------------------------------------- results path
+
+@pytest.mark.parametrize("given, expected", [
+    ("results/", "results"),
+    ("results//demo/", os.path.join("results", "demo")),
+    ("./results/x", os.path.join("results", "x")),
+    ("~/x", os.path.join(os.path.expanduser("~"), "x")),
+])
+def test_results_path_is_normalised(given, expected):
+    assert checked(results=given)["results"] == expected
+
+
+@pytest.mark.parametrize("given", ["", "   ", "/"])
+def test_results_path_at_the_filesystem_root_is_refused(given):
+    with pytest.raises(ConfigError, match=r"config key 'results'.*root of the filesystem"):
+        checked(results=given)
+
+
+def test_results_path_that_is_a_file_is_refused(tmp_path):
+    file = tmp_path / "results"
+    file.write_text("not a folder")
+    with pytest.raises(ConfigError, match=rf"config key 'results' \('{file}'\) is an existing "
+                                          r"file, not a folder"):
+        checked(results=str(file))
+
+
+# ------------------------------------------------------------- settings that make tests meaningless
+
+def test_two_segments_are_refused_with_the_reason():
+    with pytest.raises(ConfigError, match=r"'analysis.n_segments' is 2: the trend test across "
+                                          r"activation segments needs at least 3"):
+        checked(analysis={"n_segments": 2})
+
+
+@pytest.mark.parametrize("key, value", [
+    ("n_clusters", 20), ("n_clusters", 50), ("min_clusters", 20), ("max_clusters", 25),
+])
+def test_cluster_counts_must_be_below_k(key, value):
+    analysis = {key: value}
+    if key == "min_clusters":
+        analysis["max_clusters"] = 30
+    with pytest.raises(ConfigError, match=rf"'analysis.{key}' \({value}\) must be below "
+                                          r"'core_tokens.k' \(20\)"):
+        checked(core_tokens={"k": 20}, analysis=analysis)
+
+
+@pytest.mark.parametrize("k, needed", [(2, 4), (3, 4), (9, 10)])
+def test_k_below_what_the_analysis_needs_is_refused(k, needed):
+    analysis = {"n_segments": 4, "fine_segments": 4 if needed == 4 else 10, "max_clusters": 2}
+    with pytest.raises(ConfigError, match=rf"'core_tokens.k' is {k}, below the {needed} core "
+                                          r"tokens the analysis needs"):
+        checked(core_tokens={"k": k}, analysis=analysis)
+
+
+def test_k_must_exceed_max_clusters():
+    with pytest.raises(ConfigError, match=r"'analysis.max_clusters' \(10\) must be below "
+                                          r"'core_tokens.k' \(10\)"):
+        checked(core_tokens={"k": 10})
+
+
+def test_valid_small_setting_passes():
+    out = checked(core_tokens={"k": 12}, analysis={"n_segments": 3, "fine_segments": 4,
+                                                   "max_clusters": 4})
+    assert out["core_tokens"]["k"] == 12
+
+
+# ---------------------------------------------------------------------------------- device
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1", "mps"])
+def test_known_devices_pass(device):
+    assert checked(model={"device": device})["model"]["device"] == device
+
+
+@pytest.mark.parametrize("device", ["gpu", "CUDA", "cuda:", "cuda:x", "tpu"])
+def test_unknown_device_names_the_key_and_auto(device):
+    with pytest.raises(ConfigError, match=rf"config key 'model.device' is '{device}'.*'auto'"):
+        checked(model={"device": device})
+
+
+def test_cuda_without_cuda_fails_naming_the_key(monkeypatch):
+    import torch
+
+    from intraneuron.models import ModelError, pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ModelError, match=r"model.device is 'cuda:0' but torch sees no CUDA "
+                                         r"device.*model.device: auto"):
+        pick_device("cuda:0")
+
+
+# ------------------------------------------------------------------- --config overrides (strings)
+
+def test_nested_overrides_are_coerced_by_the_schema_types():
+    out = validate({"layers": ["0", "2"], "core_tokens": {"k": "5"}, "block_size": "10",
+                    "analysis": {"alpha": "0.01", "n_clusters": "3", "max_clusters": "4",
+                                 "n_segments": "3", "fine_segments": "4"},
+                    "n_neurons": "null", "corpus": {"split_paragraphs": "true"}})
+    assert out["layers"] == [0, 2] and out["core_tokens"]["k"] == 5 and out["block_size"] == 10
+    assert out["analysis"]["alpha"] == 0.01 and out["analysis"]["n_clusters"] == 3
+    assert out["n_neurons"] is None and out["corpus"]["split_paragraphs"] is True
+
+
+def test_override_of_a_whole_list_given_as_text_is_parsed():
+    assert validate({"layers": "[0, 1]"})["layers"] == [0, 1]
+
+
+def test_strings_stay_strings_where_the_schema_wants_text():
+    out = validate({"model": {"id": "123"}, "analysis": {"n_clusters": "auto"}})
+    assert out["model"]["id"] == "123" and out["analysis"]["n_clusters"] == "auto"
+
+
+def test_uncoercible_override_still_names_the_key():
+    with pytest.raises(ConfigError, match=r"config key 'core_tokens.k': 'many' is not of type"):
+        validate({"core_tokens": {"k": "many"}})
+
+
+def test_override_syntax_is_documented():
+    text = (REPO / "config" / "README.md").read_text()
+    assert "--config 'layers=[0]'" in text and "core_tokens={k: 50}" in text
+
+
+# ---------------------------------------------------------------------------------- config files
+
+def test_missing_config_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=rf"config file '{tmp_path / 'nope.yaml'}' does not exist"):
+        load_config_file(tmp_path / "nope.yaml")
+
+
+def test_yaml_error_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("model:\n  id: gpt2\nlayers: [0, 1\nblock_size: 8\n")
+    with pytest.raises(ConfigError, match=rf"config file '{path}', line \d+: not valid YAML"):
+        load_config_file(path)
+
+
+def test_config_file_that_is_not_a_mapping_is_named(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- model\n- layers\n")
+    with pytest.raises(ConfigError, match=rf"config file '{path}' holds a list, not a mapping"):
+        load_config_file(path)
+
+
+def test_empty_config_file_is_an_empty_mapping(tmp_path):
+    path = tmp_path / "empty.yaml"
+    path.write_text("# nothing\n")
+    assert load_config_file(path) == {}
+
+
+def test_cli_check_names_the_file(tmp_path, capsys):
+    path = tmp_path / "list.yaml"
+    path.write_text("- a\n")
+    assert cfgmod.main([str(path)]) == 1
+    assert f"config file '{path}' holds a list" in capsys.readouterr().err
+
+
+# -------------------------------------------------------------------------- schema as package data
+
+def test_schema_ships_inside_the_package():
+    package = Path(cfgmod.__file__).resolve().parent
+    assert cfgmod.SCHEMA_PATH.resolve().is_relative_to(package)
+    link = REPO / "workflow" / "schemas" / "config.schema.yaml"
+    assert link.is_symlink() and not os.path.isabs(os.readlink(link))
+    assert link.resolve() == cfgmod.SCHEMA_PATH.resolve()
+
+
+def test_schema_is_declared_as_package_data():
+    text = (REPO / "pyproject.toml").read_text()
+    assert "schemas/*.yaml" in text
+
+
+def test_each_shipped_config_has_its_own_results_folder():
+    folders = {validate(load_config_file(REPO / "config" / name))["results"]
+               for name in ("config.yaml", "demo.yaml")}
+    assert len(folders) == 2 and "results" not in folders
