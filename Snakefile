@@ -9,8 +9,10 @@ min_version("9.0")
 
 # The paper's setup unless a config is given (`--configfile config/demo.yaml` replaces it whole);
 # a missing, non-YAML or non-mapping file is named (with the line) before Snakemake reads it.
+# Used as a module with a `config:`, the module's config replaces this file (Snakemake skips it).
 if not workflow.config_settings.configfiles:
-    check_config_file("config/config.yaml")
+    if not workflow.modifier.skip_configfile:
+        check_config_file("config/config.yaml")
 
     configfile: "config/config.yaml"
 
