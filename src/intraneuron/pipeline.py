@@ -203,11 +203,12 @@ def merge_tables(inputs: dict[str, list[str]], outputs: dict[str, str], analysis
         atomic_parquet(frame, outputs[name], meta)
 
 
-def stage_times(benchmark_dir: str) -> pd.DataFrame:
-    """Wall time per rule from Snakemake's benchmark files (summed over a rule's jobs)."""
+def stage_times(paths: list[str]) -> pd.DataFrame:
+    """Wall time per rule from Snakemake's benchmark files (summed over a rule's jobs): a file
+    `<rule>.tsv`, or any file in a folder named after its rule (`<rule>/<job>.tsv`)."""
     rows = []
-    for path in sorted(Path(benchmark_dir).rglob("*.tsv")):
-        rule = path.relative_to(benchmark_dir).parts[0].removesuffix(".tsv")
+    for path in map(Path, sorted(paths)):
+        rule = path.stem if path.parent.name == "benchmarks" else path.parent.name
         frame = pd.read_csv(path, sep="\t")
         rows.append({"rule": rule, "jobs": 1, "wall_s": float(frame["s"].iloc[-1]),
                      "max_rss_mb": float(pd.to_numeric(frame["max_rss"], errors="coerce").iloc[-1])})

@@ -125,6 +125,9 @@ def synthetic_inputs(directory: Path, n_neurons: int = 16, seed: int = 1) -> tup
     (bench / "analyze" / "L0_B0.tsv").write_text("s\th:m:s\tmax_rss\n1.5\t0:00:01\t100.0\n")
     (bench / "analyze" / "L1_B0.tsv").write_text("s\th:m:s\tmax_rss\n2.5\t0:00:02\t120.0\n")
     (bench / "merge.tsv").write_text("s\th:m:s\tmax_rss\n0.5\t0:00:00\t-\n")
+    (bench / "stray.tsv").write_text("s\th:m:s\tmax_rss\n99\t0:01:39\t1.0\n")  # not declared
+    paths["benchmarks"] = [str(bench / "analyze" / "L0_B0.tsv"),
+                           str(bench / "analyze" / "L1_B0.tsv"), str(bench / "merge.tsv")]
     return paths, config
 
 
@@ -313,6 +316,7 @@ def test_provenance_section(built):
     for text in ("abc123", "c0ffee", "123,456", "cfg0123", "GPT2TokenizerFast", "numpy",
                  "analyze", "merge", "max_tokens: 6000"):
         assert text in prov, text
+    assert "stray" not in prov  # only the benchmark files the report declares as inputs
 
 
 def test_no_budget_no_benchmarks_no_provenance(tmp_path):
@@ -321,6 +325,7 @@ def test_no_budget_no_benchmarks_no_provenance(tmp_path):
     config["report"]["browser_neurons"] = None
     config["results"] = str(tmp_path / "elsewhere")
     inputs["provenance"] = str(tmp_path / "missing.h5")
+    del inputs["benchmarks"]
     html_path = tmp_path / "index.html"
     build_report(inputs, str(html_path), str(tmp_path / "figs"), config, "x")
     html = html_path.read_text(encoding="utf-8")

@@ -133,3 +133,17 @@ onstart:
 
 onsuccess:
     drop_stale_report(REPORT_HTML)
+
+
+def benchmark_inputs(wildcards):
+    """Every benchmark file of the jobs before the report: the stage times it shows."""
+    layers, blocks = [s.layer for s in SHARDS], [s.block for s in SHARDS]
+    return [
+        rules.prepare_corpus.benchmark,
+        *gather.extract(rules.extract.benchmark),
+        *expand(rules.reduce_chunks.benchmark, layer=config["layers"]),
+        *expand(rules.embeddings.benchmark, proxy=config["analysis"]["proxy"]),
+        *expand(rules.core_tokens.benchmark, zip, layer=layers, block=blocks),
+        *expand(rules.analyze.benchmark, zip, layer=layers, block=blocks),
+        rules.merge.benchmark,
+    ]

@@ -32,6 +32,7 @@ rule report:
         segments=rules.merge.output.segments,
         clusters=rules.merge.output.clusters,
         provenance=f"{RESULTS}/activations/L{min(config['layers'])}.h5",
+        benchmarks=benchmark_inputs,
     output:
         html=report(
             f"{RESULTS}/report/index.html",

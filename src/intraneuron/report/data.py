@@ -121,7 +121,8 @@ def load(inputs: dict[str, str], config: dict, config_hash: str) -> ReportData:
         segments=real["segments"][0], clusters=real["clusters"][0],
         controls=real["neurons"][1], control_segments=real["segments"][1], tokens=tokens,
         config=config, config_hash=config_hash, extraction=extraction,
-        table_provenance=provenance, stage_times=_stage_times(config), openai=openai,
+        table_provenance=provenance, stage_times=_stage_times(inputs.get("benchmarks") or []),
+        openai=openai,
         openai_meta=openai_meta,
     )
 
@@ -134,16 +135,14 @@ def _split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame[real].reset_index(drop=True), frame[~real].reset_index(drop=True)
 
 
-def _stage_times(config: dict) -> pd.DataFrame:
+def _stage_times(paths: list[str]) -> pd.DataFrame:
+    """Stage times from the benchmark files the report rule declares as inputs."""
     from ..pipeline import stage_times
 
-    bench = Path(config["results"]) / "benchmarks"
-    if not bench.is_dir():
-        return pd.DataFrame(columns=["rule", "jobs", "wall_s", "max_rss_mb"])
     try:
-        return stage_times(str(bench))
+        return stage_times([str(p) for p in paths])
     except Exception as exc:  # a half-written benchmark file must not stop the report
-        log.warning("could not read stage times from %s: %s", bench, exc)
+        log.warning("could not read stage times from %d benchmark files: %s", len(paths), exc)
         return pd.DataFrame(columns=["rule", "jobs", "wall_s", "max_rss_mb"])
 
 
