@@ -220,6 +220,34 @@ TABLES: dict[str, list[Column]] = {
         Column("lo", "float64", "bootstrap 95% interval: low"),
         Column("hi", "float64", "and high"),
     ],
+    "robustness": [
+        Column("model", "str", "model name (config models)"),
+        Column("layer", "int16", "layer"),
+        Column("claim", "int16", "claim number"),
+        Column("claim_text", "str", "the paper's claim"),
+        Column("variant", "str", "analysis variant (config variants; base = the paper's "
+               "setting)"),
+        Column("paper", "bool", "the variant is the paper's setting (base)"),
+        Column("settings", "str", "the variant's overrides as section.key=value, or 'no "
+               "overrides'"),
+        Column("verdict_exists", "str", "the claim's verdict at level exists in this variant"),
+        Column("verdict_beyond_geometry", "str", "and at level beyond geometry"),
+    ],
+    "robustness_summary": [
+        Column("model", "str", "model name"),
+        Column("layer", "int16", "layer"),
+        Column("claim", "int16", "claim number"),
+        Column("claim_text", "str", "the paper's claim"),
+        Column("level", "str", "exists or beyond geometry"),
+        Column("n_variants", "int16", "variants run"),
+        Column("n_testable", "int16", "variants whose verdict is not 'not testable'"),
+        Column("n_supported", "int16", "variants whose verdict is 'supported'"),
+        Column("holds_in", "str", "all, most, few, none or not testable (rule in the rule "
+               "column)"),
+        Column("paper_verdict", "str", "the verdict in the paper's setting ('' if base was not "
+               "run)"),
+        Column("rule", "str", "how holds_in follows from the counts, in words"),
+    ],
 }
 
 
