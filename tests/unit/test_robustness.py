@@ -3,6 +3,11 @@ chosen so that every outcome of the rule occurs and each boundary is crossed."""
 
 from __future__ import annotations
 
+import logging
+import runpy
+from pathlib import Path
+from types import SimpleNamespace
+
 import pandas as pd
 import pytest
 
@@ -13,6 +18,9 @@ from intraneuron.analysis.robustness import (
     robustness_summary,
     settings_words,
 )
+from intraneuron.tables import atomic_parquet, read_provenance
+
+SCRIPT = Path(__file__).parents[2] / "workflow" / "scripts" / "robustness.py"
 
 S, M, N, T = "supported", "mixed", "not supported", "not testable"
 
@@ -101,3 +109,38 @@ def test_empty_runs_give_empty_tables():
     matrix = robustness_matrix([])
     assert matrix.empty and list(matrix.columns) == [c.name for c in TABLES["robustness"]]
     assert robustness_summary(matrix).empty
+
+
+@pytest.fixture
+def restore_logger():
+    """run_script replaces the package logger's handlers; give the other tests theirs back."""
+    logger = logging.getLogger("intraneuron")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    for handler in logger.handlers:
+        handler.close()
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+
+
+@pytest.mark.usefixtures("restore_logger")
+def test_snakemake_script_pairs_claims_with_runs_in_order(tmp_path):
+    runs = [{"model": "a", "variant": "base", "settings": {}},
+            {"model": "a", "variant": "ward", "settings": {"analysis": {"linkage": "ward"}}}]
+    paths = []
+    for run, verdict in zip(runs, (S, N), strict=True):
+        paths.append(str(tmp_path / f"{run['variant']}.parquet"))
+        atomic_parquet(claims({(1, 0): (verdict, verdict)}), paths[-1], {})
+    out = {name: str(tmp_path / f"{name}.parquet") for name in ("matrix", "summary")}
+    smk = SimpleNamespace(input=SimpleNamespace(claims=paths), output=SimpleNamespace(**out),
+                          params=SimpleNamespace(runs=runs), log=[str(tmp_path / "log")])
+    runpy.run_path(str(SCRIPT), init_globals={"snakemake": smk})
+    matrix = pd.read_parquet(out["matrix"]).set_index("variant")
+    assert matrix.loc["ward", "verdict_exists"] == N
+    assert matrix.loc["ward", "settings"] == "analysis.linkage=ward"
+    assert set(pd.read_parquet(out["summary"])["holds_in"]) == {"few"}
+    assert read_provenance(out["summary"])["runs"] == runs
+    smk.params.runs = runs[:1]
+    with pytest.raises(SystemExit):
+        runpy.run_path(str(SCRIPT), init_globals={"snakemake": smk})
+    assert "same order" in (tmp_path / "log").read_text()
