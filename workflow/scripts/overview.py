@@ -1,0 +1,42 @@
+"""Snakemake adapter: the run's overview page (report/index.html) across models and variants.
+
+input.claims and input.layers hold one table per entry of params.runs, in that order;
+input.ablation (optional: empty, or one table per model) and input.pages follow the order of
+params.models.
+"""
+
+import pandas as pd
+
+from intraneuron.report.overview import ModelVariant, build_overview
+from intraneuron.runtime import run_script
+
+
+def paths(smk, name: str) -> list[str]:
+    value = getattr(smk.input, name, [])
+    return [value] if isinstance(value, str) else list(value)
+
+
+def per_model(smk, name: str, models: list[str]) -> dict[str, str]:
+    given = paths(smk, name)
+    if given and len(given) != len(models):
+        raise ValueError(f"input.{name} has {len(given)} paths for {len(models)} models: give "
+                         "one per model, in the order of params.models, or none")
+    return dict(zip(models, given, strict=False))
+
+
+def main(smk, log):
+    runs, models = list(smk.params.runs), dict(smk.params.models)
+    claims, layers = paths(smk, "claims"), paths(smk, "layers")
+    if not len(claims) == len(layers) == len(runs):
+        raise ValueError(f"{len(claims)} claims and {len(layers)} layers tables for {len(runs)} "
+                         "runs: they must list the (model, variant) pairs in the same order")
+    tables = [ModelVariant(r["model"], r["variant"], pd.read_parquet(c), pd.read_parquet(lp),
+                           r.get("settings") or {})
+              for r, c, lp in zip(runs, claims, layers, strict=True)]
+    ablation = {m: pd.read_parquet(p) for m, p in per_model(smk, "ablation", list(models)).items()}
+    build_overview(tables, pd.read_parquet(smk.input.matrix), pd.read_parquet(smk.input.summary),
+                   models, smk.output.html, dict(smk.params.config), ablation,
+                   per_model(smk, "pages", list(models)))
+
+
+run_script(snakemake, main)
