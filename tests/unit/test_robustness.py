@@ -140,6 +140,12 @@ def test_snakemake_script_pairs_claims_with_runs_in_order(tmp_path):
     assert matrix.loc["ward", "settings"] == "analysis.linkage=ward"
     assert set(pd.read_parquet(out["summary"])["holds_in"]) == {"few"}
     assert read_provenance(out["summary"])["runs"] == runs
+    smk.params.runs = [runs[0], {**runs[1], "model": "b"}, {**runs[1], "settings": {}}]
+    smk.input.claims = [*paths, paths[1]]
+    with pytest.raises(SystemExit):
+        runpy.run_path(str(SCRIPT), init_globals={"snakemake": smk})
+    assert "different settings" in (tmp_path / "log").read_text()
+    smk.input.claims = paths
     smk.params.runs = runs[:1]
     with pytest.raises(SystemExit):
         runpy.run_path(str(SCRIPT), init_globals={"snakemake": smk})

@@ -14,6 +14,10 @@ def main(smk, log):
         raise ValueError(f"{len(paths)} claims tables for {len(runs)} runs: input.claims and "
                          "params.runs must list the (model, variant) pairs in the same order")
     settings = {r["variant"]: r.get("settings") or {} for r in runs}
+    clash = [r["variant"] for r in runs if (r.get("settings") or {}) != settings[r["variant"]]]
+    if clash:
+        raise ValueError(f"variant(s) {sorted(set(clash))} have different settings for "
+                         "different models: a variant must mean the same overrides everywhere")
     matrix = robustness_matrix(
         [(r["model"], r["variant"], pd.read_parquet(p)) for r, p in zip(runs, paths, strict=True)],
         settings)
