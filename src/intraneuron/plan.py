@@ -87,3 +87,22 @@ def shards(config: dict, n_neurons: int) -> list[Shard]:
         for layer in config["layers"]
         for b in range(blocks)
     ]
+
+
+def core_key(config: dict) -> str:
+    """Folder name of a core-token selection: equal core_tokens settings, equal folder, so
+    variants that keep them share one set of core-token jobs."""
+    from .config import subset_hash
+
+    core = config["core_tokens"]
+    return f"k{core['k']}-{subset_hash(core)[:8]}"
+
+
+def proxy_key(analysis: dict) -> str:
+    """File name of a categorical proxy's vectors: the proxy, and for the proxies that depend
+    on another key (the sentence model, the WordNet folder) a hash of it."""
+    from .config import subset_hash
+
+    proxy = analysis["proxy"]
+    source = {"sentence_model": "sentence_model", "wordnet": "wordnet_dir"}.get(proxy)
+    return f"{proxy}-{subset_hash(analysis[source])[:8]}" if source else proxy

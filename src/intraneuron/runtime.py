@@ -95,7 +95,9 @@ def gpu_request_problem(executor: str | None, resources: dict, device: str) -> s
     )
 
 
-STALE_NAME = "index.STALE.html"
+def stale_path(html: Path) -> Path:
+    """Where a retired page goes: index.html -> index.STALE.html, next to it."""
+    return html.with_name(f"{html.stem}.STALE{html.suffix}")
 
 
 def retire_report(html: str | os.PathLike) -> Path | None:
@@ -107,7 +109,7 @@ def retire_report(html: str | os.PathLike) -> Path | None:
     html = Path(html)
     if not html.is_file():
         return None
-    stale = html.with_name(STALE_NAME)
+    stale = stale_path(html)
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     banner = (
         '<div id="stale-report" style="background:#b00020;color:#fff;padding:1em;'
@@ -128,4 +130,4 @@ def drop_stale_report(html: str | os.PathLike) -> None:
     """After a successful run that rebuilt the report, its STALE predecessor has no use."""
     html = Path(html)
     if html.is_file():
-        html.with_name(STALE_NAME).unlink(missing_ok=True)
+        stale_path(html).unlink(missing_ok=True)

@@ -2,7 +2,7 @@
 
 The page is opened from disk (file://), as a reader would. Expectations are read from the
 page's own embedded browser data, so the same test also runs against any built report:
-INTRANEURON_REPORT=results/report/index.html. Without Chromium, chromedriver or selenium the
+INTRANEURON_REPORT=results/demo/report/models/smollm2.html (a model page). Without Chromium, chromedriver or selenium the
 test is skipped, except under CI=true, where that is a failure (bash setup.sh test
 installs them). INTRANEURON_UPDATE_SCREENSHOT=1 copies the screenshot to docs/report.png.
 """

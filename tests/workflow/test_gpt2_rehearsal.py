@@ -41,6 +41,9 @@ WINDOW = 1024
 PERMUTATIONS = 100
 # config/config.yaml's own results folder (the rehearsal keeps it)
 RESULTS = yaml.safe_load((REPO / "config/config.yaml").read_text())["results"]
+MODEL = f"{RESULTS}/models/gpt2-xl"  # the one model, named after its id
+BASE = f"{MODEL}/variants/base"
+PAGE = f"{RESULTS}/report/models/gpt2-xl.html"
 
 WORDS = {
     "animal": "cat dog horse bird fish mouse lion sheep goat wolf bear snake rabbit tiger duck",
@@ -122,7 +125,7 @@ def test_dry_run_plans_16_shards(tmp_path, hf_env):
 
 
 def test_windows_of_1024_tokens(project):
-    table, meta = read_tokens(project / RESULTS / "corpus/tokens.parquet")
+    table, meta = read_tokens(project / MODEL / "corpus/tokens.parquet")
     lengths = table.column("n_tokens").to_numpy()
     assert (lengths[:-1] == WINDOW).all() and 0 < lengths[-1] <= WINDOW
     assert meta["n_documents"] == 48 and meta["tokenizer"].endswith(f"snapshots/{COMMIT}")
@@ -141,19 +144,19 @@ def test_longer_windows_would_be_refused(hf_env):
 
 
 def test_every_neuron_analysed_and_eot_never_a_core_token(project):
-    neurons = pd.read_parquet(project / RESULTS / "neurons.parquet")
+    neurons = pd.read_parquet(project / BASE / "neurons.parquet")
     neurons = neurons[neurons["kind"] == "neuron"]
     assert neurons.groupby("layer").size().to_dict() == {0: 6400, 1: 6400}
-    tokens = pd.read_parquet(project / RESULTS / "tables/tokens.parquet")
+    tokens = pd.read_parquet(project / BASE / "tables/tokens.parquet")
     assert len(tokens) == 12800 * 100
     assert not (tokens["token_id"] == EOT).any()
-    stats, _ = h5io.read_stats(project / RESULTS / "activations/L0.h5", 0, slice(0, 1))
+    stats, _ = h5io.read_stats(project / MODEL / "activations/L0.h5", 0, slice(0, 1))
     eot = np.flatnonzero(stats.token_ids == EOT)
     assert eot.size and stats.count[eot[0]] >= 20  # frequent enough to be chosen if allowed
 
 
 def test_tokens_shown_with_leading_spaces(project, tokenizer):
-    tokens = pd.read_parquet(project / RESULTS / "tables/tokens.parquet")
+    tokens = pd.read_parquet(project / BASE / "tables/tokens.parquet")
     ids = tokens["token_id"].drop_duplicates()
     pieces = dict(zip(ids, tokenizer.convert_ids_to_tokens(ids.tolist()), strict=True))
     for token_id, token in tokens.drop_duplicates("token_id")[["token_id", "token"]].itertuples(
@@ -161,20 +164,20 @@ def test_tokens_shown_with_leading_spaces(project, tokenizer):
         assert token == tokenizer.decode([int(token_id)])
         assert token.startswith(" ") == pieces[token_id].startswith("Ġ"), (token_id, token)
     assert tokens["token"].str.startswith(" ").mean() > 0.5
-    html = (project / RESULTS / "report/index.html").read_text(encoding="utf-8")
+    html = (project / PAGE).read_text(encoding="utf-8")
     assert "Ġ" not in html and "Ġ" not in "".join(tokens["context_left"])
     assert '" farmer"' in html  # the neuron browser's token strings, space kept
 
 
 def test_hub_revision_in_provenance(project):
-    attrs = h5io.read_attrs_only(project / RESULTS / "activations/L0.h5")
+    attrs = h5io.read_attrs_only(project / MODEL / "activations/L0.h5")
     assert attrs["model_id"] == "gpt2-xl"
     assert attrs["model_revision"] == COMMIT and attrs["weights"] == f"hub-commit:{COMMIT}"
     assert attrs["model_path"].endswith(f"models--gpt2-xl/snapshots/{COMMIT}")
     for table in ("neurons", "claims", "tables/tokens"):
-        assert read_provenance(project / RESULTS / f"{table}.parquet")["weights"] == \
+        assert read_provenance(project / BASE / f"{table}.parquet")["weights"] == \
             f"hub-commit:{COMMIT}"
-    assert COMMIT in (project / RESULTS / "report/index.html").read_text(encoding="utf-8")
+    assert COMMIT in (project / PAGE).read_text(encoding="utf-8")
 
 
 def release_files(root, tokens: pd.DataFrame, tokenizer, neurons: int) -> dict:
@@ -198,7 +201,7 @@ def release_files(root, tokens: pd.DataFrame, tokenizer, neurons: int) -> dict:
 
 
 def test_openai_comparison_on_real_gpt2_strings(project, hf_env, tokenizer, tmp_path):
-    tokens = pd.read_parquet(project / RESULTS / "tables/tokens.parquet")
+    tokens = pd.read_parquet(project / BASE / "tables/tokens.parquet")
     expected = release_files(tmp_path / "openai", tokens, tokenizer, neurons=25)
     config = yaml.safe_load((project / "config.yaml").read_text())
     config["openai_comparison"] = {"directory": str(tmp_path / "openai")}
@@ -206,7 +209,7 @@ def test_openai_comparison_on_real_gpt2_strings(project, hf_env, tokenizer, tmp_
     counts = job_counts(run_snakemake(project, "-n", env=hf_env).stdout)
     assert counts == {"compare_openai": 1, "report": 1}
     run_snakemake(project, env=hf_env)
-    out = pd.read_parquet(project / RESULTS / "openai_overlap.parquet")
+    out = pd.read_parquet(project / MODEL / "openai_overlap.parquet")
     assert len(out) == 12800 and int(out["found"].sum()) == 50
     found = out[out["found"]]
     n_openai = [expected[k] for k in zip(found["layer"], found["neuron"], strict=True)]
@@ -217,4 +220,4 @@ def test_openai_comparison_on_real_gpt2_strings(project, hf_env, tokenizer, tmp_
     np.testing.assert_allclose(found["overlap_frac"], 60 / np.minimum(100, n_openai))
     np.testing.assert_allclose(found["spearman_rho"], -1.0)  # we wrote their order reversed
     assert set(out.loc[~out["found"], "status"]) == {"missing"}
-    assert "openai" in (project / RESULTS / "report/index.html").read_text(encoding="utf-8").lower()
+    assert "openai" in (project / PAGE).read_text(encoding="utf-8").lower()

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers.workflow import REPO, SNAKEMAKE, job_counts, make_tiny_project, tiny_config
+from helpers.workflow import (
+    BASE,
+    REPO,
+    SNAKEMAKE,
+    job_counts,
+    make_tiny_project,
+    tiny_config,
+)
 
 from intraneuron.tables import read_provenance
 
@@ -83,12 +90,13 @@ def test_dry_run_plans_every_rule_under_the_module_prefix(outer):
     assert counts == {"intraneuron_prepare_corpus": 1, "intraneuron_extract": 1,
                       "intraneuron_reduce_chunks": 1, "intraneuron_embeddings": 1,
                       "intraneuron_core_tokens": 1, "intraneuron_analyze": 1,
-                      "intraneuron_merge": 1, "intraneuron_report": 1}
+                      "intraneuron_merge": 1, "intraneuron_report_model": 1,
+                      "intraneuron_robustness": 1, "intraneuron_report": 1}
 
 
 def test_run_and_report_through_the_module(outer):
     snakemake(outer)
-    versions = read_provenance(outer / "results/neurons.parquet")["versions"]
+    versions = read_provenance(outer / BASE / "neurons.parquet")["versions"]
     assert versions["intraneuron"] == MARKED_VERSION  # the jobs ran the module's own package
     assert (outer / "results/report/index.html").stat().st_size > 0
     snakemake(outer, "--report", "report.html")

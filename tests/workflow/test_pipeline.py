@@ -8,7 +8,15 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.workflow import REPO, SNAKEMAKE, job_counts, make_tiny_project, run_snakemake
+from helpers.workflow import (
+    BASE,
+    MODEL_RESULTS,
+    REPO,
+    SNAKEMAKE,
+    job_counts,
+    make_tiny_project,
+    run_snakemake,
+)
 
 from intraneuron import h5io
 from intraneuron.core_tokens import select_core_tokens
@@ -27,7 +35,7 @@ def baseline(tmp_path_factory):
 
 
 def test_outputs_cover_every_neuron_once(baseline):
-    everything = pd.read_parquet(baseline / "results/neurons.parquet")
+    everything = pd.read_parquet(baseline / BASE / "neurons.parquet")
     neurons = everything[everything["kind"] == "neuron"]
     assert len(neurons) == 2 * N_NEURONS
     assert sorted(neurons.groupby("layer").size().to_dict().items()) == [(0, 40), (1, 40)]
@@ -36,20 +44,20 @@ def test_outputs_cover_every_neuron_once(baseline):
     kinds = everything.groupby("kind").size().to_dict()
     # every neuron has its shuffled and surrogate controls; every 8th a random direction
     assert kinds == {"neuron": 80, "shuffled": 80, "surrogate": 80, "random_direction": 10}
-    layers = pd.read_parquet(baseline / "results/layers.parquet")
+    layers = pd.read_parquet(baseline / BASE / "layers.parquet")
     assert sorted(set(layers["layer"])) == [0, 1] and len(layers) == 8
-    criteria = pd.read_parquet(baseline / "results/criteria.parquet")
+    criteria = pd.read_parquet(baseline / BASE / "criteria.parquet")
     assert len(criteria) == 2 * 9 and criteria["n_neuron"].gt(0).all()
-    claims = pd.read_parquet(baseline / "results/claims.parquet")
+    claims = pd.read_parquet(baseline / BASE / "claims.parquet")
     assert sorted(set(claims["claim"])) == [1, 2, 3]
     verdicts = {"supported", "not supported", "mixed", "not testable"}
     assert set(claims["verdict_exists"]) | set(claims["verdict_beyond_geometry"]) <= verdicts
 
 
 def test_core_tokens_are_the_top_means_of_the_extracted_statistics(baseline):
-    tokens = pd.read_parquet(baseline / "results/tables/tokens.parquet")
+    tokens = pd.read_parquet(baseline / BASE / "tables/tokens.parquet")
     for layer in (0, 1):
-        stats, _ = h5io.read_stats(baseline / f"results/activations/L{layer}.h5", layer)
+        stats, _ = h5io.read_stats(baseline / MODEL_RESULTS / f"activations/L{layer}.h5", layer)
         # Independent of the pipeline's selection: a plain sort of sum / count per neuron.
         special = {0}  # <|endoftext|>, the only special token of the tiny tokenizer
         for neuron in (0, 17, 39):
@@ -68,8 +76,8 @@ def test_core_tokens_are_the_top_means_of_the_extracted_statistics(baseline):
 
 
 def test_statistics_count_every_corpus_token(baseline):
-    attrs = h5io.read_attrs_only(baseline / "results/activations/L0.h5")
-    stats, _ = h5io.read_stats(baseline / "results/activations/L0.h5", 0)
+    attrs = h5io.read_attrs_only(baseline / MODEL_RESULTS / "activations/L0.h5")
+    stats, _ = h5io.read_stats(baseline / MODEL_RESULTS / "activations/L0.h5", 0)
     assert int(stats.count.sum()) == attrs["token_count"]
     assert attrs["model_id"].endswith("model") and attrs["weights"].startswith("sha256:")
     assert len(attrs["corpus_hash"]) == 64
@@ -77,19 +85,22 @@ def test_statistics_count_every_corpus_token(baseline):
 
 def test_provenance_recorded_in_every_table(baseline):
     for name in ("neurons", "layers", "claims", "criteria", "tables/tokens"):
-        prov = read_provenance(baseline / f"results/{name}.parquet")
+        prov = read_provenance(baseline / BASE / f"{name}.parquet")
         assert prov["config_hash"] and prov["corpus_hash"] and prov["weights"]
-    assert "torch" in read_provenance(baseline / "results/neurons.parquet")["versions"]
+    assert "torch" in read_provenance(baseline / BASE / "neurons.parquet")["versions"]
 
 
 def test_report_and_logs(baseline):
-    html = (baseline / "results/report/index.html").read_text()
-    assert "<img" in html or "data:image/png;base64" in html
-    assert "http://" not in html.replace("http://www.w3.org", "")
-    assert list((baseline / "results/report/figures").glob("*.png"))
-    for rule in ("prepare_corpus", "merge", "report"):
-        assert (baseline / f"results/logs/{rule}.log").exists()
-    assert (baseline / "results/benchmarks/extract/1-of-1.tsv").exists()
+    page = (baseline / "results/report/models/model.html").read_text()
+    assert "<img" in page or "data:image/png;base64" in page
+    overview = (baseline / "results/report/index.html").read_text()
+    assert 'href="models/model.html"' in overview
+    for html in (page, overview):
+        assert "http://" not in html.replace("http://www.w3.org", "")
+    assert list((baseline / "results/report/models/model_figures").glob("*.png"))
+    for log in ("model/prepare_corpus", "model/base/merge", "model/report", "overview"):
+        assert (baseline / f"results/logs/{log}.log").exists()
+    assert (baseline / "results/benchmarks/model/extract/1-of-1.tsv").exists()
 
 
 def test_nothing_to_do_after_a_complete_run(baseline):

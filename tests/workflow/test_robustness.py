@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 import yaml
 from helpers.workflow import (
+    BASE,
+    MODEL_RESULTS,
     SNAKEMAKE,
     copy_workflow,
     job_counts,
@@ -32,8 +34,8 @@ TABLES = ["neurons.parquet", "layers.parquet", "claims.parquet", "tables/tokens.
 
 def assert_same_results(a: Path, b: Path, exact: bool = True) -> None:
     for name in TABLES:
-        x = pd.read_parquet(a / "results" / name)
-        y = pd.read_parquet(b / "results" / name)
+        x = pd.read_parquet(a / BASE / name)
+        y = pd.read_parquet(b / BASE / name)
         if exact:
             pd.testing.assert_frame_equal(x, y, check_exact=True)
         else:
@@ -81,7 +83,8 @@ def restored(*paths: Path):
                 p.unlink(missing_ok=True)
 
 
-DOWNSTREAM_OF_ANALYSIS = {"analyze", "merge", "report"}
+REPORTS = {"report_model", "robustness", "report"}
+DOWNSTREAM_OF_ANALYSIS = {"analyze", "merge"} | REPORTS
 DOWNSTREAM_OF_CORE = DOWNSTREAM_OF_ANALYSIS | {"core_tokens"}
 
 
@@ -94,7 +97,7 @@ DOWNSTREAM_OF_CORE = DOWNSTREAM_OF_ANALYSIS | {"core_tokens"}
     ({"core_tokens__k": 10}, DOWNSTREAM_OF_CORE),
     ({"core_tokens__min_count": 4}, DOWNSTREAM_OF_CORE),
     ({"block_size": 13}, DOWNSTREAM_OF_CORE),
-    ({"report__example_neurons": 1}, {"report"}),
+    ({"report__example_neurons": 1}, {"report_model", "report"}),
 ])
 def test_config_change_reruns_exactly_what_it_affects(reference, change, expected):
     project, snakefile = reference
@@ -121,12 +124,68 @@ def test_changing_the_corpus_or_model_reruns_everything(reference):
     assert plan["prepare_corpus"] == 1 and plan["extract"] == 1 and plan["embeddings"] == 1
 
 
+# ---------------------------------------------------------------- models and variants
+
+WARD = {"analysis": {"linkage": "ward"}}
+
+
+def test_adding_a_variant_plans_only_its_analysis(reference):
+    project, snakefile = reference
+    plan = planned(project, snakefile, variants={"ward": WARD})
+    # the same core_tokens keys: its core tokens are shared; only its 4 shards are analysed
+    assert plan == {"analyze": 4, "merge": 1, "robustness": 1, "report": 1, "all": 1}
+
+
+def test_a_variant_with_other_core_token_keys_gets_its_own_core_tokens(reference):
+    project, snakefile = reference
+    plan = planned(project, snakefile, variants={"k10": {"core_tokens": {"k": 10}}})
+    assert plan["core_tokens"] == 4 and plan["analyze"] == 4
+    assert "extract" not in plan and "prepare_corpus" not in plan
+
+
+def test_changing_or_removing_a_variant_plans_only_what_it_affects(reference, tmp_path):
+    project = tmp_path / "p"
+    shutil.copytree(reference[0], project, symlinks=True)
+    snakefile = reference[1]
+    config = yaml.safe_load((project / "config.yaml").read_text())
+    write_config(project, {**config, "variants": {"ward": WARD}})
+    run_snakemake(project, snakefile=snakefile)
+    changed = {"ward": {"analysis": {"linkage": "complete"}}}
+    assert planned(project, snakefile, variants=changed) == {
+        "analyze": 4, "merge": 1, "robustness": 1, "report": 1, "all": 1}
+    # removed: only the run's summary and overview are redone; the base variant stays
+    assert set(planned(project, snakefile, variants={})) == {"robustness", "report", "all"}
+    matrix = pd.read_parquet(project / "results/robustness.parquet")
+    assert set(matrix["variant"]) == {"base", "ward"}
+
+
+def test_adding_a_model_plans_only_that_models_jobs(reference):
+    project, snakefile = reference
+    other = project / "model-copy"
+    if not other.exists():
+        shutil.copytree(project / "model", other)
+    plan = planned(project, snakefile, models={"model": {}, "copy": {"model": {"id": str(other)}}})
+    # every stage once for the new model; the old model's jobs are not planned
+    assert plan["prepare_corpus"] == 1 and plan["extract"] == 1 and plan["analyze"] == 4
+    assert plan["report_model"] == 1 and plan["merge"] == 1
+
+
+def test_a_variant_naming_an_unknown_model_is_refused(reference):
+    project, snakefile = reference
+    config = yaml.safe_load((project / "config.yaml").read_text())
+    (project / "bad.yaml").write_text(yaml.safe_dump(
+        {**config, "variants": {"ward": {**WARD, "models": ["nope"]}}}))
+    proc = run_snakemake(project, "-n", configfile="bad.yaml", snakefile=snakefile, check=False)
+    assert proc.returncode != 0
+    assert "variants.ward.models" in proc.stderr and "nope" in proc.stderr
+
+
 def test_editing_a_script_reruns_the_rules_that_use_it(reference):
     project, snakefile = reference
     script = snakefile.parent / "workflow/scripts/merge.py"
     with restored(script):  # content and mtime: a newer script alone makes Snakemake rerun
         script.write_text(script.read_text() + "\n# edited\n")
-        assert set(planned(project, snakefile)) == {"merge", "report"}
+        assert set(planned(project, snakefile)) == {"merge"} | REPORTS
 
 
 DOWNSTREAM_OF_CORPUS = DOWNSTREAM_OF_CORE | {"prepare_corpus", "extract", "reduce_chunks"}
@@ -158,7 +217,7 @@ def test_tokens_provenance_lists_the_files_read(reference):
     from intraneuron.corpus import read_tokens
 
     project, _ = reference
-    _, meta = read_tokens(project / "results/corpus/tokens.parquet")
+    _, meta = read_tokens(project / MODEL_RESULTS / "corpus/tokens.parquet")
     files = sorted((project / "corpus").glob("*.txt"))
     assert meta["files"] == [{"path": str(f), "bytes": f.stat().st_size,
                               "sha256": hashlib.sha256(f.read_bytes()).hexdigest()} for f in files]
@@ -180,8 +239,8 @@ def test_nested_config_overrides_are_accepted(reference):
 
 def test_logs_live_under_results(reference):
     project, _ = reference
-    assert (project / "results/logs/prepare_corpus.log").exists()
-    assert (project / "results/logs/analyze/L0_B0.log").exists()
+    assert (project / "results/logs/model/prepare_corpus.log").exists()
+    assert (project / "results/logs/model/base/analyze/L0_B0.log").exists()
     assert not (project / "logs").exists()
 
 
@@ -241,8 +300,8 @@ def test_same_config_gives_identical_outputs(reference, tmp_path):
     run_snakemake(again)
     assert_same_results(reference[0], again, exact=True)
     for layer in (0, 1):
-        with h5py.File(reference[0] / f"results/activations/L{layer}.h5") as a, \
-                h5py.File(again / f"results/activations/L{layer}.h5") as b:
+        with h5py.File(reference[0] / MODEL_RESULTS / f"activations/L{layer}.h5") as a, \
+                h5py.File(again / MODEL_RESULTS / f"activations/L{layer}.h5") as b:
             for name in ("token_ids", "count", "sum", "max", "argmax"):
                 np.testing.assert_array_equal(a[f"L{layer}/{name}"][...], b[f"L{layer}/{name}"][...])
 
@@ -250,7 +309,7 @@ def test_same_config_gives_identical_outputs(reference, tmp_path):
 def test_results_do_not_depend_on_sharding(reference, tmp_path):
     other = make_tiny_project(tmp_path, block_size=13, extract={"batch_tokens": 512, "chunks": 3})
     run_snakemake(other, "--cores", "2")
-    assert len(list((other / "results/activations/chunks").glob("*.h5"))) == 3
+    assert len(list((other / MODEL_RESULTS / "activations/chunks").glob("*.h5"))) == 3
     assert_same_results(reference[0], other, exact=False)
 
 
@@ -266,7 +325,7 @@ def test_sigkill_mid_job_then_rerun_completes_with_same_outputs(reference, tmp_p
     assert not (project / "results/report/index.html").exists()
     if fault.startswith("h5-write"):
         # Killed while writing the chunk: nothing under the final name.
-        assert not (project / "results/activations/chunks/1-of-1.h5").exists()
+        assert not (project / MODEL_RESULTS / "activations/chunks/1-of-1.h5").exists()
     if fault.endswith("group"):
         # Snakemake itself died: its lock stays, as after a power cut; --unlock is its remedy.
         run_snakemake(project, "--unlock")
@@ -313,7 +372,7 @@ def test_bad_config_stops_before_any_job(project, overrides, message):
 def test_k_larger_than_eligible_types_says_how_many_passed(project):
     out = fails(project, core_tokens={"k": 500, "min_count": 3})
     assert "token types pass min_count=3" in out and "fewer than core_tokens.k=500" in out
-    assert not (project / "results/activations").exists()  # known before the forward pass
+    assert not (project / MODEL_RESULTS / "activations").exists()  # known before the forward pass
 
 
 @pytest.mark.parametrize("content, message", [
@@ -332,14 +391,14 @@ def test_bad_corpus_is_named_with_the_fix(tmp_path, content, message):
         (bad / "doc.txt").write_bytes(content)
     out = fails(project, corpus={"source": "text", "path": str(bad / "*.txt")})
     assert message in out
-    assert not (project / "results/corpus/tokens.parquet").exists()
+    assert not (project / MODEL_RESULTS / "corpus/tokens.parquet").exists()
 
 
 def test_cuda_without_cuda_stops_the_extract_job_naming_the_key(project):
     out = fails(project, model={"device": "cuda:0"})
     assert "model.device is 'cuda:0' but torch sees no CUDA device" in out
     assert "set model.device: auto (or cpu)" in out
-    assert not list((project / "results/activations").rglob("*.h5"))
+    assert not list((project / MODEL_RESULTS / "activations").rglob("*.h5"))
 
 
 def test_model_missing_from_cache_while_offline(project, tmp_path):
@@ -362,20 +421,20 @@ def test_local_model_path_without_weights(project):
 def test_truncated_hdf5_from_an_earlier_run_is_detected(reference, tmp_path):
     project = tmp_path / "p"
     shutil.copytree(reference[0], project, symlinks=True)
-    stats = project / "results/activations/L0.h5"
+    stats = project / MODEL_RESULTS / "activations/L0.h5"
     data = stats.read_bytes()
     stats.write_bytes(data[: len(data) // 2])
     proc = run_snakemake(project, check=False, snakefile=reference[1])
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert f"HDF5 file '{Path('results/activations/L0.h5')}'" in out or "L0.h5" in out
+    assert f"HDF5 file '{Path('results/models/model/activations/L0.h5')}'" in out or "L0.h5" in out
     assert "truncated or corrupted" in out and "delete" in out
 
 
 def test_corrupted_hdf5_chunk_is_detected_by_checksum(reference, tmp_path):
     project = tmp_path / "p"
     shutil.copytree(reference[0], project, symlinks=True)
-    stats = project / "results/activations/L1.h5"
+    stats = project / MODEL_RESULTS / "activations/L1.h5"
     with h5py.File(stats) as fh:
         offset = fh["L1/sum"].id.get_offset() if fh["L1/sum"].chunks is None else \
             fh["L1/sum"].id.get_chunk_info(0).byte_offset

@@ -1,20 +1,20 @@
 rule core_tokens:
     input:
-        stats=f"{RESULTS}/activations/L{{layer}}.h5",
+        stats=rules.reduce_chunks.output.stats,
         tokens=rules.prepare_corpus.output.tokens,
-        model=MODEL_FILES + MODEL_CHECKPOINT,
+        model=model_inputs,
     output:
-        core=f"{SHARD_DIR}/core_tokens.h5",
+        core=f"{CORE_DIR}/core_tokens.h5",
     params:
-        core_tokens=config["core_tokens"],
+        core_tokens=core_settings,
         bounds=shard_bounds,
-        model=MODEL,
+        model=model_identity,
     group:
         "shard"
     log:
-        f"{LOGS}/core_tokens/L{{layer}}_B{{block}}.log",
+        f"{LOGS}/{{model}}/core_tokens/{{core}}/L{{layer}}_B{{block}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/core_tokens/L{{layer}}_B{{block}}.tsv"
+        f"{BENCHMARKS}/{{model}}/core_tokens/{{core}}/L{{layer}}_B{{block}}.tsv"
     conda:
         "../envs/intraneuron.yaml"
     script:
@@ -23,21 +23,21 @@ rule core_tokens:
 
 rule analyze:
     input:
-        core=rules.core_tokens.output.core,
-        embeddings=f"{RESULTS}/embeddings/{config['analysis']['proxy']}.h5",
+        core=core_file,
+        embeddings=proxy_file,
     output:
         neurons=f"{SHARD_DIR}/neurons.parquet",
         tokens=f"{SHARD_DIR}/tokens.parquet",
         segments=f"{SHARD_DIR}/segments.parquet",
         clusters=f"{SHARD_DIR}/clusters.parquet",
     params:
-        analysis=config["analysis"],
+        analysis=variant_setting("analysis"),
     group:
         "shard"
     log:
-        f"{LOGS}/analyze/L{{layer}}_B{{block}}.log",
+        f"{LOGS}/{{model}}/{{variant}}/analyze/L{{layer}}_B{{block}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/analyze/L{{layer}}_B{{block}}.tsv"
+        f"{BENCHMARKS}/{{model}}/{{variant}}/analyze/L{{layer}}_B{{block}}.tsv"
     conda:
         "../envs/intraneuron.yaml"
     script:
@@ -50,38 +50,42 @@ rule merge:
         tokens=shard_outputs("tokens.parquet"),
         segments=shard_outputs("segments.parquet"),
         clusters=shard_outputs("clusters.parquet"),
-        core=shard_outputs("core_tokens.h5"),
+        core=core_outputs,
     output:
         neurons=report(
-            f"{RESULTS}/neurons.parquet",
+            f"{VARIANT_DIR}/neurons.parquet",
             caption="../report/neurons.rst",
             category="Tables",
+            subcategory="{model} / {variant}",
         ),
         layers=report(
-            f"{RESULTS}/layers.parquet",
+            f"{VARIANT_DIR}/layers.parquet",
             caption="../report/layers.rst",
             category="Tables",
+            subcategory="{model} / {variant}",
         ),
         claims=report(
-            f"{RESULTS}/claims.parquet",
+            f"{VARIANT_DIR}/claims.parquet",
             caption="../report/claims.rst",
             category="Tables",
+            subcategory="{model} / {variant}",
         ),
         criteria=report(
-            f"{RESULTS}/criteria.parquet",
+            f"{VARIANT_DIR}/criteria.parquet",
             caption="../report/criteria.rst",
             category="Tables",
+            subcategory="{model} / {variant}",
         ),
-        contrasts=f"{RESULTS}/tables/contrasts.parquet",
-        tokens=f"{RESULTS}/tables/tokens.parquet",
-        segments=f"{RESULTS}/tables/segments.parquet",
-        clusters=f"{RESULTS}/tables/clusters.parquet",
+        contrasts=f"{VARIANT_DIR}/tables/contrasts.parquet",
+        tokens=f"{VARIANT_DIR}/tables/tokens.parquet",
+        segments=f"{VARIANT_DIR}/tables/segments.parquet",
+        clusters=f"{VARIANT_DIR}/tables/clusters.parquet",
     params:
-        analysis=config["analysis"],
+        analysis=variant_setting("analysis"),
     log:
-        f"{LOGS}/merge.log",
+        f"{LOGS}/{{model}}/{{variant}}/merge.log",
     benchmark:
-        f"{RESULTS}/benchmarks/merge.tsv"
+        f"{BENCHMARKS}/{{model}}/{{variant}}/merge.tsv"
     conda:
         "../envs/intraneuron.yaml"
     script:

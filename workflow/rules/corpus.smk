@@ -1,16 +1,16 @@
 rule prepare_corpus:
     input:
         corpus=corpus_inputs,
-        model=MODEL_FILES + MODEL_CHECKPOINT,
+        model=model_inputs,
     output:
-        tokens=f"{RESULTS}/corpus/tokens.parquet",
+        tokens=f"{MODEL_DIR}/corpus/tokens.parquet",
     params:
-        corpus=config["corpus"],
-        model=MODEL,
+        corpus=model_setting("corpus"),
+        model=model_identity,
     log:
-        f"{LOGS}/prepare_corpus.log",
+        f"{LOGS}/{{model}}/prepare_corpus.log",
     benchmark:
-        f"{RESULTS}/benchmarks/prepare_corpus.tsv"
+        f"{BENCHMARKS}/{{model}}/prepare_corpus.tsv"
     conda:
         "../envs/intraneuron.yaml"
     script:

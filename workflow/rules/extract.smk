@@ -1,19 +1,19 @@
 rule extract:
     input:
         tokens=rules.prepare_corpus.output.tokens,
-        model=MODEL_FILES + MODEL_CHECKPOINT,
+        model=model_inputs,
     output:
-        stats=f"{RESULTS}/activations/chunks/{{scatteritem}}.h5",
+        stats=f"{MODEL_DIR}/activations/chunks/{{scatteritem}}.h5",
     params:
-        extraction=EXTRACTION,
-        device=config["model"]["device"],
-        batch_tokens=config["extract"]["batch_tokens"],
+        extraction=extraction_settings,
+        device=model_setting("model", "device"),
+        batch_tokens=model_setting("extract", "batch_tokens"),
     # The forward pass uses every core it is given (Snakemake caps BLAS/OpenMP threads at this).
     threads: workflow.cores
     log:
-        f"{LOGS}/extract/{{scatteritem}}.log",
+        f"{LOGS}/{{model}}/extract/{{scatteritem}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/extract/{{scatteritem}}.tsv"
+        f"{BENCHMARKS}/{{model}}/extract/{{scatteritem}}.tsv"
     conda:
         "../envs/intraneuron.yaml"
     script:
@@ -22,13 +22,13 @@ rule extract:
 
 rule reduce_chunks:
     input:
-        chunks=gather.extract(f"{RESULTS}/activations/chunks/{{scatteritem}}.h5"),
+        chunks=extract_chunks,
     output:
-        stats=f"{RESULTS}/activations/L{{layer}}.h5",
+        stats=f"{MODEL_DIR}/activations/L{{layer}}.h5",
     log:
-        f"{LOGS}/reduce/L{{layer}}.log",
+        f"{LOGS}/{{model}}/reduce/L{{layer}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/reduce/L{{layer}}.tsv"
+        f"{BENCHMARKS}/{{model}}/reduce/L{{layer}}.tsv"
     conda:
         "../envs/intraneuron.yaml"
     script:
@@ -37,17 +37,16 @@ rule reduce_chunks:
 
 rule embeddings:
     input:
-        model=MODEL_FILES + MODEL_CHECKPOINT,
+        model=model_inputs,
     output:
-        matrix=f"{RESULTS}/embeddings/{{proxy}}.h5",
+        matrix=f"{MODEL_DIR}/embeddings/{{proxy}}.h5",
     params:
-        model=MODEL,
-        sentence_model=config["analysis"]["sentence_model"],
-        wordnet_dir=config["analysis"]["wordnet_dir"],
+        model=model_identity,
+        proxy=proxy_settings,
     log:
-        f"{LOGS}/embeddings/{{proxy}}.log",
+        f"{LOGS}/{{model}}/embeddings/{{proxy}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/embeddings/{{proxy}}.tsv"
+        f"{BENCHMARKS}/{{model}}/embeddings/{{proxy}}.tsv"
     conda:
         "../envs/intraneuron.yaml"
     script:

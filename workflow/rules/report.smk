@@ -1,58 +1,97 @@
 rule compare_openai:
     input:
-        tokens=rules.merge.output.tokens,
+        tokens=f"{MODEL_DIR}/variants/{BASE_VARIANT}/tables/tokens.parquet",
     output:
         overlap=report(
-            f"{RESULTS}/openai_overlap.parquet",
+            f"{MODEL_DIR}/openai_overlap.parquet",
             caption="../report/openai.rst",
             category="Tables",
+            subcategory="{model}",
         ),
     params:
         directory=OPENAI["directory"],
         top_n=OPENAI["top_n"],
     log:
-        f"{LOGS}/compare_openai.log",
+        f"{LOGS}/{{model}}/compare_openai.log",
     benchmark:
-        f"{RESULTS}/benchmarks/compare_openai.tsv"
+        f"{BENCHMARKS}/{{model}}/compare_openai.tsv"
     conda:
         "../envs/intraneuron.yaml"
     script:
         "../scripts/compare_openai.py"
 
 
-rule report:
+# One model's page: the base variant in full, with its neuron browser.
+rule report_model:
     input:
-        unpack(lambda wildcards: optional_outputs()),
-        neurons=rules.merge.output.neurons,
-        layers=rules.merge.output.layers,
-        claims=rules.merge.output.claims,
-        criteria=rules.merge.output.criteria,
-        contrasts=rules.merge.output.contrasts,
-        tokens=rules.merge.output.tokens,
-        segments=rules.merge.output.segments,
-        clusters=rules.merge.output.clusters,
-        provenance=f"{RESULTS}/activations/L{min(config['layers'])}.h5",
+        unpack(model_optional_outputs),
+        unpack(base_tables),
+        provenance=layer_file,
         benchmarks=benchmark_inputs,
     output:
         html=report(
-            f"{RESULTS}/report/index.html",
+            f"{RESULTS}/report/models/{{model}}.html",
             caption="../report/index.rst",
             category="Report",
+            subcategory="{model}",
         ),
         figures=report(
-            directory(f"{RESULTS}/report/figures"),
+            directory(f"{RESULTS}/report/models/{{model}}_figures"),
             patterns=["{name}.png"],
             caption="../report/figures.rst",
             category="Figures",
+            subcategory="{model}",
         ),
     params:
-        config=config,
-        config_hash=CONFIG_HASH,
+        config=model_setting(),
+        config_hash=model_config_hash,
     log:
-        f"{LOGS}/report.log",
+        f"{LOGS}/{{model}}/report.log",
     benchmark:
-        f"{RESULTS}/benchmarks/report.tsv"
+        f"{BENCHMARKS}/{{model}}/report.tsv"
     conda:
         "../envs/intraneuron.yaml"
     script:
         "../scripts/report.py"
+
+
+rule robustness:
+    input:
+        claims=variant_tables("claims"),
+    output:
+        matrix=report(
+            f"{RESULTS}/robustness.parquet",
+            caption="../report/robustness.rst",
+            category="Tables",
+        ),
+        summary=f"{RESULTS}/robustness_summary.parquet",
+    params:
+        runs=RUN_DESCRIPTIONS,
+    log:
+        f"{LOGS}/robustness.log",
+    conda:
+        "../envs/intraneuron.yaml"
+    script:
+        "../scripts/robustness.py"
+
+
+# The run's page: every model and variant side by side, linking each model's page.
+rule report:
+    input:
+        claims=variant_tables("claims"),
+        layers=variant_tables("layers"),
+        matrix=rules.robustness.output.matrix,
+        summary=rules.robustness.output.summary,
+        pages=MODEL_PAGES,
+    output:
+        html=report(REPORT_HTML, caption="../report/overview.rst", category="Report"),
+    params:
+        runs=RUN_DESCRIPTIONS,
+        models=MODEL_DESCRIPTIONS,
+        config=config,
+    log:
+        f"{LOGS}/overview.log",
+    conda:
+        "../envs/intraneuron.yaml"
+    script:
+        "../scripts/overview.py"

@@ -1,18 +1,14 @@
 # Checkpoints derived once from files the config names, kept below the working directory in
 # resources/models/ (shared by every results directory and config that names the same file).
 # A `gguf:` model.id (intraneuron.convert) is converted into an ordinary safetensors checkpoint
-# here; MODEL_CHECKPOINT is what the rules that load the model take as input, so the DAG runs
-# the conversion first, once.
-import re
-
-from intraneuron.convert import checkpoint_dir, is_gguf_id
+# here; model_checkpoint(wildcards) is what the rules that load a model take as input, so the
+# DAG runs the conversion first, once.
 
 GGUF_MODELS = {
-    checkpoint_dir(model_id).name: model_id
-    for model_id in [config["model"]["id"]]
-    if is_gguf_id(model_id)
+    checkpoint_dir(cfg["model"]["id"]).name: cfg["model"]["id"]
+    for cfg in MODELS.values()
+    if is_gguf_id(cfg["model"]["id"])
 }
-MODEL_CHECKPOINT = [str(checkpoint_dir(m)) for m in GGUF_MODELS.values()]
 
 
 rule convert_gguf:

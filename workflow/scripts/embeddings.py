@@ -5,8 +5,9 @@ from intraneuron.runtime import run_script
 
 
 def main(smk, log):
-    proxy_embeddings(smk.output.matrix, smk.wildcards.proxy, smk.params.model,
-                     smk.params.sentence_model, smk.params.wordnet_dir)
+    proxy = smk.params.proxy
+    proxy_embeddings(smk.output.matrix, proxy["proxy"], smk.params.model,
+                     proxy["sentence_model"], proxy["wordnet_dir"])
 
 
 run_script(snakemake, main)

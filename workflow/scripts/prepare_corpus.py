@@ -1,5 +1,6 @@
 """Snakemake adapter: read and tokenize the corpus into windows (intraneuron.corpus)."""
 
+from intraneuron.config import run_configs
 from intraneuron.corpus import (
     check_vocabulary,
     describe_source,
@@ -17,12 +18,13 @@ def main(smk, log):
     files = []  # every file read, with its size and hash, for the provenance
     table = tokenize_corpus(iter_documents(corpus, read=files), tokenizer,
                             corpus["window_tokens"], corpus["max_tokens"])
-    # Core-token settings are read from the config, not params: they decide only whether the
+    # Core-token settings (of every variant) are read from the config, not params: they decide only whether the
     # corpus can serve the analysis (checked here, before any forward pass), not what is written,
     # so changing them must not rerun the corpus.
-    core = smk.config["core_tokens"]
-    excluded = special_token_ids(tokenizer) if core["exclude_special"] else []
-    vocabulary = check_vocabulary(table, tokenizer, core["k"], core["min_count"], excluded)
+    for variant in run_configs(smk.config)[smk.wildcards.model].values():
+        core = variant["core_tokens"]
+        excluded = special_token_ids(tokenizer) if core["exclude_special"] else []
+        vocabulary = check_vocabulary(table, tokenizer, core["k"], core["min_count"], excluded)
     write_tokens(table, smk.output.tokens, {"source": describe_source(corpus),
                                             "files": files,
                                             **vocabulary,
