@@ -94,6 +94,8 @@ def final_outputs():
 
 # Config subsets: each rule receives (and is rerun on changes of) only what it depends on.
 MODEL = {k: config["model"][k] for k in ("id", "revision", "architecture")}
+if config["model"]["weights"] == "random":  # pretrained runs keep their params (no reruns)
+    MODEL.update({k: config["model"][k] for k in ("weights", "init_seed")})
 EXTRACTION = {
     "model": MODEL,
     "dtype": config["model"]["dtype"],
