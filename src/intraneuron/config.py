@@ -75,6 +75,7 @@ def validate(config: dict, schema: dict | None = None) -> dict:
     filled["results"] = results_dir(filled["results"])
     check_device(filled["model"]["device"])
     check_analysis(filled["core_tokens"]["k"], filled["analysis"])
+    check_proxy(filled["model"], filled["analysis"])
     return _sorted_keys(filled)
 
 
@@ -185,6 +186,20 @@ def check_analysis(k: int, a: dict) -> None:
                 f"{value} clusters of {k} core tokens leave clusters of one token or none; "
                 f"lower analysis.{key} or raise core_tokens.k"
             )
+
+
+def check_proxy(model: dict, a: dict) -> None:
+    """A sentence-model proxy that is the analysed model itself would judge the neurons by the
+    geometry of their own weights; a random-weights model is another network, so it may."""
+    if a["proxy"] != "sentence_model" or model.get("weights", "pretrained") == "random":
+        return
+    if a["sentence_model"] == model["id"]:
+        raise ConfigError(
+            f"config key 'analysis.sentence_model' is '{a['sentence_model']}', the analysed model "
+            "(model.id) itself: the proxy would not be independent of the neurons it judges. "
+            "Set analysis.sentence_model to another sentence-embedding model, or use "
+            "analysis.proxy: input_embeddings or wordnet"
+        )
 
 
 # ------------------------------------------------------------------ config files

