@@ -178,6 +178,7 @@ def check_analysis(k: int, a: dict) -> None:
             f"analysis.fine_segments={a['fine_segments']}, and at least {MIN_SEGMENTS}): "
             f"raise core_tokens.k to {needed} or more, or use fewer segments"
         )
+    check_min_tokens(k, a)
     for key in ("n_clusters", "min_clusters", "max_clusters"):
         value = a[key]
         if isinstance(value, int) and value >= k:
@@ -186,6 +187,20 @@ def check_analysis(k: int, a: dict) -> None:
                 f"{value} clusters of {k} core tokens leave clusters of one token or none; "
                 f"lower analysis.{key} or raise core_tokens.k"
             )
+
+
+def check_min_tokens(k: int, a: dict) -> None:
+    """Under a selectivity rule every neuron is analysed on at least min_tokens core tokens."""
+    if a["selectivity"] == "none":
+        return
+    needed = max(MIN_SEGMENTS, a["n_segments"], a["fine_segments"], a["max_clusters"] + 1)
+    if not needed <= a["min_tokens"] <= k:
+        raise ConfigError(
+            f"config key 'analysis.min_tokens' is {a['min_tokens']}: under analysis.selectivity "
+            f"= {a['selectivity']} it must lie between {needed} (what the analysis of one neuron "
+            f"needs: segments, and more tokens than analysis.max_clusters) and core_tokens.k "
+            f"({k}); set analysis.min_tokens in that range"
+        )
 
 
 def check_proxy(model: dict, a: dict) -> None:

@@ -214,3 +214,16 @@ def test_sentence_proxy_of_another_model_or_of_random_weights_passes():
 def test_weights_default_to_pretrained_and_seed_zero():
     model = checked()["model"]
     assert (model["weights"], model["init_seed"]) == ("pretrained", 0)
+
+
+@pytest.mark.parametrize("min_tokens", [5, 150])
+def test_min_tokens_outside_what_a_selectivity_rule_allows_is_refused(min_tokens):
+    with pytest.raises(ConfigError, match=r"analysis\.min_tokens.*between 11 .* \(100\)"):
+        checked(analysis={"selectivity": "positive", "min_tokens": min_tokens})
+    checked(analysis={"selectivity": "none", "min_tokens": min_tokens})  # unused: no check
+
+
+def test_selectivity_and_segment_cut_defaults():
+    a = checked()["analysis"]
+    assert (a["selectivity"], a["selectivity_fraction"], a["min_tokens"], a["segment_cut"]) == (
+        "none", 0.5, 20, "rank")
