@@ -84,6 +84,7 @@ def _validate_one(given: dict, schema: dict) -> dict:
     filled["results"] = results_dir(filled["results"])
     check_device(filled["model"]["device"])
     check_analysis(filled["core_tokens"]["k"], filled["analysis"])
+    check_proxy(filled["model"], filled["analysis"])
     return _sorted_keys(filled)
 
 
@@ -244,6 +245,7 @@ def check_analysis(k: int, a: dict) -> None:
             f"analysis.fine_segments={a['fine_segments']}, and at least {MIN_SEGMENTS}): "
             f"raise core_tokens.k to {needed} or more, or use fewer segments"
         )
+    check_min_tokens(k, a)
     for key in ("n_clusters", "min_clusters", "max_clusters"):
         value = a[key]
         if isinstance(value, int) and value >= k:
@@ -252,6 +254,34 @@ def check_analysis(k: int, a: dict) -> None:
                 f"{value} clusters of {k} core tokens leave clusters of one token or none; "
                 f"lower analysis.{key} or raise core_tokens.k"
             )
+
+
+def check_min_tokens(k: int, a: dict) -> None:
+    """Under a selectivity rule every neuron is analysed on at least min_tokens core tokens."""
+    if a["selectivity"] == "none":
+        return
+    needed = max(MIN_SEGMENTS, a["n_segments"], a["fine_segments"], a["max_clusters"] + 1)
+    if not needed <= a["min_tokens"] <= k:
+        raise ConfigError(
+            f"config key 'analysis.min_tokens' is {a['min_tokens']}: under analysis.selectivity "
+            f"= {a['selectivity']} it must lie between {needed} (what the analysis of one neuron "
+            f"needs: segments, and more tokens than analysis.max_clusters) and core_tokens.k "
+            f"({k}); set analysis.min_tokens in that range"
+        )
+
+
+def check_proxy(model: dict, a: dict) -> None:
+    """A sentence-model proxy that is the analysed model itself would judge the neurons by the
+    geometry of their own weights; a random-weights model is another network, so it may."""
+    if a["proxy"] != "sentence_model" or model.get("weights", "pretrained") == "random":
+        return
+    if a["sentence_model"] == model["id"]:
+        raise ConfigError(
+            f"config key 'analysis.sentence_model' is '{a['sentence_model']}', the analysed model "
+            "(model.id) itself: the proxy would not be independent of the neurons it judges. "
+            "Set analysis.sentence_model to another sentence-embedding model, or use "
+            "analysis.proxy: input_embeddings or wordnet"
+        )
 
 
 # ------------------------------------------------------------------ config files

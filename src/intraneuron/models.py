@@ -4,7 +4,9 @@ A neuron is one unit of an MLP hidden layer after its nonlinearity. Each `Archit
 module whose output (or input) is that tensor; adding an architecture is one entry in
 `ARCHITECTURES`. Models are built with the config's layer count cut to the last requested block and
 filled tensor by tensor from safetensors, so the weights of later blocks are never read, and the
-forward pass stops right after the last requested layer's neurons.
+forward pass stops right after the last requested layer's neurons. With `model.weights: random`
+the same cut model gets freshly initialised weights instead (`_random_truncated`): a control
+with the architecture and tokenizer of the model but nothing learned.
 """
 
 from __future__ import annotations
@@ -149,8 +151,13 @@ def hub_commit(model_path: str) -> str | None:
     return None
 
 
-def weights_fingerprint(model_path: str) -> str:
-    """Hub commit of a cached snapshot, else a sha256 over the weight files' bytes."""
+def weights_fingerprint(model_path: str, seed: int | None = None) -> str:
+    """Hub commit of a cached snapshot, else a sha256 over the weight files' bytes; for random
+    weights the seed and a sha256 of config.json (the architecture they were drawn for), so
+    results of random and pretrained weights never share a fingerprint."""
+    if seed is not None:
+        config = hashlib.sha256(Path(model_path, "config.json").read_bytes()).hexdigest()
+        return f"random-init:seed={seed}:config-sha256:{config[:16]}"
     commit = hub_commit(model_path)
     if commit:
         return "hub-commit:" + commit
@@ -222,6 +229,7 @@ class LoadedModel:
     n_neurons: int
     device: torch.device
     dtype: torch.dtype
+    init_seed: int | None = None  # seed of the random initialisation; None = pretrained weights
 
     def block(self, layer: int) -> nn.Module:
         return _get(self.model, self.arch.blocks)[layer]
@@ -311,9 +319,69 @@ def load_model(model_cfg: dict, layers: list[int], *, device: str | None = None)
     setattr(hf_cfg, arch.depth_key, max(layers) + 1)
     dev = pick_device(device or model_cfg.get("device", "auto"))
     dtype = pick_dtype(model_cfg.get("dtype", "auto"), dev)
-    model = _load_truncated(path, hf_cfg, dtype, dev, arch)
+    seed = init_seed(model_cfg)
+    if seed is None:
+        model = _load_truncated(path, hf_cfg, dtype, dev, arch)
+    else:
+        model = _random_truncated(hf_cfg, arch, depth, seed).to(device=dev, dtype=dtype)
     model.eval().requires_grad_(False)
-    return LoadedModel(model, load_tokenizer(path), arch, path, int(arch.width(hf_cfg)), dev, dtype)
+    return LoadedModel(model, load_tokenizer(path), arch, path, int(arch.width(hf_cfg)), dev, dtype,
+                       seed)
+
+
+def init_seed(model_cfg: dict) -> int | None:
+    """The seed of `model.weights: random`, or None for the pretrained weights."""
+    weights = model_cfg.get("weights", "pretrained")
+    if weights == "pretrained":
+        return None
+    if weights != "random":
+        raise ModelError(f"model.weights is '{weights}': set it to pretrained or random")
+    return int(model_cfg.get("init_seed", 0))
+
+
+def _random_truncated(cfg, arch: Architecture, depth: int, seed: int) -> nn.Module:
+    """The base model of the cut `cfg` with the architecture's own initialisation, on the CPU in
+    float32, every module drawn from a generator seeded by (seed, module name).
+
+    Seeding per module name makes a block's weights independent of how many blocks are built
+    (the embeddings of the proxy job, which builds block 0 only, are those the extraction
+    used) and of the device; initialisers that scale with depth (GPT-2's residual projections)
+    see the full depth. Parameters start as NaN so one an initialiser skips cannot pass unseen.
+    """
+    from transformers import AutoModel
+
+    with _quiet_transformers(), _parameters_on_meta():
+        model = AutoModel.from_config(cfg, dtype=torch.float32)
+    for name, param in list(model.named_parameters()):
+        _set_tensor(model, name, torch.full(param.shape, torch.nan, dtype=torch.float32))
+    cut = getattr(model.config, arch.depth_key)
+    setattr(model.config, arch.depth_key, depth)
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            for name, module in _post_order(model):
+                torch.manual_seed(_module_seed(seed, name))
+                model._init_weights(module)
+    finally:
+        setattr(model.config, arch.depth_key, cut)
+    unset = [n for n, p in model.named_parameters() if torch.isnan(p).any()]
+    if unset:
+        raise ModelError(f"random initialisation left {len(unset)} tensors unset (e.g. "
+                         f"{', '.join(unset[:3])}): this architecture's initialiser does not "
+                         "cover them; use model.weights: pretrained")
+    return model
+
+
+def _post_order(module: nn.Module, prefix: str = "") -> Iterator[tuple[str, nn.Module]]:
+    """(name, module), children before their parent: the order transformers initialises in,
+    so a parent's re-initialisation of a child's tensor (GPT-2's c_proj) comes last."""
+    for name, child in module.named_children():
+        yield from _post_order(child, f"{prefix}{name}.")
+    yield prefix.rstrip("."), module
+
+
+def _module_seed(seed: int, name: str) -> int:
+    digest = hashlib.sha256(f"{int(seed)}/{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def _load_truncated(path: str, cfg, dtype: torch.dtype, dev: torch.device,
@@ -477,18 +545,21 @@ def describe_model(loaded: LoadedModel, model_cfg: dict) -> dict:
         # The commit actually used: `revision` may be a branch, or null for the default one.
         "model_revision": hub_commit(loaded.path) or model_cfg.get("revision") or "",
         "model_path": loaded.path,
-        "weights": weights_fingerprint(loaded.path),
+        "weights": weights_fingerprint(loaded.path, loaded.init_seed),
         "architecture": loaded.arch.name,
         "tokenizer": type(tok).__name__ + ":" + str(getattr(tok, "name_or_path", "")),
         "vocab_size": len(tok),
         "compute_dtype": str(loaded.dtype).replace("torch.", ""),
         "device": str(loaded.device),
-        "weights_origin": weights_origin(loaded.path),
+        "weights_origin": weights_origin(loaded.path, loaded.init_seed),
     }
 
 
-def weights_origin(model_path: str) -> str:
+def weights_origin(model_path: str, seed: int | None = None) -> str:
     """How the weights were obtained when not as published (e.g. de-quantised GGUF), else ""."""
+    if seed is not None:
+        return (f"random initialisation (model.init_seed = {seed}) of the architecture in "
+                "config.json; no trained weights")
     record = conversion_record(model_path)
     if record is None:
         return ""

@@ -258,11 +258,19 @@ def test_other_linkages_and_cluster_rules_run(shard):
 
 
 def test_small_k_gives_nan_for_single_token_segments():
+    """Fine segments of 12 tokens: sizes 2,1,1,1,1,2,1,1,1,1. One-token segments have no
+    homogeneity; the trend uses the two that have one, the excess needs two below the top."""
     small = shard_inputs(n=2, k=12, planted_top=0)
     out = analyze_shard(0, params={"permutations": 20, "fine_segments": 10}, **small)
     fine = out["segments"][out["segments"]["scheme"] == "fine"]
     assert fine.loc[fine["size"] == 1, "homogeneity"].isna().all()
-    assert out["neurons"]["fine_trend"].isna().all()
+    neu = out["neurons"]
+    for (kind, neuron), rows in fine.groupby(["kind", "neuron"]):
+        top, other = rows["homogeneity"].iloc[0], rows["homogeneity"].iloc[5]
+        row = neu[(neu["kind"] == kind) & (neu["neuron"] == neuron)].iloc[0]
+        assert np.isclose(row["fine_trend"], (top - other) / 5)  # heights 9 and 4
+        assert np.isclose(row["fine_top_margin"], top - other)
+    assert neu["fine_top_excess"].isna().all()
     assert set(out["neurons"]["kind"]) == {"neuron", "shuffled", "surrogate", "random_direction"}
     with pytest.raises(ValueError, match="at least"):
         analyze_shard(0, params={"fine_segments": 20}, **small)

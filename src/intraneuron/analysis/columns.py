@@ -74,7 +74,10 @@ NEURON_METRICS = [
            "embedding proxies; the WordNet proxy has none for non-words)"),
     Column("surrogate_r2", "float64", "leave-one-out R^2 of the linear read-out of the proxy "
            "embeddings fitted to the neuron's core-token activations (same for its controls)"),
-    Column("n_tokens", "int32", "core tokens"),
+    Column("n_tokens", "int32", "core tokens analysed: those passing analysis.selectivity, or "
+           "the top analysis.min_tokens when fewer pass (then excluded)"),
+    Column("n_selected", "int32", "core tokens passing analysis.selectivity (all k under "
+           "'none'; for a random_direction row, the tokens it is analysed on)"),
     Column("n_clusters", "int32", "clusters chosen"),
     Column("silhouette", "float64", "cosine silhouette of the chosen clustering"),
     Column("cluster_structure_p", "float64", "share (with the usual +1) of random k-sets of the "

@@ -9,6 +9,7 @@ neuron's scalar metrics.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,7 @@ from .arrays import upper_pairs
 from .clustering import centrality, choose_clusters, cluster_names, renumber_by_activation
 from .interleaving import range_overlap, runs_per_cluster
 from .permutation import PermutationPlan
-from .segments import rank_segments, segment_composition, segment_starts
+from .segments import segment_composition, segment_labels, segment_starts
 from .similarity import block_homogeneity, cosine_similarity_matrix, mean_offdiagonal
 
 SCHEMES = ("coarse", "fine")
@@ -58,10 +59,11 @@ class Result:
 @dataclass
 class Context:
     """What every token set of a shard shares: permutation plans by shape, and the silhouettes
-    of random token sets of the eligible vocabulary (the null of `cluster_structure_p`)."""
+    of random token sets of the eligible vocabulary by set size (the null of
+    `cluster_structure_p`; sizes vary per neuron under a selectivity rule)."""
 
     plans: dict
-    silhouette_null: np.ndarray
+    silhouette_null: Callable[[int], np.ndarray]
 
 
 def silhouette_null(embeddings: np.ndarray, eligible: np.ndarray, k: int, params: dict,
@@ -115,11 +117,24 @@ class _Shared:
     tests: dict[str, Test]  # every statistic with its null, by name
 
 
+MAX_PLANS = 64  # value cuts and selectivity make many shapes; a plan is cheap to rebuild
+
+
 def _plan(plans: dict, k: int, params: dict, schemes: list[np.ndarray]) -> PermutationPlan:
-    key = (k, int(params["n_segments"]), int(params["fine_segments"]))
+    key = (k, *(lab.tobytes() for lab in schemes))
     if key not in plans:
+        if len(plans) >= MAX_PLANS:
+            plans.clear()
         plans[key] = PermutationPlan(k, params["permutations"], schemes)
     return plans[key]
+
+
+def _schemes(act: np.ndarray, params: dict) -> list[np.ndarray]:
+    """Coarse and fine segment labels of the set's own ranking (`act`, descending). Every order
+    of the set, and every permutation, is cut into segments of these sizes."""
+    cut = params["segment_cut"]
+    return [segment_labels(act, params["n_segments"], cut),
+            segment_labels(act, params["fine_segments"], cut)]
 
 
 def _shared(token_set: TokenSet, orders: list[Order], embeddings: np.ndarray, params: dict,
@@ -129,7 +144,7 @@ def _shared(token_set: TokenSet, orders: list[Order], embeddings: np.ndarray, pa
     sim64 = sim.astype(np.float64)
     clusters, silhouette = choose_clusters(sim64, params)
     c = int(clusters.max()) + 1
-    schemes = [rank_segments(k, params["n_segments"]), rank_segments(k, params["fine_segments"])]
+    schemes = _schemes(orders[0].act, params)
     plan = _plan(plans, k, params, schemes)
     pi = plan.draw(rng, [o.order for o in orders])
     sim0 = sim.copy()
@@ -173,7 +188,7 @@ def analyze_token_set(token_set: TokenSet, orders: list[Order], embeddings: np.n
     `with_clusters`: also the cluster rows of the first order (the set's own ranking).
     """
     shared = _shared(token_set, orders, embeddings, params, context.plans, rng)
-    null = context.silhouette_null
+    null = context.silhouette_null(shared.k)
     structure_p = (float((1 + np.sum(null >= shared.silhouette - rowstats.TOL)) / (1 + null.size))
                    if null.size else float("nan"))  # fmt: skip
     out = []

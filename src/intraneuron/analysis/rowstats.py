@@ -60,21 +60,46 @@ def scheme_rows(
         homogeneity = np.where(pairs > 0, within / np.where(pairs > 0, pairs, 1.0), np.nan)
     member_r = _segment_sums(prototypicality[pi], starts) / size
     homogeneity_dc = homogeneity - 2.0 * member_r + float(prototypicality.mean())
-    height = (g - 1 - np.arange(g)).astype(np.float64)
-    height -= height.mean()
-    trend = (homogeneity @ height) / (height @ height)
-    rest = homogeneity[:, 1:]
-    design = np.column_stack([np.ones(g - 1), np.arange(1, g, dtype=np.float64)])
-    intercept = (np.linalg.pinv(design) @ rest.T)[0] if g >= 3 else np.full(len(rest), np.nan)
+    trend, top_margin, top_excess = _shape_statistics(homogeneity, pairs > 0)
+    defined_rest = np.flatnonzero(pairs[1:] > 0) + 1
     return SchemeRows(
         homogeneity=homogeneity,
         homogeneity_dc=homogeneity_dc,
         trend=trend,
-        top_margin=homogeneity[:, 0] - np.max(rest, axis=1),
-        top_margin_dc=homogeneity_dc[:, 0] - np.max(homogeneity_dc[:, 1:], axis=1),
-        top_excess=homogeneity[:, 0] - intercept,
+        top_margin=top_margin,
+        top_margin_dc=_margin(homogeneity_dc, defined_rest),
+        top_excess=top_excess,
         ami=AMIScale(size, cluster_size).ami(sum_xlogx),
     )
+
+
+def _margin(values: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """Top segment minus the highest of the `rest` segments (NaN without any)."""
+    if rest.size == 0:
+        return np.full(values.shape[0], np.nan)
+    return values[:, 0] - np.max(values[:, rest], axis=1)
+
+
+def _shape_statistics(homogeneity: np.ndarray,
+                      defined: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Trend, top margin and top excess over the segments with a homogeneity (`defined`: two
+    tokens or more), placed at their own heights. One-token segments (value cuts, or more fine
+    segments than half the tokens) have none; the same ones lack it in every permutation row,
+    since all rows share the segment sizes. Too few defined segments give NaN."""
+    rows, g = homogeneity.shape
+    keep = np.flatnonzero(defined)
+    nan = np.full(rows, np.nan)
+    trend = nan
+    if keep.size >= 2:
+        height = (g - 1 - keep).astype(np.float64)
+        height -= height.mean()
+        trend = (homogeneity[:, keep] @ height) / (height @ height)
+    rest = keep[keep > 0]
+    excess = nan
+    if defined[0] and rest.size >= 2:
+        design = np.column_stack([np.ones(rest.size), rest.astype(np.float64)])
+        excess = homogeneity[:, 0] - (np.linalg.pinv(design) @ homogeneity[:, rest].T)[0]
+    return trend, _margin(homogeneity, rest), excess
 
 
 def kruskal_h(labels: np.ndarray, cluster_size: np.ndarray) -> np.ndarray:

@@ -8,13 +8,21 @@ into shards gives identical rows. For each neuron the shard writes one row per k
 - shuffled, surrogate: the same tokens re-ranked (`controls`); they share the neuron's
   similarity matrix, clusters and permutation batch, so each costs one permutation row;
 - random_direction: for every `random_direction_every`-th neuron, a pseudo-neuron with its own
-  token set, the top-k eligible types along a random direction of the proxy space.
+  token set, the top eligible types along a random direction of the proxy space, as many as
+  the neuron it pairs is analysed on.
+
+A selectivity rule (`analysis.selectivity`) keeps a prefix of each neuron's ranking: the core
+tokens whose mean activation is positive, or at least a fraction of the neuron's top one. The
+neuron and its shuffled and surrogate controls are analysed on that prefix. A neuron with
+fewer than `analysis.min_tokens` such tokens is excluded and analysed on its top min_tokens,
+so its rows still exist.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from contextlib import nullcontext
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -74,31 +82,77 @@ def analyze_shard(
         eligible_tokens = [f"#{i}" for i in eligible]
     limit = threadpool_limits(limits=1, user_api="blas") if threadpool_limits else nullcontext()
     with limit:
-        shard = _ShardTables(layer)
-        k = inputs["token_ids"].shape[1]
-        null = (silhouette_null(embeddings, np.asarray(eligible), k, params, layer)
-                if inputs["neurons"].size and len(eligible) >= k else np.empty(0))  # fmt: skip
-        context = Context({}, null)
+        shard = _ShardTables(layer, inputs["token_ids"].shape[1])
+        context = Context({}, _null_by_size(embeddings, np.asarray(eligible), params, layer))
+        used = {}
         for row in range(inputs["neurons"].size):
-            _analyze_neuron(shard, row, inputs, embeddings, params, context, token_extras or {})
-        _analyze_random_directions(shard, inputs["neurons"], embeddings, params, context,
+            used[int(inputs["neurons"][row])] = _analyze_neuron(
+                shard, row, inputs, embeddings, params, context, token_extras or {})
+        _analyze_random_directions(shard, used, embeddings, params, context,
                                    np.asarray(eligible), list(eligible_tokens or []))
     return shard.frames(list(token_extras or {}))
 
 
+def _null_by_size(embeddings: np.ndarray, eligible: np.ndarray, params: dict, layer: int):
+    """Silhouettes of random n-sets of the eligible vocabulary, computed once per size n."""
+    @cache
+    def null(n: int) -> np.ndarray:
+        if eligible.size < n:
+            return np.empty(0)
+        return silhouette_null(embeddings, eligible, n, params, layer)
+
+    return null
+
+
+def selected_count(act: np.ndarray, params: dict) -> int:
+    """Core tokens (a prefix of the descending `act`) that pass `analysis.selectivity`."""
+    rule = params["selectivity"]
+    if rule == "none":
+        return int(act.size)
+    keep = act > 0
+    if rule == "fraction":
+        keep &= act >= float(params["selectivity_fraction"]) * act[0]
+    return int(np.sum(keep))
+
+
+class Selection:
+    """How many of a neuron's ranked core tokens are analysed, and why it is excluded if so."""
+
+    def __init__(self, act: np.ndarray, params: dict):
+        k = act.size
+        self.selected = selected_count(act, params)
+        floor = min(int(params["min_tokens"]), k)
+        self.reason = ""
+        if params["selectivity"] != "none" and self.selected < floor:
+            self.reason = (f"too few selective core tokens: {self.selected} of {k} pass "
+                           f"analysis.selectivity = {_rule_text(params)} "
+                           f"(analysis.min_tokens = {params['min_tokens']})")
+        self.n = floor if self.reason else self.selected
+
+
+def _rule_text(params: dict) -> str:
+    if params["selectivity"] == "positive":
+        return "positive (mean activation > 0)"
+    return (f"fraction (mean activation > 0 and >= {params['selectivity_fraction']} x the "
+            "neuron's top)")
+
+
 def _analyze_neuron(shard: _ShardTables, row: int, inputs: dict, embeddings: np.ndarray,
-                    params: dict, context: Context, token_extras: dict) -> None:
-    """The neuron's rows and its shuffled and surrogate controls' rows."""
+                    params: dict, context: Context, token_extras: dict) -> Selection:
+    """The neuron's rows and its shuffled and surrogate controls' rows, all on the core tokens
+    its selection keeps; returns that selection."""
     seed, layer = int(params["seed"]), shard.layer
     nid = int(inputs["neurons"][row])
     tie_rng = np.random.default_rng([seed, layer, nid, 2])
     rank = descending_order(inputs["mean_act"][row], tie_rng)
+    selection = Selection(inputs["mean_act"][row][rank].astype(np.float64), params)
+    rank = rank[:selection.n]
     ids = inputs["token_ids"][row][rank].astype(np.int64)
     words = [str(inputs["tokens"][row][i]) for i in rank]
     act = inputs["mean_act"][row][rank].astype(np.float64)
-    share = tied_share(act, int(inputs["boundary_ties"][row]))
+    share = tied_share(act, _boundary_ties(inputs, row, act))
     coverage = float(np.mean(np.any(embeddings[ids] != 0, axis=1)))
-    reason = _exclusion(share, coverage, params)
+    reason = selection.reason or _exclusion(share, coverage, params)
     orders = [Order("neuron", np.arange(ids.size), act)]
     if "shuffled" in params["controls"]:
         orders.append(Order("shuffled", tie_rng.permutation(ids.size), act))
@@ -110,12 +164,23 @@ def _analyze_neuron(shard: _ShardTables, row: int, inputs: dict, embeddings: np.
     results = analyze_token_set(TokenSet(ids, words), orders, embeddings, params, context,
                                 np.random.default_rng([seed, layer, nid]), with_clusters=True)
     common = {"excluded": bool(reason), "exclusion_reason": reason, "tied_share": share,
-              "proxy_coverage": coverage, "surrogate_r2": r2}  # fmt: skip
+              "proxy_coverage": coverage, "surrogate_r2": r2,
+              "n_selected": selection.selected}  # fmt: skip
     for result in results:
         shard.add(nid, result, common)
     extras = {name: np.asarray(values[row])[rank] for name, values in token_extras.items()}
     shard.add_tokens(nid, ids, words, act, inputs["max_act"][row][rank],
                      inputs["counts"][row][rank], results[0].token_columns, extras)
+    return selection
+
+
+def _boundary_ties(inputs: dict, row: int, act: np.ndarray) -> int:
+    """Candidates outside the analysed prefix that tie with its last value: eligible types
+    outside the core set when the prefix is the whole set, else the core tokens cut off."""
+    full = np.asarray(inputs["mean_act"][row], dtype=np.float64)
+    if act.size == full.size:
+        return int(inputs["boundary_ties"][row])
+    return int(np.sum(full == act[-1])) - int(np.sum(act == act[-1]))
 
 
 def _exclusion(tied: float, coverage: float, params: dict) -> str:
@@ -129,14 +194,16 @@ def _exclusion(tied: float, coverage: float, params: dict) -> str:
     return ""
 
 
-def _analyze_random_directions(shard: _ShardTables, neurons: np.ndarray,
+def _analyze_random_directions(shard: _ShardTables, used: dict[int, Selection],
                                embeddings: np.ndarray, params: dict, context: Context,
                                eligible: np.ndarray, names: list[str]) -> None:
-    """One pseudo-neuron per `random_direction_every`-th neuron of the shard."""
-    if "random_direction" not in params["controls"] or neurons.size == 0:
+    """One pseudo-neuron per `random_direction_every`-th neuron of the shard, with as many
+    tokens as that neuron is analysed on (its top ones along the direction), excluded when the
+    neuron is excluded for its selection."""
+    if "random_direction" not in params["controls"] or not used:
         return
     every = int(params["random_direction_every"])
-    paired = [int(n) for n in neurons if int(n) % every == 0]
+    paired = [n for n in used if n % every == 0]
     seed, layer = int(params["seed"]), shard.layer
     k = shard.k
     if eligible.size < k:
@@ -146,23 +213,27 @@ def _analyze_random_directions(shard: _ShardTables, neurons: np.ndarray,
                                            [direction_seed(seed, layer, n) for n in paired])
     position = {int(t): i for i, t in enumerate(eligible)}
     for nid, row_ids, row_scores in zip(paired, ids, scores, strict=True):
+        n = used[nid].n
+        row_ids, row_scores = row_ids[:n], row_scores[:n]
         words = [names[position[int(t)]] for t in row_ids]
-        orders = [Order("random_direction", np.arange(k), row_scores)]
+        orders = [Order("random_direction", np.arange(n), row_scores)]
         (result,) = analyze_token_set(TokenSet(row_ids, words), orders, embeddings, params,
                                       context, np.random.default_rng([seed, layer, nid, 3]),
                                       with_clusters=True)
         coverage = float(np.mean(np.any(embeddings[row_ids] != 0, axis=1)))
-        shard.add(nid, result, {"excluded": False, "exclusion_reason": "", "tied_share": 0.0,
-                                "proxy_coverage": coverage, "surrogate_r2": float("nan")})
+        reason = used[nid].reason
+        shard.add(nid, result, {"excluded": bool(reason), "exclusion_reason": reason,
+                                "tied_share": 0.0, "proxy_coverage": coverage,
+                                "surrogate_r2": float("nan"), "n_selected": n})
 
 
 class _ShardTables:
     """Columns accumulated per table (lists of arrays, no per-row frames), turned into
     declared frames at the end."""
 
-    def __init__(self, layer: int):
+    def __init__(self, layer: int, k: int):
         self.layer = int(layer)
-        self.k = 0
+        self.k = int(k)  # core tokens per neuron given; each neuron may analyse fewer
         self.neurons: list[dict] = []
         self.columns: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
 
@@ -186,7 +257,6 @@ class _ShardTables:
 
     def add_tokens(self, neuron: int, ids, words, act, max_act, counts, columns: dict,
                    extras: dict) -> None:
-        self.k = ids.size
         self._append("tokens", {"neuron": neuron}, {
             "rank": np.arange(ids.size), "token_id": ids, "token": words,
             "mean_activation": act, "max_activation": max_act, "count": counts, **columns,
@@ -232,6 +302,9 @@ def _checked_inputs(neurons, token_ids, tokens, mean_act, max_act, counts, embed
     if n and k < need:
         raise ValueError(f"k = {k} core tokens; the analysis needs at least {need} "
                          "(segments, and more tokens than max_clusters)")
+    if n and params["selectivity"] != "none" and min(params["min_tokens"], k) < need:
+        raise ValueError(f"min_tokens = {params['min_tokens']}; a neuron is analysed on at least "
+                         f"that many core tokens, and the analysis needs {need}")
     if n and (token_ids.min() < 0 or token_ids.max() >= embeddings.shape[0]):
         raise ValueError("token ids outside the embedding matrix")
     if not np.all(np.isfinite(mean_act)):
