@@ -41,7 +41,7 @@ def ratio_figure(per_neuron: pd.DataFrame, layers: pd.DataFrame, out: Path) -> P
                 if len(row):
                     _interval(ax, x + dx, row.iloc[0], colour)
         ax.axhline(0, color="#555", linewidth=0.8)
-        ax.set_xticks(range(len(ids)), [f"layer {layer}" for layer in ids])
+        ax.set_xticks(range(len(ids)), [f"layer {layer} → {layer + 1}" for layer in ids])
         ax.set_ylabel("log(top / lower effect per unit removed)")
         ax.plot([], [], "o", color="#777", label="neuron (95% CI over windows)")
         ax.plot([], [], "s", color="black", label="median over neurons (95% CI)")
