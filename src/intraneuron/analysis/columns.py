@@ -251,6 +251,60 @@ TABLES: dict[str, list[Column]] = {
                "run)"),
         Column("rule", "str", "how holds_in follows from the counts, in words"),
     ],
+    "ablation": [
+        *KEYS,
+        Column("method", "str", "zero or mean: what the neuron's activation is set to"),
+        Column("n_top_tokens", "int32", "core tokens of its top coarse segment (condition top)"),
+        Column("n_lower_tokens", "int32", "core tokens of its other segments (condition lower)"),
+        Column("n_windows", "int32", "corpus windows used: the first (up to max_windows) where "
+               "all three conditions can remove activation"),
+        *[c for name, where in (("top", "top-segment core tokens"),
+                                ("lower", "lower-segment core tokens"),
+                                ("random", "random positions holding neither")) for c in (
+            Column(f"{name}_count", "int64", f"positions ablated at {where} (the last one per "
+                   "window only partly, so the masses match)"),
+            Column(f"{name}_mass", "float64", "activation mass removed (sum of |change|); equal "
+                   "across the three conditions by construction"),
+            Column(f"{name}_effect", "float64", "summed |change| of all next-layer neurons' "
+                   "activations per unit of mass removed"),
+        )],
+        Column("ratio", "float64", "log(top_effect / lower_effect): > 0 when top-segment "
+               "activations matter more to the next layer per unit removed"),
+        Column("ratio_lo", "float64", "bootstrap 95% interval over windows: low"),
+        Column("ratio_hi", "float64", "and high"),
+        Column("top_vs_random", "float64", "log(top_effect / random_effect)"),
+        Column("top_next", "list", "the top_next next-layer neurons whose activation changes "
+               "most per unit removed under condition top, most affected first"),
+        Column("top_next_effect", "list", "their summed |change| per unit removed"),
+        Column("n_next_with_tokens", "int32", "of them, neurons with core tokens in the tokens "
+               "table (0 when the next layer was not analysed)"),
+        Column("closeness", "float64", "mean proxy cosine of those neurons' core tokens to this "
+               "neuron's top segment minus to its lower segments"),
+        Column("closeness_baseline", "float64", "the same for the core tokens of all analysed "
+               "next-layer neurons"),
+        Column("closeness_excess", "float64", "closeness minus its baseline: > 0 when the most "
+               "affected next-layer neurons are categorically closer to the top segment"),
+    ],
+    "ablation_layers": [
+        Column("layer", "int16", "the ablated layer (its next layer is measured)"),
+        Column("kind", "str", "neuron, or swapped: each neuron's top and lower conditions "
+               "exchanged at random (a control the verdict must fail)"),
+        Column("n_sampled", "int32", "neurons ablated"),
+        Column("n_neurons", "int32", "of them, neurons with a defined ratio"),
+        Column("ratio_median", "float64", "median over neurons of the log ratio (ablation.ratio)"),
+        Column("ratio_lo", "float64", "bootstrap 95% interval of the median (resampling "
+               "neurons): low"),
+        Column("ratio_hi", "float64", "and high"),
+        Column("n_positive", "int32", "neurons with a positive log ratio"),
+        Column("sign_p", "float64", "one-sided exact sign test p of more positive than negative"),
+        Column("top_vs_random_median", "float64", "median of ablation.top_vs_random (NaN for "
+               "the control)"),
+        Column("closeness_excess_median", "float64", "median of ablation.closeness_excess"),
+        Column("closeness_excess_lo", "float64", "bootstrap 95% interval: low"),
+        Column("closeness_excess_hi", "float64", "and high"),
+        Column("verdict", "str", "supported, not supported or not testable"),
+        Column("rule", "str", "the verdict's rule in words"),
+    ],
 }
 
 

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..h5io import atomic_path
-from . import browser, figures, render
+from . import ablation, browser, figures, render
 from .data import ReportData, example_neurons, load
 from .methods import methods_html
 
@@ -28,6 +28,15 @@ EXAMPLE_LABELS = {"strongest": "strongest effect", "typical": "typical effect",
 SECTIONS = {"summary": "Summary", "methods": "Methods", "results": "Results",
             "examples": "Example neurons", "browser": "Neuron browser",
             "provenance": "Provenance"}
+
+
+def _sections(with_ablation: bool) -> dict[str, str]:
+    """The page's sections; the ablation section follows the results when the run has one."""
+    if not with_ablation:
+        return SECTIONS
+    keys = list(SECTIONS)
+    at = keys.index("results") + 1
+    return {k: SECTIONS.get(k, "Ablation") for k in [*keys[:at], "ablation", *keys[at:]]}
 
 
 def _asset(name: str) -> str:
@@ -117,17 +126,22 @@ def build_report(inputs: dict[str, str], html_path: str, figures_dir: str, confi
     for stale in out.glob("*.png"):  # the directory is this rule's output: no foreign files
         stale.unlink()
     examples = {layer: example_neurons(data, layer) for layer in data.layer_ids}
+    ablated = ablation.section(data, out)
+    if ablated is not None:
+        ablated["figure"] = _figure(ablated["figure"])
     selections = browser.select(data, {k: [n for n, _ in v] for k, v in examples.items()})
     payload = browser.payload(data, selections, figures.CLUSTER_PALETTE)
     html = render.render(
-        "page.html", sections=SECTIONS, title=data.config["report"]["title"],
+        "page.html", sections=_sections(ablated is not None),
+        title=data.config["report"]["title"],
         model=data.extraction.get("model_id") or data.config["model"]["id"],
         layers=", ".join(str(x) for x in data.layer_ids), config_hash=data.config_hash,
         css=_asset("report.css"), js=_asset("browser.js"), summary=render.summary(data),
         methods=methods_html(data.config), results=render.results(data),
         k=data.config["core_tokens"]["k"], figures=_figures(data, out),
         openai=render.openai(data) if data.openai is not None else None,
-        examples=_examples(data, out, examples), browser=_browser(data, selections, payload),
+        ablation=ablated, examples=_examples(data, out, examples),
+        browser=_browser(data, selections, payload),
         provenance=render.provenance(data))
     with atomic_path(html_path) as tmp:
         Path(tmp).write_text(html, encoding="utf-8")

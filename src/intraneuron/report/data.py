@@ -54,6 +54,9 @@ class ReportData:
     # OpenAI related-tokens comparison (intraneuron.openai_compare); None when not configured
     openai: pd.DataFrame | None = None
     openai_meta: dict = field(default_factory=dict)  # its Parquet provenance
+    # Ablation tables (intraneuron.ablation_stage); None when the run has none
+    ablation: pd.DataFrame | None = None
+    ablation_layers: pd.DataFrame | None = None
 
     @property
     def layer_ids(self) -> list[int]:
@@ -124,7 +127,14 @@ def load(inputs: dict[str, str], config: dict, config_hash: str) -> ReportData:
         table_provenance=provenance, stage_times=_stage_times(inputs.get("benchmarks") or []),
         openai=openai,
         openai_meta=openai_meta,
+        ablation=_optional(inputs, "ablation"),
+        ablation_layers=_optional(inputs, "ablation_layers"),
     )
+
+
+def _optional(inputs: dict[str, str], name: str) -> pd.DataFrame | None:
+    """An optional input's table, or None when the rule did not give it."""
+    return _read_parquet(inputs[name]) if name in inputs else None
 
 
 def _split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

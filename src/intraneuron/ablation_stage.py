@@ -1,0 +1,454 @@
+"""The ablation stage: do a neuron's top-segment activations matter more to the next layer than
+its lower ones, per unit of activation removed?
+
+For a stratified, seeded sample of layer l's analysed neurons, three conditions remove the
+neuron's activation (zero- or mean-ablation) in the same corpus windows: at occurrences of its
+top coarse segment's core tokens (top), of its other segments' core tokens (lower), and at
+random positions holding neither (random). In every window used, the three conditions remove
+exactly the same activation mass: positions are taken in a random order until the window's
+budget (the smallest mass any condition could remove there) is reached, the last one only
+partly. Only windows where all three can remove something count, so each comparison is paired
+within a window's context. The change of every layer l + 1 neuron comes from
+`intraneuron.ablation` (exact patching of block l + 1 on a cached batch).
+
+Only layers below the last requested one are ablated: the last has no next layer loaded.
+Every random draw of a neuron is seeded by (seed, layer, neuron) and every neuron sees the same
+batches in corpus order, so rows do not depend on how neurons are split into parts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+
+from .ablation import CONDITIONS, NextLayerAblation, effect_ratio
+from .models import LoadedModel
+
+log = logging.getLogger("intraneuron")
+
+
+
+def settings(ablation: dict) -> dict:
+    """The `ablation` config section with the schema's defaults filled in (written only there)."""
+    from .config import with_defaults
+
+    return with_defaults({"ablation": dict(ablation)})["ablation"]
+
+
+def ablated_layers(layers: Iterable[int]) -> list[int]:
+    """The requested layers that have a next layer loaded: all but the last."""
+    layers = sorted(set(int(x) for x in layers))
+    return layers[:-1]
+
+
+# ------------------------------------------------------------------------------ which neurons
+
+def sample_neurons(neurons: pd.DataFrame, layer: int, n: int, seed: int) -> np.ndarray:
+    """`n` analysed neurons of `layer`, one drawn at random from each of `n` equal strata of the
+    ordering by top-segment homogeneity z (undefined z last), so weak and strong neurons are
+    both represented. Sorted ids; deterministic in (seed, layer)."""
+    rows = neurons[(neurons["layer"] == layer) & (neurons["kind"] == "neuron")
+                   & ~neurons["excluded"].astype(bool)]
+    z = pd.to_numeric(rows["top_coarse_z"], errors="coerce").to_numpy(dtype=float)
+    ids = rows["neuron"].to_numpy(dtype=np.int64)
+    order = np.lexsort((ids, np.nan_to_num(z, nan=np.inf), np.isnan(z)))
+    if n >= ids.size:
+        return np.sort(ids)
+    rng = np.random.default_rng([seed, layer])
+    picks = [stratum[rng.integers(stratum.size)] for stratum in np.array_split(order, n)]
+    return np.sort(ids[picks])
+
+
+def part_neurons(sample: np.ndarray, parts: int, part: int) -> np.ndarray:
+    """The neurons of one part: every `parts`-th of the sample, starting at `part`."""
+    if not 0 <= part < parts:
+        raise ValueError(f"ablation part {part} outside 0..{parts - 1}")
+    return np.asarray(sample)[part::parts]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One neuron to ablate and its core tokens: top coarse segment, and the other segments."""
+
+    neuron: int
+    top: np.ndarray
+    lower: np.ndarray
+
+
+def targets(core: pd.DataFrame, layer: int, neurons: Iterable[int]) -> list[Target]:
+    """Targets from the merged tokens table (segment 0 = top, every other segment = lower)."""
+    rows = core[core["layer"] == layer]
+    by = dict(list(rows.groupby("neuron", sort=False)))
+    out = []
+    for n in neurons:
+        tk = by.get(int(n), rows.iloc[0:0])
+        seg = tk["segment"].to_numpy()
+        ids = tk["token_id"].to_numpy(dtype=np.int64)
+        out.append(Target(int(n), np.sort(ids[seg == 0]), np.sort(ids[seg > 0])))
+    return out
+
+
+# ------------------------------------------------------------------- conditions matched in mass
+
+def candidate_masks(ids: np.ndarray, removable: np.ndarray,
+                    target: Target) -> dict[str, np.ndarray]:
+    """[B, T] positions each condition may ablate: those of its tokens (random: of neither) where
+    ablation removes something."""
+    top, lower = np.isin(ids, target.top), np.isin(ids, target.lower)
+    live = removable > 0
+    return {"top": top & live, "lower": lower & live, "random": ~(top | lower) & live}
+
+
+def matched_deltas(full: np.ndarray, masks: dict[str, np.ndarray], budget: np.ndarray,
+                   rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """[B, T] activation changes per condition removing exactly `budget[b]` mass in window b:
+    candidates in a random order until the budget is reached, the last one scaled down."""
+    removable = np.abs(full)
+    out = {name: np.zeros_like(full) for name in masks}
+    for b in np.flatnonzero(budget > 0):
+        for name, mask in masks.items():
+            pos = rng.permutation(np.flatnonzero(mask[b]))
+            cum = np.cumsum(removable[b, pos], dtype=np.float64)
+            k = min(int(np.searchsorted(cum, budget[b])), pos.size - 1)
+            out[name][b, pos[:k + 1]] = full[b, pos[:k + 1]]
+            before = cum[k - 1] if k > 0 else 0.0
+            out[name][b, pos[k]] *= min(1.0, (budget[b] - before) / removable[b, pos[k]])
+    return out
+
+
+def window_budget(removable: np.ndarray, masks: dict[str, np.ndarray], quota: int) -> np.ndarray:
+    """Per window, the mass every condition can remove (0 where one cannot, and past the first
+    `quota` usable windows)."""
+    budget = np.min([(removable * m).sum(1) for m in masks.values()], axis=0)
+    usable = np.flatnonzero(budget > 0)
+    budget[usable[quota:]] = 0.0
+    return budget
+
+
+# ------------------------------------------------------------------------------ measurement
+
+@dataclass
+class Measured:
+    """One neuron's per-window masses, counts and effects, and per-next-neuron changes."""
+
+    target: Target
+    rng: np.random.Generator
+    windows: dict[str, list] = field(default_factory=dict)
+    next_change: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def n_windows(self) -> int:
+        return sum(a.size for a in self.windows.get("top_mass", []))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        keys = [f"{c}_{s}" for c in CONDITIONS for s in ("mass", "count", "effect")]
+        return {k: np.concatenate(self.windows[k]) if self.windows.get(k) else np.zeros(0)
+                for k in keys}
+
+
+def neuron_rng(seed: int, layer: int, neuron: int) -> np.random.Generator:
+    return np.random.default_rng([seed, layer, neuron])
+
+
+def neuron_means(ablation: NextLayerAblation, batches: Iterable[np.ndarray],
+                 neurons: list[int], max_windows: int) -> np.ndarray:
+    """Mean activation of each neuron over the first `max_windows` windows (mean-ablation)."""
+    total, count, seen = np.zeros(len(neurons)), 0, 0
+    for ids in batches:
+        ids = ids[:max_windows - seen]
+        acts = ablation.cache(torch.from_numpy(ids).to(ablation.loaded.device)).acts
+        total += acts[..., neurons].double().sum((0, 1)).cpu().numpy()
+        count, seen = count + ids.size, seen + ids.shape[0]
+        if seen >= max_windows:
+            break
+    return total / max(count, 1)
+
+
+def measure(loaded: LoadedModel, batches: Iterable[np.ndarray], layer: int,
+            targets: list[Target], params: dict) -> list[Measured]:
+    """Stream `batches` ([B, T] token ids, corpus order) until every target has `max_windows`
+    usable windows or the corpus ends. `batches` is iterated twice for mean-ablation."""
+    p = settings(params)
+    ablation = NextLayerAblation(loaded, layer)
+    ids_of = [t.neuron for t in targets]
+    means = (neuron_means(ablation, batches, ids_of, p["max_windows"])
+             if p["method"] == "mean" else np.zeros(len(targets)))
+    measured = [Measured(t, neuron_rng(p["seed"], layer, t.neuron)) for t in targets]
+    for ids in batches:
+        pending = [i for i, m in enumerate(measured) if m.n_windows < p["max_windows"]]
+        if not pending:
+            break
+        cache = ablation.cache(torch.from_numpy(ids).to(loaded.device))
+        acts = cache.acts[..., [ids_of[i] for i in pending]].float().cpu().numpy()
+        for j, i in enumerate(pending):
+            _measure_batch(ablation, cache, ids, acts[..., j], means[i], measured[i],
+                           p["max_windows"])
+    return measured
+
+
+def _measure_batch(ablation, cache, ids: np.ndarray, acts: np.ndarray, mean: float,
+                   m: Measured, max_windows: int) -> None:
+    full = mean - acts  # the change ablation makes at every position
+    masks = candidate_masks(ids, np.abs(full), m.target)
+    budget = window_budget(np.abs(full), masks, max_windows - m.n_windows)
+    used = budget > 0
+    if not used.any():
+        return
+    deltas = matched_deltas(full, masks, budget, m.rng)
+    for name in CONDITIONS:
+        delta = torch.from_numpy(deltas[name]).to(cache.acts.device)
+        change = (ablation.next_layer(cache, m.target.neuron, delta) - cache.next_acts).abs()
+        change = change.double()
+        per_next = change[torch.from_numpy(used).to(change.device)].sum((0, 1))
+        m.next_change[name] = m.next_change.get(name, 0) + per_next
+        for key, value in (("mass", np.abs(deltas[name]).sum(1, dtype=np.float64)),
+                           ("count", (deltas[name] != 0).sum(1)),
+                           ("effect", change.sum((1, 2)).cpu().numpy())):
+            m.windows.setdefault(f"{name}_{key}", []).append(value[used])
+
+
+# ---------------------------------------------------------------------------- per-neuron rows
+
+def unit_mean(embeddings: np.ndarray, ids: np.ndarray) -> np.ndarray | None:
+    """Mean of the unit proxy vectors of `ids` (those with a vector), so that a dot product of
+    two such means is the mean pairwise cosine of the two sets."""
+    v = np.asarray(embeddings[np.asarray(ids, dtype=np.int64)], dtype=np.float64)
+    norms = np.linalg.norm(v, axis=1)
+    v = v[norms > 0] / norms[norms > 0, None]
+    return v.mean(0) if len(v) else None
+
+
+def closeness(embeddings: np.ndarray | None, target: Target, affected: list[np.ndarray],
+              everyone: np.ndarray | None) -> tuple[float, float]:
+    """(mean cosine of the affected next-layer neurons' core tokens to the top segment minus to
+    the lower segments, the same for all next-layer neurons' core tokens as a baseline)."""
+    if embeddings is None or not affected:
+        return np.nan, np.nan
+    top, low = unit_mean(embeddings, target.top), unit_mean(embeddings, target.lower)
+    aff = unit_mean(embeddings, np.concatenate(affected))
+    if top is None or low is None or aff is None:
+        return np.nan, np.nan
+    base = np.nan if everyone is None else float(everyone @ (top - low))
+    return float(aff @ (top - low)), base
+
+
+def per_unit(windows: dict[str, np.ndarray], name: str) -> float:
+    mass = windows[f"{name}_mass"].sum()
+    return float(windows[f"{name}_effect"].sum() / mass) if mass > 0 else np.nan
+
+
+def neuron_rows(measured: list[Measured], layer: int, params: dict,
+                next_tokens: dict[int, np.ndarray], embeddings: np.ndarray | None
+                ) -> pd.DataFrame:
+    """One `ablation` row per measured neuron (`next_tokens`: core token ids of the next
+    layer's analysed neurons; the proximity columns are NaN without them)."""
+    from .analysis.columns import conform
+
+    p = settings(params)
+    everyone = (unit_mean(embeddings, np.concatenate(list(next_tokens.values())))
+                if embeddings is not None and next_tokens else None)
+    rows = [_row(m, layer, p, next_tokens, embeddings, everyone) for m in measured]
+    return conform(pd.DataFrame(rows, columns=[c.name for c in _columns()]), "ablation")
+
+
+def _columns():
+    from .analysis.columns import TABLES
+
+    return TABLES["ablation"]
+
+
+def _row(m: Measured, layer: int, p: dict, next_tokens: dict, embeddings, everyone) -> dict:
+    w = m.arrays()
+    ratio, lo, hi = effect_ratio(w, m.rng, p["bootstrap"])
+    unit = {name: per_unit(w, name) for name in CONDITIONS}
+    vec = m.next_change.get("top")
+    top_next, top_next_effect = [], []
+    if vec is not None and w["top_mass"].sum() > 0:
+        per = (vec / w["top_mass"].sum()).cpu().numpy()
+        top_next = [int(x) for x in np.argsort(-per, kind="stable")[:p["top_next"]]]
+        top_next_effect = [float(per[x]) for x in top_next]
+    affected = [next_tokens[x] for x in top_next if x in next_tokens]
+    close, base = closeness(embeddings, m.target, affected, everyone)
+    with np.errstate(all="ignore"):
+        vs_random = float(np.log(unit["top"] / unit["random"]))
+    row = {"layer": layer, "neuron": m.target.neuron, "method": p["method"],
+           "n_top_tokens": m.target.top.size, "n_lower_tokens": m.target.lower.size,
+           "n_windows": m.n_windows, "ratio": ratio, "ratio_lo": lo, "ratio_hi": hi,
+           "top_vs_random": vs_random, "top_next": top_next, "top_next_effect": top_next_effect,
+           "n_next_with_tokens": len(affected), "closeness": close, "closeness_baseline": base,
+           "closeness_excess": close - base}
+    for name in CONDITIONS:
+        row.update({f"{name}_count": int(w[f"{name}_count"].sum()),
+                    f"{name}_mass": float(w[f"{name}_mass"].sum()),
+                    f"{name}_effect": unit[name]})
+    return row
+
+
+# ------------------------------------------------------------------------------ per layer
+
+RULE = ("supported when the layer's sampled neurons have log(top / lower effect per unit "
+        "removed) > 0 more often than chance (one-sided exact sign test, p < {alpha}) and the "
+        "bootstrap 95% interval of their median lies above 0; not testable when fewer neurons "
+        "have a ratio than a sign test needs to reach p < {alpha}")
+
+
+def sign_test(x: np.ndarray) -> tuple[int, float]:
+    """(neurons with a positive log ratio, one-sided exact p under random T/L labels)."""
+    x = x[x != 0]
+    positive = int((x > 0).sum())
+    p = stats.binomtest(positive, x.size, 0.5, "greater").pvalue if x.size else 1.0
+    return positive, float(p)
+
+
+def median_interval(x: np.ndarray, rng: np.random.Generator,
+                    n_boot: int) -> tuple[float, float, float]:
+    """Median and its bootstrap 95% interval (resampling neurons); NaN below two values."""
+    if x.size < 2:
+        return (float(np.median(x)) if x.size else np.nan), np.nan, np.nan
+    medians = np.median(x[rng.integers(0, x.size, (n_boot, x.size))], axis=1)
+    lo, hi = np.percentile(medians, [2.5, 97.5])
+    return float(np.median(x)), float(lo), float(hi)
+
+
+def layer_row(layer: int, kind: str, ratio: np.ndarray, excess: np.ndarray, vs_random: np.ndarray,
+              p: dict, rng: np.random.Generator) -> dict:
+    """One `ablation_layers` row: the distribution of log ratios, the verdict and its rule."""
+    finite = ratio[np.isfinite(ratio)]
+    median, lo, hi = median_interval(finite, rng, p["bootstrap"])
+    positive, sign_p = sign_test(finite)
+    if 0.5 ** finite.size >= p["alpha"]:
+        verdict = "not testable"
+    else:
+        verdict = "supported" if sign_p < p["alpha"] and lo > 0 else "not supported"
+    ex = excess[np.isfinite(excess)]
+    ex_median, ex_lo, ex_hi = median_interval(ex, rng, p["bootstrap"])
+    vr = vs_random[np.isfinite(vs_random)]
+    return {"layer": layer, "kind": kind, "n_sampled": ratio.size, "n_neurons": finite.size,
+            "ratio_median": median, "ratio_lo": lo, "ratio_hi": hi, "n_positive": positive,
+            "sign_p": sign_p,
+            "top_vs_random_median": float(np.median(vr)) if vr.size else np.nan,
+            "closeness_excess_median": ex_median, "closeness_excess_lo": ex_lo,
+            "closeness_excess_hi": ex_hi, "verdict": verdict,
+            "rule": RULE.format(alpha=p["alpha"])}
+
+
+def summarise_layers(per_neuron: pd.DataFrame, params: dict) -> pd.DataFrame:
+    """Per layer: the real neurons' row, and the control row `swapped`, where each neuron's top
+    and lower conditions are exchanged at random (log ratio and proximity sign flipped), which
+    must reach "supported" in at most an alpha share of runs."""
+    from .analysis.columns import conform
+
+    p = settings(params)
+    rows = []
+    for layer, grp in per_neuron.groupby("layer", sort=True):
+        ratio = grp["ratio"].to_numpy(dtype=float)
+        excess = grp["closeness_excess"].to_numpy(dtype=float)
+        rng = np.random.default_rng([p["seed"], int(layer), 1])
+        rows.append(layer_row(int(layer), "neuron", ratio, excess,
+                              grp["top_vs_random"].to_numpy(dtype=float), p, rng))
+        flip = rng.choice([-1.0, 1.0], ratio.size)
+        rows.append(layer_row(int(layer), "swapped", ratio * flip, excess * flip,
+                              np.full(ratio.size, np.nan), p, rng))
+    from .analysis.columns import TABLES
+
+    frame = pd.DataFrame(rows, columns=[c.name for c in TABLES["ablation_layers"]])
+    return conform(frame, "ablation_layers")
+
+
+# ------------------------------------------------------------------------------ corpus batches
+
+class CorpusBatches:
+    """[B, T] token id batches of consecutive equal-length windows from a corpus tokens parquet,
+    at most `batch_tokens` tokens each, read a record batch at a time (memory flat in corpus
+    size). Iterable more than once; batches never depend on which neurons are measured."""
+
+    def __init__(self, tokens_path: str, batch_tokens: int, read_rows: int = 1024):
+        self.path, self.batch_tokens, self.read_rows = tokens_path, batch_tokens, read_rows
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        import pyarrow.parquet as pq
+
+        group: list[np.ndarray] = []
+        for record in pq.ParquetFile(self.path).iter_batches(self.read_rows,
+                                                             columns=["input_ids"]):
+            for window in record.column(0).to_numpy(zero_copy_only=False):
+                window = np.asarray(window, dtype=np.int64)
+                if group and (window.size != group[0].size
+                              or (len(group) + 1) * window.size > self.batch_tokens):
+                    yield np.stack(group)
+                    group = []
+                group.append(window)
+        if group:
+            yield np.stack(group)
+
+
+# ------------------------------------------------------------------------------ workflow stage
+
+def read_core(core_path: str, layers: list[int]) -> pd.DataFrame:
+    """The merged tokens table's rows of `layers` only (it holds every analysed neuron)."""
+    return pd.read_parquet(core_path, columns=["layer", "neuron", "token_id", "segment"],
+                           filters=[("layer", "in", list(layers))])
+
+
+def next_layer_tokens(core: pd.DataFrame, layer: int) -> dict[int, np.ndarray]:
+    rows = core[core["layer"] == layer]
+    return {int(n): g["token_id"].to_numpy(dtype=np.int64)
+            for n, g in rows.groupby("neuron", sort=True)}
+
+
+def ablate_part(inputs: dict[str, str], out_path: str, *, model: dict, dtype: str, device: str,
+                batch_tokens: int, ablation: dict, layer: int, part: int) -> pd.DataFrame:
+    """One part of one layer's sample: load blocks 0..layer + 1, stream the corpus, write the
+    part's `ablation` rows. `inputs`: tokens (corpus), core (merged tokens table), neurons
+    (merged neurons table), embeddings (proxy HDF5)."""
+    from . import h5io
+    from .models import load_model
+    from .runtime import package_versions
+    from .tables import atomic_parquet, read_provenance
+
+    p = settings(ablation)
+    neurons = pd.read_parquet(inputs["neurons"], columns=["layer", "neuron", "kind", "excluded",
+                                                          "top_coarse_z"])
+    sample = sample_neurons(neurons, layer, p["neurons"], p["seed"])
+    mine = part_neurons(sample, p["parts"], part)
+    core = read_core(inputs["core"], [layer, layer + 1])
+    loaded = load_model({**model, "dtype": dtype}, [layer, layer + 1], device=device)
+    log.info("ablating %d of %d sampled neurons of layer %d (%s-ablation, up to %d windows "
+             "each); layer %d is measured", len(mine), len(sample), layer, p["method"],
+             p["max_windows"], layer + 1)
+    measured = measure(loaded, CorpusBatches(inputs["tokens"], batch_tokens), layer,
+                       targets(core, layer, mine), p)
+    emb, _ = h5io.read_arrays(inputs["embeddings"])
+    frame = neuron_rows(measured, layer, p, next_layer_tokens(core, layer + 1),
+                        emb["embeddings"])
+    short = frame.loc[frame["n_windows"] < p["max_windows"], "neuron"].tolist()
+    if short:
+        log.warning("layer %d: neurons %s found fewer than %d usable windows in the corpus",
+                    layer, short, p["max_windows"])
+    meta = {**read_provenance(inputs["neurons"]), "ablation": p, "layer": layer, "part": part,
+            "versions": package_versions()}
+    atomic_parquet(frame, out_path, meta)
+    return frame
+
+
+def merge_ablation(parts: list[str], ablation_path: str, layers_path: str,
+                   ablation: dict) -> None:
+    """All parts into the `ablation` table (sorted by layer, neuron) and `ablation_layers`."""
+    from .analysis.columns import conform
+    from .tables import atomic_parquet, read_provenance
+
+    frames = [pd.read_parquet(path) for path in parts]
+    per_neuron = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=[c.name for c in _columns()])
+    per_neuron = conform(per_neuron.sort_values(["layer", "neuron"], kind="stable")
+                         .reset_index(drop=True), "ablation")
+    meta = read_provenance(parts[0]) if parts else {}
+    meta = {k: v for k, v in meta.items() if k != "part"}
+    atomic_parquet(per_neuron, ablation_path, meta)
+    atomic_parquet(summarise_layers(per_neuron, ablation), layers_path, meta)
