@@ -25,6 +25,7 @@ include: "workflow/rules/resources.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/extract.smk"
 include: "workflow/rules/analyze.smk"
+include: "workflow/rules/ablate.smk"
 include: "workflow/rules/report.smk"
 
 

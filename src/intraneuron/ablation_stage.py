@@ -29,6 +29,7 @@ from scipy import stats
 
 from .ablation import CONDITIONS, NextLayerAblation, effect_ratio
 from .models import LoadedModel
+from .plan import ablated_layers  # noqa: F401  (part of this stage's interface)
 
 log = logging.getLogger("intraneuron")
 
@@ -39,12 +40,6 @@ def settings(ablation: dict) -> dict:
     from .config import with_defaults
 
     return with_defaults({"ablation": dict(ablation)})["ablation"]
-
-
-def ablated_layers(layers: Iterable[int]) -> list[int]:
-    """The requested layers that have a next layer loaded: all but the last."""
-    layers = sorted(set(int(x) for x in layers))
-    return layers[:-1]
 
 
 # ------------------------------------------------------------------------------ which neurons

@@ -106,3 +106,9 @@ def proxy_key(analysis: dict) -> str:
     proxy = analysis["proxy"]
     source = {"sentence_model": "sentence_model", "wordnet": "wordnet_dir"}.get(proxy)
     return f"{proxy}-{subset_hash(analysis[source])[:8]}" if source else proxy
+
+
+def ablated_layers(layers) -> list[int]:
+    """The analysed layers whose next layer is analysed too: all but the last. The ablation
+    stage measures a neuron on the next layer's neurons, so the last has none in the run."""
+    return sorted({int(x) for x in layers})[:-1]

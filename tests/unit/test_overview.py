@@ -176,7 +176,8 @@ def test_snakemake_script(tmp_path):
                               pages=[str(report / "models" / f"{m}.html") for m in MODELS]),
         params=SimpleNamespace(runs=[{"model": r.model, "variant": r.variant,
                                       "settings": r.settings} for r in runs],
-                               models=MODELS, config={"report": {"title": "T"}}),
+                               models=MODELS, ablated=list(MODELS),
+                               config={"report": {"title": "T"}}),
         output=SimpleNamespace(html=str(report / "index.html")), log=[str(tmp_path / "log")])
     runpy.run_path(str(SCRIPT), init_globals={"snakemake": smk})
     html = (report / "index.html").read_text()
@@ -187,3 +188,22 @@ def test_snakemake_script(tmp_path):
     with pytest.raises(SystemExit):
         runpy.run_path(str(SCRIPT), init_globals={"snakemake": smk})
     assert "same order" in (tmp_path / "log").read_text()
+
+
+def test_a_verdict_the_random_weights_twin_shares_is_labelled():
+    runs = fixture_runs()
+    twin = dict(MODELS, minilm={"id": "all-MiniLM-L6-v2", "weights": "pretrained",
+                                "layers": [0, 3]})
+    # minilm: claim 1 supported at both levels in layer 0, claim 2 supported in layer 0; its
+    # random twin supports only claim 2 there (exists), so only that verdict is labelled
+    shared = {(1, 0): (S, S), (1, 3): (N, N), (2, 0): (S, N), (2, 3): (N, N)}
+    random_base = {**VERDICTS[("minilm-random", "base")], (2, 0): (S, N)}
+    runs = [r for r in runs if r.model != "minilm-random"] + [
+        ModelVariant("minilm", "base", claims(shared), layers(0.0), {}),
+        ModelVariant("minilm-random", "base", claims(random_base), layers(0.0), {})]
+    matrix = robustness_matrix([(r.model, r.variant, r.claims) for r in runs], SETTINGS)
+    html = overview_html(runs, matrix, robustness_summary(matrix), twin, {"report": {}})
+    body = html.split('id="models-verdicts"', 1)[1].split("</table>", 1)[0]
+    minilm = body.split('">minilm</a>', 1)[1].split("<tbody>", 1)[0]  # the minilm block
+    assert minilm.count("also with random weights") == 1
+    assert body.count("also with random weights") == 1  # smollm2 has no twin; the twin no label

@@ -17,7 +17,14 @@ from intraneuron.config import BASE_VARIANT, ConfigError, run_configs, subset_ha
 from intraneuron.convert import checkpoint_dir, is_gguf_id
 from intraneuron.corpus import corpus_files
 from intraneuron.models import ModelError
-from intraneuron.plan import core_key, local_model_files, neurons_per_layer, proxy_key, shards
+from intraneuron.plan import (
+    ablated_layers,
+    core_key,
+    local_model_files,
+    neurons_per_layer,
+    proxy_key,
+    shards,
+)
 from intraneuron.runtime import drop_stale_report, gpu_request_problem, retire_report
 
 # Fast tokenizers fork-warn (and can deadlock) under Snakemake's job processes.
@@ -69,6 +76,7 @@ wildcard_constraints:
     variant="|".join(map(re.escape, VARIANTS)),
     layer=r"\d+",
     block=r"\d+",
+    part=r"\d+",
 
 
 # Config subsets: each rule receives (and is rerun on changes of) only what it depends on, for
@@ -156,6 +164,11 @@ def proxy_file(wildcards):
     return f"{RESULTS}/models/{wildcards.model}/embeddings/{proxy}.h5"
 
 
+def base_proxy_file(wildcards):
+    proxy = proxy_of(wildcards.model, BASE_VARIANT)
+    return f"{RESULTS}/models/{wildcards.model}/embeddings/{proxy}.h5"
+
+
 def proxy_settings(wildcards):
     """The analysis keys that decide a proxy's vectors (any variant naming this proxy key)."""
     for variant, cfg in RUNS[wildcards.model].items():
@@ -196,11 +209,38 @@ def extract_chunks(wildcards):
 OPENAI = config["openai_comparison"]
 
 
+# Models with an ablation stage: enabled, and a layer below their last analysed one.
+ABLATED = {
+    name: ablated_layers(cfg["layers"])
+    for name, cfg in MODELS.items()
+    if cfg["ablation"]["enabled"] and ablated_layers(cfg["layers"])
+}
+
+
+def ablation_parts(wildcards):
+    parts = range(MODELS[wildcards.model]["ablation"]["parts"])
+    return [
+        f"{RESULTS}/models/{wildcards.model}/ablation/L{layer}/P{part}.parquet"
+        for layer in ABLATED[wildcards.model]
+        for part in parts
+    ]
+
+
+def ablation_tables(model):
+    return {
+        "ablation": f"{RESULTS}/models/{model}/ablation.parquet",
+        "ablation_layers": f"{RESULTS}/models/{model}/ablation_layers.parquet",
+    }
+
+
 def model_optional_outputs(wildcards):
-    """Outputs of optional rules for one model's page, by report input name."""
+    """Outputs of optional stages for one model's page, by report input name."""
+    optional = {}
     if OPENAI["directory"]:
-        return {"openai": f"{RESULTS}/models/{wildcards.model}/openai_overlap.parquet"}
-    return {}
+        optional["openai"] = f"{RESULTS}/models/{wildcards.model}/openai_overlap.parquet"
+    if wildcards.model in ABLATED:
+        optional.update(ablation_tables(wildcards.model))
+    return optional
 
 
 def variant_tables(name):

@@ -83,11 +83,13 @@ rule report:
         matrix=rules.robustness.output.matrix,
         summary=rules.robustness.output.summary,
         pages=MODEL_PAGES,
+        ablation=[ablation_tables(m)["ablation_layers"] for m in ABLATED],
     output:
         html=report(REPORT_HTML, caption="../report/overview.rst", category="Report"),
     params:
         runs=RUN_DESCRIPTIONS,
         models=MODEL_DESCRIPTIONS,
+        ablated=list(ABLATED),
         config=config,
     log:
         f"{LOGS}/overview.log",

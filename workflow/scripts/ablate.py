@@ -9,8 +9,8 @@ def main(smk, log):
     inputs = {name: smk.input[name] for name in ("tokens", "core", "neurons", "embeddings")}
     ablate_part(inputs, smk.output.table, model=smk.params.model, dtype=smk.params.dtype,
                 device=smk.params.device, batch_tokens=smk.params.batch_tokens,
-                ablation=smk.params.ablation, layer=int(smk.params.layer),
-                part=int(smk.params.part))
+                ablation=smk.params.ablation, layer=int(smk.wildcards.layer),
+                part=int(smk.wildcards.part))
 
 
 run_script(snakemake, main)

@@ -1,8 +1,8 @@
 """Snakemake adapter: the run's overview page (report/index.html) across models and variants.
 
 input.claims and input.layers hold one table per entry of params.runs, in that order;
-input.ablation (optional: empty, or one table per model) and input.pages follow the order of
-params.models.
+input.ablation holds one ablation_layers table per model of params.ablated, in that order;
+input.pages follows the order of params.models.
 """
 
 import pandas as pd
@@ -33,7 +33,8 @@ def main(smk, log):
     tables = [ModelVariant(r["model"], r["variant"], pd.read_parquet(c), pd.read_parquet(lp),
                            r.get("settings") or {})
               for r, c, lp in zip(runs, claims, layers, strict=True)]
-    ablation = {m: pd.read_parquet(p) for m, p in per_model(smk, "ablation", list(models)).items()}
+    ablated = list(smk.params.ablated)  # the models with an ablation stage, in input order
+    ablation = {m: pd.read_parquet(p) for m, p in per_model(smk, "ablation", ablated).items()}
     build_overview(tables, pd.read_parquet(smk.input.matrix), pd.read_parquet(smk.input.summary),
                    models, smk.output.html, dict(smk.params.config), ablation,
                    per_model(smk, "pages", list(models)))

@@ -58,15 +58,39 @@ def _paper_run(runs: list[ModelVariant], model: str) -> ModelVariant | None:
     return next((r for r in mine if r.variant == PAPER), mine[0] if mine else None)
 
 
-def _verdict_rows(claims: pd.DataFrame, claim_ids: list[int]) -> list[dict]:
-    """Per layer: for each claim the two verdicts (None when the claim was not judged)."""
+def _verdict_rows(claims: pd.DataFrame, claim_ids: list[int],
+                  control: tuple[str, pd.DataFrame] | None = None) -> list[dict]:
+    """Per layer: for each claim the two verdicts (None when the claim was not judged), each
+    with the name of the random-weights control of the same architecture when that control is
+    supported too at that level (a finding a random network shares is labelled as such)."""
     index = claims.set_index(["layer", "claim"])
+    shared = control[1].set_index(["layer", "claim"]) if control else None
+
+    def twin(layer: int, claim: int, col: str, verdict: str) -> str | None:
+        if shared is None or verdict != "supported" or (layer, claim) not in shared.index:
+            return None
+        return control[0] if shared.loc[(layer, claim), col] == "supported" else None
+
     rows = []
     for layer in sorted(int(x) for x in claims["layer"].unique()):
-        cells = [[(label, index.loc[(layer, c), col]) for col, label in LEVELS]
+        cells = [[(label, index.loc[(layer, c), col],
+                   twin(layer, c, col, index.loc[(layer, c), col])) for col, label in LEVELS]
                  if (layer, c) in index.index else None for c in claim_ids]  # fmt: skip
         rows.append({"layer": layer, "cells": cells})
     return rows
+
+
+def _random_twin(name: str, models: dict, runs: list[ModelVariant]) -> tuple | None:
+    """The random-weights control of a pretrained model (same model id), with its claims."""
+    info = models[name]
+    if info.get("weights", "pretrained") == "random":
+        return None
+    for other, o in models.items():
+        if o.get("weights") == "random" and o.get("id") == info.get("id"):
+            run = _paper_run(runs, other)
+            if run is not None:
+                return other, run.claims
+    return None
 
 
 def _effect(row: pd.Series, metric: str) -> dict | None:
@@ -108,7 +132,7 @@ def _models(runs: list[ModelVariant], models: dict, hrefs: dict) -> dict:
         blocks.append({
             "name": name, "id": info.get("id", ""), "weights": info.get("weights", "pretrained"),
             "variant": run.variant, "href": hrefs.get(name),
-            "verdicts": _verdict_rows(run.claims, claim_ids),
+            "verdicts": _verdict_rows(run.claims, claim_ids, _random_twin(name, models, runs)),
             "effects": _effect_rows(run.layers, [m for m, _ in metrics])
             if len(run.layers) else [],
         })  # fmt: skip
