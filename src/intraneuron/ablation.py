@@ -98,27 +98,47 @@ class NextLayerAblation:
         return BatchCache(out["acts"], out["next_acts"], out["args"], out["kwargs"],
                           out.get("sum"))
 
-    def next_layer(self, cache: BatchCache, neuron: int, delta: torch.Tensor) -> torch.Tensor:
+    def next_layer(self, cache: BatchCache, neuron: int, delta: torch.Tensor,
+                   rows: torch.Tensor | None = None) -> torch.Tensor:
         """Layer l + 1's neurons [B, T, N'] when neuron `neuron` of layer l changes by `delta`
         [B, T] (zero-ablation: delta = -acts; mean-ablation: delta = mean - acts, at the chosen
-        positions and 0 elsewhere)."""
+        positions and 0 elsewhere). With `rows` (window indices), only those windows are rerun
+        (block l + 1 sees each window on its own) and `delta` is [len(rows), T]: the cost is
+        then that of the windows used. Compare such a result with an unpatched rerun of the
+        same rows (delta 0), not with the cache: float products depend on the batch shape."""
+        args, kwargs = cache.block_args, cache.block_kwargs
+        pre_norm = cache.pre_norm_sum
+        if rows is not None:
+            size = cache.acts.shape[0]
+            args, kwargs = _take_rows(args, rows, size), _take_rows(kwargs, rows, size)
+            pre_norm = None if pre_norm is None else pre_norm[rows]
         change = delta[..., None].to(self.write.dtype) * self.write[neuron]
-        if self.norm is not None:
-            hidden = self.norm(cache.pre_norm_sum + change)
-        else:
-            hidden = cache.block_args[0] + change
+        hidden = self.norm(pre_norm + change) if self.norm is not None else args[0] + change
         out: dict = {}
         arch = self.loaded.arch
         handle = _neuron_hook(_get(self.next_block, arch.neuron_module), arch.capture,
                               lambda a: _stop(out, "acts", a))
         try:
             with torch.inference_mode():
-                self.next_block(hidden, *cache.block_args[1:], **cache.block_kwargs)
+                self.next_block(hidden, *args[1:], **kwargs)
         except _Captured:
             pass
         finally:
             handle.remove()
         return out["acts"]
+
+
+def _take_rows(value, rows: torch.Tensor, size: int):
+    """`value` (block arguments: tensors, tuples, dicts) with every per-window tensor (two or
+    more axes, the first of length `size`) cut to `rows`; broadcast and 1-D tensors (position
+    ids of shape [1, T], cache positions) are kept whole."""
+    if isinstance(value, torch.Tensor):
+        return value[rows] if value.ndim >= 2 and value.shape[0] == size else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_take_rows(v, rows, size) for v in value)
+    if isinstance(value, dict):
+        return {k: _take_rows(v, rows, size) for k, v in value.items()}
+    return value
 
 
 def _stop(store: dict, key: str, value: torch.Tensor) -> None:

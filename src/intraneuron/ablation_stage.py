@@ -196,16 +196,21 @@ def _measure_batch(ablation, cache, ids: np.ndarray, acts: np.ndarray, mean: flo
     if not used.any():
         return
     deltas = matched_deltas(full, masks, budget, m.rng)
+    # Only the windows used are rerun, each condition against an unpatched rerun of the same
+    # windows (same batch shape, so no rounding difference is taken for an effect).
+    device = cache.acts.device
+    rows = torch.from_numpy(np.flatnonzero(used)).to(device)
+    neuron = m.target.neuron
+    base = ablation.next_layer(cache, neuron, torch.zeros(len(rows), ids.shape[1],
+                                                          device=device), rows)
     for name in CONDITIONS:
-        delta = torch.from_numpy(deltas[name]).to(cache.acts.device)
-        change = (ablation.next_layer(cache, m.target.neuron, delta) - cache.next_acts).abs()
-        change = change.double()
-        per_next = change[torch.from_numpy(used).to(change.device)].sum((0, 1))
-        m.next_change[name] = m.next_change.get(name, 0) + per_next
-        for key, value in (("mass", np.abs(deltas[name]).sum(1, dtype=np.float64)),
-                           ("count", (deltas[name] != 0).sum(1)),
+        delta = torch.from_numpy(deltas[name][used]).to(device)
+        change = (ablation.next_layer(cache, neuron, delta, rows) - base).abs().double()
+        m.next_change[name] = m.next_change.get(name, 0) + change.sum((0, 1))
+        for key, value in (("mass", np.abs(deltas[name][used]).sum(1, dtype=np.float64)),
+                           ("count", (deltas[name][used] != 0).sum(1)),
                            ("effect", change.sum((1, 2)).cpu().numpy())):
-            m.windows.setdefault(f"{name}_{key}", []).append(value[used])
+            m.windows.setdefault(f"{name}_{key}", []).append(value)
 
 
 # ---------------------------------------------------------------------------- per-neuron rows

@@ -126,3 +126,21 @@ def test_layer_verdict_fails_when_top_and_lower_are_swapped_at_random():
         held += layer_verdict(swapped, rng, 300)[3]
     assert held <= stats.binom.ppf(0.999, 200, 0.025)
     assert layer_verdict(np.abs(rng.normal(0.3, 0.2, 60)), rng, 300)[3]  # unswapped: holds
+
+
+def test_rerunning_only_some_windows_gives_those_windows_results(loaded):
+    """Rows cut from every per-window argument (masks, rotary tables): the same next-layer
+    neurons as the whole batch at those windows, up to float rounding of another batch shape."""
+    torch.manual_seed(1)
+    ids = torch.randint(1, loaded.model.config.vocab_size, (5, 7))
+    ablation = NextLayerAblation(loaded, 0)
+    cache = ablation.cache(ids)
+    delta = torch.randn(5, 7)
+    whole = ablation.next_layer(cache, 3, delta)
+    rows = torch.tensor([1, 4])
+    part = ablation.next_layer(cache, 3, delta[rows], rows)
+    assert part.shape[0] == 2
+    torch.testing.assert_close(part, whole[rows], rtol=1e-5, atol=1e-6)
+    # an unpatched rerun of the same rows is the baseline: a zero change gives exactly zero
+    base = ablation.next_layer(cache, 3, torch.zeros(2, 7), rows)
+    assert torch.equal(ablation.next_layer(cache, 3, torch.zeros(2, 7), rows), base)

@@ -67,10 +67,10 @@ def fixture_runs() -> list[ModelVariant]:
                          SETTINGS[variant]) for (model, variant), v in VERDICTS.items()]
 
 
-def page(**kwargs) -> str:
+def page(models: dict = MODELS, **kwargs) -> str:
     runs = fixture_runs()
     matrix = robustness_matrix([(r.model, r.variant, r.claims) for r in runs], SETTINGS)
-    return overview_html(runs, matrix, robustness_summary(matrix), MODELS,
+    return overview_html(runs, matrix, robustness_summary(matrix), models,
                          {"report": {"title": "Run <one>"}}, **kwargs)
 
 
@@ -207,3 +207,14 @@ def test_a_verdict_the_random_weights_twin_shares_is_labelled():
     minilm = body.split('">minilm</a>', 1)[1].split("<tbody>", 1)[0]  # the minilm block
     assert minilm.count("also with random weights") == 1
     assert body.count("also with random weights") == 1  # smollm2 has no twin; the twin no label
+
+
+def test_an_ablation_verdict_the_random_weights_twin_shares_is_labelled():
+    twin = dict(MODELS, minilm={"id": "all-MiniLM-L6-v2", "weights": "pretrained",
+                                "layers": [0, 3]})
+    both = page(models=twin, ablation={"minilm": ablation(), "minilm-random": ablation()})
+    alone = page(models=twin, ablation={"minilm": ablation(),
+                                        "minilm-random": ablation().assign(verdict=N)})
+    table = 'id="ablation-minilm-table"'
+    assert "also with random weights" in both.split(table, 1)[1].split("</table>", 1)[0]
+    assert "also with random weights" not in alone.split(table, 1)[1].split("</table>", 1)[0]

@@ -87,6 +87,7 @@ def snakemake(project: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_dry_run_plans_every_rule_under_the_module_prefix(outer):
     counts = job_counts(snakemake(outer, "-n").stdout)
+    # one layer: no ablation (the last analysed layer has no next layer)
     assert counts == {"intraneuron_prepare_corpus": 1, "intraneuron_extract": 1,
                       "intraneuron_reduce_chunks": 1, "intraneuron_embeddings": 1,
                       "intraneuron_core_tokens": 1, "intraneuron_analyze": 1,

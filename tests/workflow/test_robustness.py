@@ -84,7 +84,9 @@ def restored(*paths: Path):
 
 
 REPORTS = {"report_model", "robustness", "report"}
-DOWNSTREAM_OF_ANALYSIS = {"analyze", "merge"} | REPORTS
+# the base variant's tables choose the ablated neurons and their segments
+ABLATION = {"ablate", "merge_ablation"}
+DOWNSTREAM_OF_ANALYSIS = {"analyze", "merge"} | ABLATION | REPORTS
 DOWNSTREAM_OF_CORE = DOWNSTREAM_OF_ANALYSIS | {"core_tokens"}
 
 
@@ -185,7 +187,7 @@ def test_editing_a_script_reruns_the_rules_that_use_it(reference):
     script = snakefile.parent / "workflow/scripts/merge.py"
     with restored(script):  # content and mtime: a newer script alone makes Snakemake rerun
         script.write_text(script.read_text() + "\n# edited\n")
-        assert set(planned(project, snakefile)) == {"merge"} | REPORTS
+        assert set(planned(project, snakefile)) == {"merge"} | ABLATION | REPORTS
 
 
 DOWNSTREAM_OF_CORPUS = DOWNSTREAM_OF_CORE | {"prepare_corpus", "extract", "reduce_chunks"}

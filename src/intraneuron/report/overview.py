@@ -80,17 +80,20 @@ def _verdict_rows(claims: pd.DataFrame, claim_ids: list[int],
     return rows
 
 
-def _random_twin(name: str, models: dict, runs: list[ModelVariant]) -> tuple | None:
-    """The random-weights control of a pretrained model (same model id), with its claims."""
-    info = models[name]
+def _twin_name(name: str, models: dict) -> str | None:
+    """The random-weights control of a pretrained model: a random model with the same id."""
+    info = models.get(name, {})
     if info.get("weights", "pretrained") == "random":
         return None
-    for other, o in models.items():
-        if o.get("weights") == "random" and o.get("id") == info.get("id"):
-            run = _paper_run(runs, other)
-            if run is not None:
-                return other, run.claims
-    return None
+    return next((other for other, o in models.items()
+                 if o.get("weights") == "random" and o.get("id") == info.get("id")), None)
+
+
+def _random_twin(name: str, models: dict, runs: list[ModelVariant]) -> tuple | None:
+    """The random-weights twin of a pretrained model with its claims, if it was run."""
+    twin = _twin_name(name, models)
+    run = _paper_run(runs, twin) if twin else None
+    return (twin, run.claims) if run is not None else None
 
 
 def _effect(row: pd.Series, metric: str) -> dict | None:
@@ -193,7 +196,15 @@ def _ablation(ablation: dict[str, pd.DataFrame], models: dict) -> list[dict]:
             continue
         frame = (frame.assign(control=frame["kind"] != "neuron")  # real neurons first
                  .sort_values(["layer", "control", "kind"]).drop(columns="control"))
-        blocks.append({"name": name, "rows": frame.to_dict("records"),
+        rows = frame.to_dict("records")
+        twin = _twin_name(name, models)
+        supported = set() if twin not in ablation else {
+            int(r.layer) for r in ablation[twin].itertuples()
+            if r.kind == "neuron" and r.verdict == "supported"}
+        for r in rows:  # a verdict the random-weights twin shares is labelled
+            shared = r["kind"] == "neuron" and r["verdict"] == "supported"
+            r["twin"] = twin if shared and int(r["layer"]) in supported else None
+        blocks.append({"name": name, "rows": rows,
                        "rule": frame["rule"].iloc[0] if "rule" in frame else ""})
     return blocks
 
