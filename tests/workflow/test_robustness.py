@@ -135,7 +135,7 @@ def test_adding_a_variant_plans_only_its_analysis(reference):
     project, snakefile = reference
     plan = planned(project, snakefile, variants={"ward": WARD})
     # the same core_tokens keys: its core tokens are shared; only its 4 shards are analysed
-    assert plan == {"analyze": 4, "merge": 1, "robustness": 1, "report": 1, "all": 1}
+    assert plan == {"analyze": 4, "merge": 1, "robustness": 1, "report": 1}
 
 
 def test_a_variant_with_other_core_token_keys_gets_its_own_core_tokens(reference):
@@ -154,9 +154,9 @@ def test_changing_or_removing_a_variant_plans_only_what_it_affects(reference, tm
     run_snakemake(project, snakefile=snakefile)
     changed = {"ward": {"analysis": {"linkage": "complete"}}}
     assert planned(project, snakefile, variants=changed) == {
-        "analyze": 4, "merge": 1, "robustness": 1, "report": 1, "all": 1}
+        "analyze": 4, "merge": 1, "robustness": 1, "report": 1}
     # removed: only the run's summary and overview are redone; the base variant stays
-    assert set(planned(project, snakefile, variants={})) == {"robustness", "report", "all"}
+    assert set(planned(project, snakefile, variants={})) == {"robustness", "report"}
     matrix = pd.read_parquet(project / "results/robustness.parquet")
     assert set(matrix["variant"]) == {"base", "ward"}
 
