@@ -215,13 +215,21 @@ def _measure_batch(ablation, cache, ids: np.ndarray, acts: np.ndarray, mean: flo
 
 # ---------------------------------------------------------------------------- per-neuron rows
 
-def unit_mean(embeddings: np.ndarray, ids: np.ndarray) -> np.ndarray | None:
-    """Mean of the unit proxy vectors of `ids` (those with a vector), so that a dot product of
-    two such means is the mean pairwise cosine of the two sets."""
-    v = np.asarray(embeddings[np.asarray(ids, dtype=np.int64)], dtype=np.float64)
-    norms = np.linalg.norm(v, axis=1)
-    v = v[norms > 0] / norms[norms > 0, None]
-    return v.mean(0) if len(v) else None
+def unit_mean(embeddings: np.ndarray, ids: np.ndarray, chunk: int = 4096) -> np.ndarray | None:
+    """Mean of the unit proxy vectors of `ids` (those with a vector; repeats count), so that a
+    dot product of two such means is the mean pairwise cosine of the two sets. Summed over the
+    distinct ids in chunks: all next-layer core tokens of GPT-2 XL are 640,000 ids, whose
+    vectors at once would take gigabytes."""
+    unique, counts = np.unique(np.asarray(ids, dtype=np.int64), return_counts=True)
+    total, n = np.zeros(embeddings.shape[1]), 0
+    for start in range(0, len(unique), chunk):
+        v = np.asarray(embeddings[unique[start:start + chunk]], dtype=np.float64)
+        norms = np.linalg.norm(v, axis=1)
+        keep = norms > 0
+        weights = counts[start:start + chunk][keep]
+        total += (v[keep] / norms[keep, None] * weights[:, None]).sum(0)
+        n += int(weights.sum())
+    return total / n if n else None
 
 
 def closeness(embeddings: np.ndarray | None, target: Target, affected: list[np.ndarray],

@@ -75,9 +75,10 @@ def test_users_profile_is_for_users_only():
     profile = yaml.safe_load(USERS_PROFILE.read_text())
     assert profile["executor"] == "slurm"
     assert not (set(TEST_ONLY) - {"latency-wait"}) & set(profile)
-    assert profile["set-resources"]["extract"]["gpu"] == 1
+    # the two stages that run the model get a GPU each
+    assert profile["set-resources"]["extract"]["gpu"] == profile["set-resources"]["ablate"]["gpu"] == 1
     assert profile["retries"] >= 1
-    assert set(profile["set-threads"]) == {"extract", "core_tokens", "analyze"}
+    assert set(profile["set-threads"]) == {"extract", "ablate", "core_tokens", "analyze"}
     assert "shard" in profile["group-components"]
 
 

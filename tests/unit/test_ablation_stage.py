@@ -203,3 +203,16 @@ def test_report_shows_the_ablation_section_only_when_given(tmp_path):
     assert (tmp_path / "figs" / "ablation_ratios.png").exists()
     build_report(inputs, str(tmp_path / "b.html"), str(tmp_path / "figs2"), config, "x")
     assert 'id="ablation"' not in (tmp_path / "b.html").read_text(encoding="utf-8")
+
+
+def test_unit_mean_counts_repeats_and_skips_tokens_without_a_vector():
+    from intraneuron.ablation_stage import unit_mean
+
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(50, 6))
+    emb[7] = 0  # no proxy vector
+    ids = rng.integers(0, 50, 300)
+    kept = ids[ids != 7]
+    want = (emb[kept] / np.linalg.norm(emb[kept], axis=1, keepdims=True)).mean(0)
+    np.testing.assert_allclose(unit_mean(emb, ids, chunk=8), want, rtol=1e-12)
+    assert unit_mean(emb, np.array([7, 7])) is None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
 import runpy
 from pathlib import Path
@@ -184,18 +183,6 @@ def test_bad_directory_is_a_clear_error(tmp_path):
         compare_with_openai(tokens_table(lists), twice)
     with pytest.raises(ValueError, match="top_n"):
         compare_with_openai(tokens_table(lists), other, top_n=0)
-
-
-@pytest.fixture
-def restore_logger():
-    """run_script replaces the package logger's handlers; give the other tests theirs back."""
-    logger = logging.getLogger("intraneuron")
-    handlers, level = list(logger.handlers), logger.level
-    yield
-    for handler in logger.handlers:
-        handler.close()
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
 
 
 @pytest.mark.usefixtures("restore_logger")

@@ -3,7 +3,6 @@ two variants, with planted verdicts whose robustness outcomes are known."""
 
 from __future__ import annotations
 
-import logging
 import re
 import runpy
 from pathlib import Path
@@ -141,18 +140,6 @@ def test_self_contained_and_written_atomically(tmp_path):
     html = out.read_text()
     assert "<style>" in html and not re.search(r'(src|href)="(https?:)?//', html)
     assert [p.name for p in out.parent.iterdir()] == ["index.html"]
-
-
-@pytest.fixture
-def restore_logger():
-    """run_script replaces the package logger's handlers; give the other tests theirs back."""
-    logger = logging.getLogger("intraneuron")
-    handlers, level = list(logger.handlers), logger.level
-    yield
-    for handler in logger.handlers:
-        handler.close()
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
 
 
 @pytest.mark.usefixtures("restore_logger")

@@ -3,7 +3,6 @@ chosen so that every outcome of the rule occurs and each boundary is crossed."""
 
 from __future__ import annotations
 
-import logging
 import runpy
 from pathlib import Path
 from types import SimpleNamespace
@@ -109,18 +108,6 @@ def test_empty_runs_give_empty_tables():
     matrix = robustness_matrix([])
     assert matrix.empty and list(matrix.columns) == [c.name for c in TABLES["robustness"]]
     assert robustness_summary(matrix).empty
-
-
-@pytest.fixture
-def restore_logger():
-    """run_script replaces the package logger's handlers; give the other tests theirs back."""
-    logger = logging.getLogger("intraneuron")
-    handlers, level = list(logger.handlers), logger.level
-    yield
-    for handler in logger.handlers:
-        handler.close()
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
 
 
 @pytest.mark.usefixtures("restore_logger")
