@@ -181,14 +181,15 @@ def measure(loaded: LoadedModel, batches: Iterable[np.ndarray], layer: int,
             break
         cache = ablation.cache(torch.from_numpy(ids).to(loaded.device))
         acts = cache.acts[..., [ids_of[i] for i in pending]].float().cpu().numpy()
+        baselines: dict[bytes, torch.Tensor] = {}  # the last unpatched rerun, by its windows
         for j, i in enumerate(pending):
             _measure_batch(ablation, cache, ids, acts[..., j], means[i], measured[i],
-                           p["max_windows"])
+                           p["max_windows"], baselines)
     return measured
 
 
 def _measure_batch(ablation, cache, ids: np.ndarray, acts: np.ndarray, mean: float,
-                   m: Measured, max_windows: int) -> None:
+                   m: Measured, max_windows: int, baselines: dict) -> None:
     full = mean - acts  # the change ablation makes at every position
     masks = candidate_masks(ids, np.abs(full), m.target)
     budget = window_budget(np.abs(full), masks, max_windows - m.n_windows)
@@ -201,8 +202,12 @@ def _measure_batch(ablation, cache, ids: np.ndarray, acts: np.ndarray, mean: flo
     device = cache.acts.device
     rows = torch.from_numpy(np.flatnonzero(used)).to(device)
     neuron = m.target.neuron
-    base = ablation.next_layer(cache, neuron, torch.zeros(len(rows), ids.shape[1],
-                                                          device=device), rows)
+    key = used.tobytes()  # a zero change is the same for every neuron: reused for the same
+    if key not in baselines:  # windows; one kept at a time, so memory stays one batch's
+        baselines.clear()
+        zero = torch.zeros(len(rows), ids.shape[1], device=device)
+        baselines[key] = ablation.next_layer(cache, neuron, zero, rows)
+    base = baselines[key]
     for name in CONDITIONS:
         delta = torch.from_numpy(deltas[name][used]).to(device)
         change = (ablation.next_layer(cache, neuron, delta, rows) - base).abs().double()
