@@ -482,3 +482,18 @@ def test_cluster_structure_is_said_in_words_per_layer(built):
         row = layers[(layers["layer"] == layer) & (layers["kind"] == "neuron")].iloc[0]
         assert (f"Layer {layer}: the core tokens of <strong>{pct(row['cluster_structure_frac'])}"
                 f"</strong> of {row['n_structure']}") in items
+
+
+def test_methods_name_the_variant_choices_and_random_weights():
+    from intraneuron.report.methods import methods_html
+
+    base = {"model": {"id": "m"}, "corpus": {"source": "text", "path": "x"}}
+    plain = methods_html(base)
+    assert "random weights" not in plain and "hierarchical clustering" in plain
+    assert "of equal size by rank" in plain and "selectivity" not in plain
+    varied = methods_html({**base, "model": {"id": "m", "weights": "random", "init_seed": 3},
+                           "analysis": {"clustering": "spectral", "proxy": "wordnet",
+                                        "selectivity": "positive", "segment_cut": "value"}})
+    for text in ("random weights", "seed <code>3</code>", "spectral clustering", "supersenses",
+                 "above zero", "equal-width bands"):
+        assert text in varied, text

@@ -30,6 +30,33 @@ def corpus_text(corpus: dict) -> str:
     return f"{what}, {cap_text}{window_text}"
 
 
+def clustering_text(a: dict, count: str) -> str:
+    if a["clustering"] == "spectral":
+        return (f"spectral clustering (scikit-learn, affinity (1 + cosine) / 2) into {count}")
+    if a["clustering"] == "hdbscan":
+        return (f"HDBSCAN (scikit-learn, cosine distance, smallest cluster "
+                f"{_v(a['hdbscan_min_cluster_size'])} tokens; it chooses the number of clusters)")
+    return (f"agglomerative hierarchical clustering with {_v(a['linkage'])} linkage on cosine "
+            f"distance, into {count}")
+
+
+def selectivity_text(a: dict) -> str:
+    if a["selectivity"] == "none":
+        return ""
+    rule = ("a mean activation above zero" if a["selectivity"] == "positive" else
+            f"a mean activation above zero and at least {_v(a['selectivity_fraction'])} of the "
+            f"neuron's top mean")
+    return (f"Only core tokens with {rule} are analysed (selectivity {_v(a['selectivity'])}); a "
+            f"neuron with fewer than {_v(a['min_tokens'])} such tokens is excluded. ")
+
+
+def segment_cut_text(a: dict) -> str:
+    if a["segment_cut"] == "value":
+        return ("cut at equal-width bands of the neuron's core-token mean activations (empty "
+                "bands dropped)")
+    return "of equal size by rank"
+
+
 def methods_html(config: dict) -> str:
     from ..config import with_defaults
 
@@ -42,8 +69,16 @@ def methods_html(config: dict) -> str:
     if a["proxy"] == "sentence_model":
         proxy = (f"the cosine similarity of each token's text embedded by the sentence model "
                  f"{_v(a.get('sentence_model'))}")
+    elif a["proxy"] == "wordnet":
+        proxy = ("shared membership in WordNet 3.0's supersenses (lexicographer files, "
+                 "human-curated categories) of the token's word; tokens that are not WordNet "
+                 "words have no vector, and neurons with too few that are (below "
+                 f"{_v(a['min_proxy_coverage'])} of their core tokens) are excluded")
     else:
         proxy = "the cosine similarity of the model's own input token embeddings"
+    weights = (f" with <strong>random weights</strong> (the architecture's own initialisation, "
+               f"seed {_v(model['init_seed'])}): a control, not a trained model"
+               if model.get("weights") == "random" else "")
     if a["n_clusters"] != "auto":
         count = f"a fixed number of {_v(a['n_clusters'])} clusters"
     elif a["cluster_selection"] == "distance_threshold":
@@ -56,7 +91,7 @@ def methods_html(config: dict) -> str:
                else "special tokens allowed")
     paragraphs = [
         f"<strong>Model and neurons.</strong> {neurons} of layer(s) {_v(layers)} of "
-        f"{_v(model.get('id', ''))}{revision} (architecture {_v(model['architecture'])}, "
+        f"{_v(model.get('id', ''))}{revision}{weights} (architecture {_v(model['architecture'])}, "
         f"compute dtype {_v(model['dtype'])}). A neuron's activation is its value "
         f"after the MLP's non-linearity (the input of the MLP's output projection).",
         f"<strong>Corpus.</strong> {corpus_text(config['corpus'])}. For every "
@@ -72,14 +107,13 @@ def methods_html(config: dict) -> str:
         f"keeps the context of its maximally activating occurrence "
         f"({_v(core['context_tokens'])} tokens on each side).",
         f"<strong>Top-down: categorical clusters.</strong> Categorical proximity is {proxy}. "
-        f"Core tokens are clustered by agglomerative hierarchical clustering with "
-        f"{_v(a['linkage'])} linkage on cosine distance, into {count}. Clusters are numbered "
+        f"Core tokens are clustered by {clustering_text(a, count)}. Clusters are numbered "
         f"by decreasing mean activation (cluster 0 = most activating) and named by their "
         f"{_v(a['cluster_name_tokens'])} most central tokens.",
-        f"<strong>Bottom-up: activation segments.</strong> The ranking is cut into "
-        f"{_v(a['n_segments'])} equal-size coarse segments and {_v(a['fine_segments'])} fine "
-        f"segments (segment 0 = highest activations). A segment's homogeneity is the mean "
-        f"pairwise cosine similarity of its tokens.",
+        f"<strong>Bottom-up: activation segments.</strong> {selectivity_text(a)}The ranking "
+        f"is cut into {_v(a['n_segments'])} coarse segments and {_v(a['fine_segments'])} fine "
+        f"segments (segment 0 = highest activations), {segment_cut_text(a)}. A segment's "
+        f"homogeneity is the mean pairwise cosine similarity of its tokens.",
         f"<strong>Statistics.</strong> Each neuron's ranking is compared with "
         f"{_v(a['permutations'])} random permutations of its own core tokens (seed "
         f"{_v(a['seed'])}, one stream per neuron; {_v(a['cluster_permutations'])} of them for "
