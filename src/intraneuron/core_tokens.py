@@ -10,10 +10,12 @@ ranking the tie rule decides.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .running_stats import CompactStats
+if TYPE_CHECKING:  # the analysis jobs import this module and need no torch
+    from .running_stats import CompactStats
 
 
 class CoreTokenError(ValueError):
