@@ -28,6 +28,8 @@ apt_install() {  # apt_install PKG... : install Debian packages that are missing
 
 python_env() {
     if [ ! -x "$VENV/bin/python" ]; then
+        # Debian's python3 ships without venv/ensurepip: add it on a bare machine.
+        "$PY" -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
         log "creating $VENV"
         "$PY" -m venv "$VENV"
     fi
