@@ -27,7 +27,7 @@ from intraneuron.analysis import (
     layer_contrasts,
     summarize_layers,
 )
-from intraneuron.analysis.criteria import CRITERIA
+from intraneuron.analysis.criteria import CRITERIA, EFFECTS
 from intraneuron.report import build_report
 from intraneuron.report.browser import script_json
 from intraneuron.report.render import KIND_LABELS, pct, verdict_class
@@ -44,7 +44,7 @@ CATEGORIES = {
     "numbers": ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"],
 }
 WORDS = [w for words in CATEGORIES.values() for w in words]
-ANALYSIS = {"permutations": 100, "cluster_permutations": 50, "bootstrap": 200, "n_segments": 4,
+ANALYSIS = {"permutations": 100, "geometry_surrogates": 50, "bootstrap": 200, "n_segments": 4,
             "fine_segments": 8, "max_clusters": 6, "seed": 0}
 K = 24
 
@@ -173,7 +173,7 @@ def test_claims_table_lists_every_criterion(built):
     html = built["html"]
     claims = pd.read_parquet(built["inputs"]["claims"])
     criteria = pd.read_parquet(built["inputs"]["criteria"])
-    assert len(criteria) == 2 * len(CRITERIA)
+    assert len(criteria) == 2 * (len(CRITERIA) + len(EFFECTS))
     table = _section(html, 'id="claims-table"')
     assert table.count('class="layer-row"') == len(criteria)  # one row per (criterion, layer)
     assert table.count('class="claim-row"') == claims["claim"].nunique()
@@ -187,21 +187,25 @@ def test_claims_table_lists_every_criterion(built):
     for _, c in criteria.iterrows():
         assert f"<strong>{c['criterion']}</strong> {c['name']}" in table
         assert escape(c["rule"]) in table
+    tests = criteria[(criteria["role"] == "test") & criteria["testable"]]
     marks = table.count('class="held-yes"') + table.count('class="held-no"')
-    assert marks == 2 * criteria["testable"].sum()
-    assert table.count('class="held-yes"') == criteria["exists"].sum() + criteria[
+    assert marks == len(tests) + tests["identifiable"].sum()
+    assert table.count('class="held-yes"') == tests["exists"].sum() + tests[
         "beyond_geometry"].sum()
+    assert table.count("effect statement, does not vote") == (criteria["role"] == "effect").sum()
     assert "Rule:" in html.split('id="claims-table"')[0].rsplit("<h3>", 1)[1]
 
 
 def test_calibration_table(built):
     criteria = pd.read_parquet(built["inputs"]["criteria"])
+    criteria = criteria[criteria["role"] == "test"]
     table = _section(built["html"], 'id="calibration-table"')
     rows = re.findall(r"<tr><td><strong>(\w+)</strong>.*?</tr>", table.split("<tbody>")[1])
     assert len(rows) == len(criteria)
     assert sorted(rows) == sorted(criteria["criterion"])
-    for head in ("Shuffled pass", "Surrogate pass", "Random direction pass",
-                 "p (vs surrogates)", "p (vs random directions)"):
+    for head in ("Realised null rate", "Shuffled pass", "Surrogate pass",
+                 "Random direction pass", "Neurons pass geometry test",
+                 "Linear read-outs pass it"):
         assert head in table
     body = table.split("<tbody>")[1]
     for _, c in criteria.iterrows():
@@ -214,7 +218,7 @@ def test_calibration_table(built):
                      f'<td class="num">{pct(c["pass_random_direction"])}</td>'):
             assert cell in row, (c["criterion"], cell)
     note = built["html"].split('id="calibration-table"')[0].rsplit('<p class="note">', 1)[1]
-    assert "alpha = 0.05" in note and "5.0% of shuffled controls" in note
+    assert "alpha = 0.05" in note and "realised null rate" in note
 
 
 def test_contrasts_and_layers_tables(built):
@@ -471,7 +475,7 @@ def test_missing_optional_sections_take_the_schema_defaults(tmp_path):
     assert defaults["report"]["browser_neurons"] >= 6
     assert {n["why"] for n in browser_data(html)["neurons"]} == {"all"}
     alpha = defaults["analysis"]["alpha"]
-    assert f"alpha = {alpha}" in html and f"{pct(alpha)} of shuffled controls" in html
+    assert f"alpha = {alpha}" in html and "realised null rate" in html
     assert f"The {defaults['core_tokens']['k']} core tokens" in html
 
 

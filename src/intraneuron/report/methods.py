@@ -116,8 +116,10 @@ def methods_html(config: dict) -> str:
         f"homogeneity is the mean pairwise cosine similarity of its tokens.",
         f"<strong>Statistics.</strong> Each neuron's ranking is compared with "
         f"{_v(a['permutations'])} random permutations of its own core tokens (seed "
-        f"{_v(a['seed'])}, one stream per neuron; {_v(a['cluster_permutations'])} of them for "
-        f"the cluster-distinctness test). Every per-neuron statistic (segment homogeneity, its "
+        f"{_v(a['seed'])}, one stream per neuron) and with {_v(a['geometry_surrogates'])} "
+        f"geometry surrogates (Moran spectral randomizations of its order over the proxy "
+        f"similarity of its core tokens, which keep the order's smoothness in the proxy "
+        f"space). Every per-neuron statistic (segment homogeneity, its "
         f"slope over segments, the top segment's margin over the others and its excess over "
         f"the trend of the others, adjusted mutual information (AMI) of segments and clusters, "
         f"runs of cluster labels, Kruskal-Wallis H of activation rank across clusters with "

@@ -198,10 +198,8 @@ def results(data: ReportData) -> dict:
     crit = data.criteria
     calibration = []
     if not crit.empty:
-        for c in crit.sort_values(["claim", "criterion", "layer"]).to_dict("records"):
-            p = c["noise_excess_p"]
-            c["miscalibrated"] = bool(np.isfinite(p) and p < 0.001)
-            calibration.append(c)
+        tests = crit[crit["role"] == "test"]
+        calibration = tests.sort_values(["claim", "criterion", "layer"]).to_dict("records")
     return {"alpha": float(data.config["analysis"]["alpha"]), "calibration": calibration,
             "contrasts": data.contrasts.to_dict("records"), "layers": layers_table(data),
             "structure": cluster_structure(data)}
