@@ -5,8 +5,8 @@ Pseudo-neurons (`intraneuron.analysis.planted`) of null kinds (noise, noise of m
 linear read-outs, GELU(read-out) + noise) and planted kinds (a WordNet supersense on top, a
 proxy neighbourhood on top, a graded supersense effect; three strengths each) are analysed in
 blocks of --block neurons through the workflow's own analyze_shard, evaluate_criteria and
-evaluate_claims, each block judged as if it were a layer, with the run's random-direction
-controls. Inputs come from a finished run (`bash setup.sh demo`): each model's input
+evaluate_claims, each block judged as if it were a layer, with one random-direction
+pseudo-neuron per pseudo-neuron as the linear read-outs the geometry level compares with. Inputs come from a finished run (`bash setup.sh demo`): each model's input
 embeddings, eligible vocabulary (core tokens of layer 0) and corpus counts.
 
 Writes a Markdown table (--out, default docs/geometry-null.md) and prints one line per model:
@@ -64,8 +64,8 @@ def load_vocabulary(run: dict, model: str) -> tuple[Vocabulary, np.ndarray]:
     if not core:
         raise SystemExit(f"{base}: no core tokens; run `bash setup.sh demo` first")
     eligible = h5io.read_arrays(core[0])[0]["eligible"].astype(np.int64)
-    stats = h5io.read_stats(base / "activations" / "L0.h5", 0)
-    ids, counts = np.asarray(stats["token_ids"]), np.asarray(stats["count"])
+    stats, _ = h5io.read_stats(base / "activations" / "L0.h5", 0, slice(0, 1))
+    ids, counts = np.asarray(stats.token_ids), np.asarray(stats.count)
     count = dict(zip(ids.tolist(), counts.tolist(), strict=True))
     supersenses, _ = wordnet_supersenses(run["model"], "/usr/share/wordnet")
     labels = np.where(np.any(supersenses != 0, axis=1), np.argmax(supersenses, axis=1), -1)
@@ -93,7 +93,7 @@ def run_block(task: tuple[str, float, int]) -> pd.DataFrame:
     shard = pseudo_shard(vocab, kind, args.block, 100, seed=seed, strength=strength)
     eligible = shard.pop("eligible")
     params = {"permutations": args.permutations, "geometry_surrogates": args.permutations,
-              "bootstrap": 200}  # fmt: skip
+              "random_direction_every": 1, "bootstrap": 200}  # fmt: skip
     with threadpool_limits(1):
         tables = analyze_shard(block, params=params, embeddings=embeddings, eligible=eligible,
                                eligible_tokens=[f"#{t}" for t in eligible], **shard)
@@ -170,7 +170,8 @@ def main(argv=None) -> None:
             neurons = pd.concat(pool.map(run_block, tasks(args)))
         wall = time.perf_counter() - start
         params = resolve_params({**run["analysis"], "permutations": args.permutations,
-                                 "geometry_surrogates": args.permutations, "bootstrap": 200})
+                                 "geometry_surrogates": args.permutations,
+                                 "random_direction_every": 1, "bootstrap": 200})
         crit, claims = judge(neurons[~neurons["excluded"]], params)
         sections.append(markdown(model, crit, claims, int((neurons["kind"] == "neuron").sum())))
         smooth = crit[crit["pseudo"].isin(NULL_KINDS)]["beyond_blocks"].max()

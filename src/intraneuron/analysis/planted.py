@@ -86,13 +86,14 @@ class Vocabulary:
 
 
 def planted_activations(vocab: Vocabulary, kind: str, strength: float, k: int, top: int,
-                        rng: np.random.Generator) -> np.ndarray:
-    """Activations over the eligible types of one planted pseudo-neuron."""
+                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Activations over the eligible types of one planted pseudo-neuron, and the positions of
+    the planted category's types (those placed on top first)."""
     act = vocab.base("gelu_noise", rng)
     if kind == "graded_category":
         members = vocab.category_members(rng, top)
         act[members] += strength * 3.0 * act.std()
-        return act
+        return act, members
     if kind == "category_top":
         members = rng.permutation(vocab.category_members(rng, top))
     elif kind == "cluster_step":
@@ -103,7 +104,7 @@ def planted_activations(vocab: Vocabulary, kind: str, strength: float, k: int, t
     ceiling = np.sort(act)[-1] + act.std()
     act[members] = np.minimum(act[members], np.sort(act)[-k])  # members leave the top
     act[members[:n_top]] = ceiling + rng.random(n_top) * act.std()
-    return act
+    return act, members
 
 
 def pseudo_shard(vocab: Vocabulary, kind: str, n: int, k: int, seed: int | list[int],
@@ -114,7 +115,7 @@ def pseudo_shard(vocab: Vocabulary, kind: str, n: int, k: int, seed: int | list[
     ids, means = [], []
     for _ in range(n):
         act = (vocab.base(kind, rng) if kind in NULL_KINDS
-               else planted_activations(vocab, kind, strength, k, top, rng))  # fmt: skip
+               else planted_activations(vocab, kind, strength, k, top, rng)[0])  # fmt: skip
         core = np.argsort(-act, kind="stable")[:k]
         ids.append(vocab.eligible[core])
         means.append(act[core])
