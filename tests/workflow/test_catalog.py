@@ -96,3 +96,27 @@ def test_dot_test_config_plans_the_whole_workflow(tmp_path, entry):
     assert proc.returncode == 0, proc.stderr[-4000:]
     counts = job_counts(proc.stdout)
     assert counts["analyze"] == counts["core_tokens"] == 4 and counts["report"] == 1
+
+
+MARK = "intraneuron-copy-imported"
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_parse_time_imports_the_package_next_to_the_rules(tmp_path, entry):
+    """A copy of the workflow and its package, run where another package may be installed (this
+    checkout's, here): Snakemake's parse time imports the copy's package, as its jobs do, so the
+    config is checked against the schema the jobs will use."""
+    ignore = shutil.ignore_patterns("__pycache__")
+    copy = tmp_path / "copy"
+    for folder in ("workflow", "src/intraneuron", ".test"):
+        shutil.copytree(REPO / folder, copy / folder, ignore=ignore, symlinks=True)
+    shutil.copy(REPO / "Snakefile", copy / "Snakefile")
+    init = copy / "src" / "intraneuron" / "__init__.py"
+    init.write_text(init.read_text() + f"import sys\nprint('{MARK}', file=sys.stderr)\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    proc = subprocess.run([SNAKEMAKE, "-s", str(copy / entry), "--directory",
+                           str(copy / ".test"), "--cores", "2", "-n"], capture_output=True,
+                          text=True, env=env, cwd=copy)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert MARK in proc.stderr
