@@ -16,7 +16,7 @@ rule core_tokens:
     benchmark:
         f"{BENCHMARKS}/{{model}}/core_tokens/{{core}}/L{{layer}}_B{{block}}.tsv"
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/model.yaml"
     script:
         "../scripts/core_tokens.py"
 
@@ -39,7 +39,7 @@ rule analyze:
     benchmark:
         f"{BENCHMARKS}/{{model}}/{{variant}}/analyze/L{{layer}}_B{{block}}.tsv"
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/analysis.yaml"
     script:
         "../scripts/analyze.py"
 
@@ -87,6 +87,6 @@ rule merge:
     benchmark:
         f"{BENCHMARKS}/{{model}}/{{variant}}/merge.tsv"
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/analysis.yaml"
     script:
         "../scripts/merge.py"

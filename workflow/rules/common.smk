@@ -283,9 +283,6 @@ def final_outputs():
     ]
 
 
-CONFIG_HASH = subset_hash(config)
-
-
 # Input files: editing a corpus file (or adding one to the glob) or a local model's weights reruns
 # the jobs that read them. Hub models are pinned by their revision, a params entry.
 MODEL_FILES = {name: local_model_files(cfg["model"]) for name, cfg in MODELS.items()}

@@ -16,7 +16,7 @@ rule compare_openai:
     benchmark:
         f"{BENCHMARKS}/{{model}}/compare_openai.tsv"
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/analysis.yaml"
     script:
         "../scripts/compare_openai.py"
 
@@ -50,7 +50,7 @@ rule report_model:
     benchmark:
         f"{BENCHMARKS}/{{model}}/report.tsv"
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/analysis.yaml"
     script:
         "../scripts/report.py"
 
@@ -70,7 +70,7 @@ rule robustness:
     log:
         f"{LOGS}/robustness.log",
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/analysis.yaml"
     script:
         "../scripts/robustness.py"
 
@@ -94,6 +94,6 @@ rule report:
     log:
         f"{LOGS}/overview.log",
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/analysis.yaml"
     script:
         "../scripts/overview.py"
