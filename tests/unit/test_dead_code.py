@@ -16,9 +16,6 @@ TEST_SUPPORT = {
     "shell_shard": "planted smooth-map shards for the verdict tests' false-positive controls",
     "readout_shard": "planted linear read-out shards for the verdict tests' controls",
     "adjusted_mutual_information": "AMI of two labellings: checks the vectorised AMIScale",
-    # Pending: analysis/controls.py is being rewritten (issue 24); drop these two lines with it.
-    "KINDS": "pending the controls rewrite",
-    "GEOMETRY": "pending the controls rewrite",
 }
 
 

@@ -14,12 +14,20 @@ from intraneuron.analysis.geometry import (
     geometry_orders,
     moran_eigenvectors,
     moran_weights,
-    morans_i,
     msr_maps,
     normal_scores,
 )
 from intraneuron.analysis.similarity import cosine_similarity_matrix
 from intraneuron.analysis.synthetic import category_embeddings
+
+
+def morans_i(y: np.ndarray, sim: np.ndarray) -> float:
+    """Moran's I of the map `y` over weights max(S, 0) with a zero diagonal (the definition)."""
+    w = np.maximum(np.asarray(sim, dtype=np.float64), 0.0)
+    w = (w + w.T) / 2.0
+    np.fill_diagonal(w, 0.0)
+    z = np.asarray(y, dtype=np.float64) - np.mean(y)
+    return float(y.size / w.sum() * (z @ w @ z) / (z @ z))
 
 
 @pytest.fixture(scope="module")

@@ -75,13 +75,3 @@ def geometry_orders(sim: np.ndarray, order: np.ndarray, n: int,
     y[np.asarray(order)] = normal_scores(k)  # token index -> its score
     maps = msr_maps(y, moran_eigenvectors(sim), n, rng)
     return np.argsort(-maps, axis=1, kind="stable")
-
-
-def morans_i(y: np.ndarray, sim: np.ndarray) -> float:
-    """Moran's I of the map `y` over weights max(S, 0) with a zero diagonal (the definition;
-    tests use it to check that surrogates keep it)."""
-    w = np.maximum(np.asarray(sim, dtype=np.float64), 0.0)
-    w = (w + w.T) / 2.0
-    np.fill_diagonal(w, 0.0)
-    z = np.asarray(y, dtype=np.float64) - np.mean(y)
-    return float(y.size / w.sum() * (z @ w @ z) / (z @ z))
