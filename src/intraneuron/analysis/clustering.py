@@ -12,9 +12,17 @@ merges (robust to tied merge heights, unlike a height cut). The number of cluste
 chosen by the cosine silhouette, or read off a distance threshold. Cluster ids are then
 renumbered by decreasing mean activation (cluster 0 = most activating), mirroring
 "segment 0 = top", so ids are comparable across neurons.
+
+Order invariance: the core tokens arrive ranked by activation, and a clustering whose ties are
+broken by input position would carry that ranking into the clusters (a WordNet proxy's cosines
+are all 0 or 1, so nearly every merge is a tie). `choose_clusters` therefore clusters the tokens
+in a canonical order that does not depend on activation (`canonical_order`) and maps the labels
+back: the same tokens in any order give the same partition.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 from scipy.cluster.hierarchy import linkage
@@ -102,9 +110,58 @@ def silhouettes(dist: np.ndarray, candidates: list[np.ndarray]) -> np.ndarray:
     return s.mean(axis=1)
 
 
-def choose_clusters(sim: np.ndarray, params: dict) -> tuple[np.ndarray, float]:
-    """Cluster labels (not yet renumbered) and the cosine silhouette of the chosen labelling."""
-    dist = np.maximum(1.0 - np.asarray(sim, dtype=np.float64), 0.0)
+def choose_clusters(sim: np.ndarray, params: dict,
+                    keys: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Cluster labels (not yet renumbered) and the cosine silhouette of the chosen labelling.
+
+    The tokens are clustered in `canonical_order(sim, keys, seed)`, so the partition does not
+    depend on the order of the input: pass the token ids as `keys` and it is exactly the same
+    for any order; without keys it is for tokens whose similarity rows differ, and tokens that
+    the similarity cannot tell apart are ordered by a draw that ignores their positions.
+    """
+    s = np.asarray(sim, dtype=np.float64)
+    order = canonical_order(s, keys, int(params["seed"]))
+    labels, score = _choose_in_order(s[np.ix_(order, order)], params)
+    out = np.empty_like(labels)
+    out[order] = labels
+    return out, score
+
+
+def canonical_order(sim: np.ndarray, keys: np.ndarray | None, seed: int) -> np.ndarray:
+    """A token order that does not depend on the input's order (and so not on activation).
+
+    With `keys` (token ids): ascending by a seeded hash of the key, which keeps the order
+    unrelated to the id itself (BPE ids follow frequency, and frequency may follow
+    activation). Without: by each row's sorted similarities (a description that permuting the
+    input leaves unchanged); rows that are equal there (exact ties, e.g. tokens of one WordNet
+    supersense) are ordered by random draws seeded by the seed and the sorted matrix, which
+    also ignore the input's order.
+    """
+    k = sim.shape[0]
+    if keys is not None:
+        ids = np.asarray(keys).astype(np.uint64)
+        if ids.shape != (k,) or np.unique(ids).size != k:
+            raise ValueError(f"choose_clusters: keys must be {k} distinct token ids, one per "
+                             "row of the similarity matrix")
+        return np.lexsort((ids, mix64(ids, seed)))
+    digest = hashlib.blake2b(np.sort(sim, axis=None).tobytes(), digest_size=8).digest()
+    draw = np.random.default_rng([seed, int.from_bytes(digest, "little")]).random(k)
+    signature = np.sort(sim, axis=1)
+    return np.lexsort((draw, *signature.T[::-1]))
+
+
+def mix64(values: np.ndarray, seed: int) -> np.ndarray:
+    """splitmix64 of `values` offset by `seed`: a fixed pseudo-random uint64 per value."""
+    with np.errstate(over="ignore"):
+        z = values.astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def _choose_in_order(sim: np.ndarray, params: dict) -> tuple[np.ndarray, float]:
+    """`choose_clusters` on a similarity matrix already in canonical order."""
+    dist = np.maximum(1.0 - sim, 0.0)
     np.fill_diagonal(dist, 0.0)
     method = params["clustering"]
     if method == "hdbscan":
