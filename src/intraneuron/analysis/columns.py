@@ -235,6 +235,8 @@ TABLES: dict[str, list[Column]] = {
                "overrides'"),
         Column("verdict_exists", "str", "the claim's verdict at level exists in this variant"),
         Column("verdict_beyond_geometry", "str", "and at level beyond geometry"),
+        Column("same_as_base", "bool", "the variant repeats base's computation for this claim "
+               "and layer (robustness.SAME_RULE); not counted in the summary"),
     ],
     "robustness_summary": [
         Column("model", "str", "model name"),
@@ -243,7 +245,9 @@ TABLES: dict[str, list[Column]] = {
         Column("claim_text", "str", "the paper's claim"),
         Column("level", "str", "exists or beyond geometry"),
         Column("n_variants", "int16", "variants run"),
-        Column("n_testable", "int16", "variants whose verdict is not 'not testable'"),
+        Column("n_same_as_base", "int16", "variants left out: they repeat base's computation "
+               "for this claim and layer"),
+        Column("n_testable", "int16", "counted variants whose verdict is not 'not testable'"),
         Column("n_supported", "int16", "variants whose verdict is 'supported'"),
         Column("holds_in", "str", "all, most, few, none or not testable (rule in the rule "
                "column)"),
