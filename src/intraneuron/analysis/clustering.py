@@ -168,12 +168,65 @@ def _choose_in_order(sim: np.ndarray, params: dict) -> tuple[np.ndarray, float]:
         labels = hdbscan_labels(dist, int(params["hdbscan_min_cluster_size"]))
         return labels, float(silhouettes(dist, [labels])[0])
     if method == "spectral":
-        candidates = spectral_candidates(sim, _cluster_counts(sim.shape[0], params),
-                                         int(params["seed"]))
-        scores = silhouettes(dist, candidates)
-        best = int(np.argmax(scores))
-        return candidates[best], float(scores[best])
+        counts = _cluster_counts(sim.shape[0], params)
+        cuts = dict(zip(counts, spectral_candidates(sim, counts, int(params["seed"])),
+                        strict=True))  # fmt: skip
+        return best_cut(dist, cuts, min(counts), max(counts), int(params["min_cluster_size"]))
     return _hierarchical(sim, dist, params)
+
+
+def best_cut(dist: np.ndarray, cuts: dict[int, np.ndarray], lo: int, hi: int,
+             min_size: int) -> tuple[np.ndarray, float]:
+    """The silhouette rule over `cuts` (number of clusters -> labels): the labelling with the
+    highest silhouette among those with lo..hi clusters (first maximum: the fewest clusters).
+
+    With `min_size` > 1, a cluster of fewer tokens is not a cluster: its tokens join the
+    sizable cluster they are closest to on average (`absorb_small`), and a cut counts by its
+    sizable clusters. A far outlier is its own best cluster by the silhouette and the last
+    token a dendrogram merges, so without this every cut of such a neuron has a one-token
+    cluster; with it, the outliers ride along with a category. When no cut has lo..hi sizable
+    clusters the rule falls back to the plain cuts, so every token set gets a clustering.
+    """
+    plain = [cuts[m] for m in sorted(cuts) if lo <= m <= hi]
+    candidates = _sized(dist, cuts, lo, hi, min_size) if min_size > 1 else []
+    candidates = candidates or plain
+    scores = silhouettes(dist, candidates)
+    best = int(np.argmax(scores))
+    return candidates[best], float(scores[best])
+
+
+def _sized(dist: np.ndarray, cuts: dict[int, np.ndarray], lo: int, hi: int,
+           min_size: int) -> list[np.ndarray]:
+    """Distinct labellings with lo..hi sizable clusters, small ones absorbed, fewest cuts first.
+
+    Deeper cuts only fragment clusters, so the tokens in small clusters never decrease with m;
+    the walk stops at the first cut where they are more than half the tokens (what is left is
+    more absorbed than clustered)."""
+    out, seen = [], set()
+    for m in sorted(cuts):
+        size = np.bincount(cuts[m])
+        if 2 * size[size < min_size].sum() > size.sum():
+            break
+        labels = absorb_small(cuts[m], dist, min_size)
+        if labels is None or not lo <= labels.max() + 1 <= hi or labels.tobytes() in seen:
+            continue
+        seen.add(labels.tobytes())
+        out.append(labels)
+    return out
+
+
+def absorb_small(labels: np.ndarray, dist: np.ndarray, min_size: int) -> np.ndarray | None:
+    """Labels 0..c-1 with every cluster under `min_size` dissolved into the sizable cluster of
+    least mean distance (per token); None when no cluster is sizable."""
+    size = np.bincount(labels)
+    big = np.flatnonzero(size >= min_size)
+    if big.size == 0:
+        return None
+    if big.size < size.size:
+        member = (labels[:, None] == big[None, :]).astype(np.float64)
+        nearest = big[np.argmin(dist @ member / size[big], axis=1)]
+        labels = np.where(size[labels] >= min_size, labels, nearest)
+    return np.unique(labels, return_inverse=True)[1]
 
 
 def _cluster_counts(k: int, params: dict) -> list[int]:
@@ -217,11 +270,10 @@ def _hierarchical(sim: np.ndarray, dist: np.ndarray, params: dict) -> tuple[np.n
         merged = int(np.count_nonzero(z[:, 2] <= float(params["distance_threshold"])))
         m = int(np.clip(k - merged, lo, hi))
     else:
-        cuts = cut_all(z, list(range(lo, hi + 1)))
-        candidates = list(cuts.values())
-        scores = silhouettes(dist, candidates)
-        best = int(np.argmax(scores))  # first maximum: the fewest clusters among ties
-        return candidates[best], float(scores[best])
+        min_size = int(params["min_cluster_size"])
+        deepest = k - 1 if min_size > 1 else hi  # absorbed slivers: deeper cuts may qualify
+        cuts = cut_all(z, list(range(lo, deepest + 1)))
+        return best_cut(dist, cuts, lo, hi, min_size)
     labels = cut_labels(z, m)
     return labels, float(silhouettes(dist, [labels])[0])
 
