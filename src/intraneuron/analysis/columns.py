@@ -255,6 +255,25 @@ TABLES: dict[str, list[Column]] = {
                "run)"),
         Column("rule", "str", "how holds_in follows from the counts, in words"),
     ],
+    "clustering_diagnostics": [
+        Column("layer", "int16", "layer"),
+        Column("rule", "str", "how the number of clusters k was chosen, in words"),
+        Column("n_neurons", "int32", "real neurons"),
+        Column("k_lowest", "float64", "smallest k the rule may choose (NaN: the rule has no "
+               "bounds, e.g. hdbscan)"),
+        Column("k_highest", "float64", "largest k the rule may choose (NaN: no bounds)"),
+        Column("k_median", "float64", "median k over neurons"),
+        Column("k_distribution", "str", "share of neurons per k, as 'k: share' pairs"),
+        Column("share_at_lowest", "float64", "share of neurons with k = k_lowest"),
+        Column("share_at_highest", "float64", "share of neurons with k = k_highest"),
+        Column("smallest_median", "float64", "median over neurons of the size of the "
+               "neuron's smallest cluster (tokens)"),
+        Column("share_sliver", "float64", "share of neurons whose smallest cluster has at "
+               "most diagnostics.SLIVER_MAX tokens"),
+        Column("piled_at", "str", "'lowest' or 'highest' when more than "
+               "diagnostics.PILE_SHARE of neurons sit at that bound, else ''"),
+        Column("warning", "str", "the warning shown in the report ('' when none)"),
+    ],
     "ablation": [
         *KEYS,
         Column("method", "str", "zero or mean: what the neuron's activation is set to"),
