@@ -7,9 +7,10 @@ spectral clustering on the affinity (1 + S) / 2, the number of clusters chosen b
 (fixed or best silhouette). hdbscan: scikit-learn's HDBSCAN on cosine distance with
 `hdbscan_min_cluster_size`; it chooses the number of clusters itself, and tokens it leaves
 unclustered form one more group of their own (so every token has a cluster).
-For hierarchical clustering, The dendrogram is cut into exactly m clusters by undoing its last m - 1
+For hierarchical clustering, the dendrogram is cut into exactly m clusters by undoing its last m - 1
 merges (robust to tied merge heights, unlike a height cut). The number of clusters is fixed,
-chosen by the cosine silhouette, or read off a distance threshold. Cluster ids are then
+chosen by the cosine silhouette (counting only clusters of at least `min_cluster_size` tokens,
+see `best_cut`), or read off a distance threshold. Cluster ids are then
 renumbered by decreasing mean activation (cluster 0 = most activating), mirroring
 "segment 0 = top", so ids are comparable across neurons.
 
