@@ -130,8 +130,14 @@ def decode_tokens(tokenizer, token_ids: np.ndarray) -> np.ndarray:
 
 
 def proxy_embeddings(out_path: str, proxy: str, model: dict, sentence_model: str,
-                     wordnet_dir: str) -> None:
-    from .proxies import input_embeddings, sentence_embeddings, wordnet_supersenses
+                     wordnet_dir: str, centering: str = "none",
+                     remove_directions: int | str = "auto") -> None:
+    from .proxies import (
+        input_embeddings,
+        remove_common_directions,
+        sentence_embeddings,
+        wordnet_supersenses,
+    )
 
     if proxy == "input_embeddings":
         matrix, attrs = input_embeddings(model)
@@ -139,6 +145,8 @@ def proxy_embeddings(out_path: str, proxy: str, model: dict, sentence_model: str
         matrix, attrs = wordnet_supersenses(model, wordnet_dir)
     else:
         matrix, attrs = sentence_embeddings(model, sentence_model)
+    matrix, removed = remove_common_directions(matrix, centering, remove_directions)
+    attrs = {**attrs, **{f"proxy_{k}": v for k, v in removed.items()}}
     h5io.write_arrays(out_path, {"embeddings": matrix}, {**attrs, "proxy": proxy,
                                                          "versions": package_versions()})
 

@@ -58,6 +58,8 @@ rule report_model:
 rule robustness:
     input:
         claims=variant_tables("claims"),
+        criteria=variant_tables("criteria"),
+        neurons=variant_tables("neurons"),
     output:
         matrix=report(
             f"{RESULTS}/robustness.parquet",

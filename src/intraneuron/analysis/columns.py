@@ -272,6 +272,8 @@ TABLES: dict[str, list[Column]] = {
                "overrides'"),
         Column("verdict_exists", "str", "the claim's verdict at level exists in this variant"),
         Column("verdict_beyond_geometry", "str", "and at level beyond geometry"),
+        Column("same_as_base", "bool", "the variant repeats base's computation for this claim "
+               "and layer (robustness.SAME_RULE); not counted in the summary"),
     ],
     "robustness_summary": [
         Column("model", "str", "model name"),
@@ -280,13 +282,34 @@ TABLES: dict[str, list[Column]] = {
         Column("claim_text", "str", "the paper's claim"),
         Column("level", "str", "exists or beyond geometry"),
         Column("n_variants", "int16", "variants run"),
-        Column("n_testable", "int16", "variants whose verdict is not 'not testable'"),
+        Column("n_same_as_base", "int16", "variants left out: they repeat base's computation "
+               "for this claim and layer"),
+        Column("n_testable", "int16", "counted variants whose verdict is not 'not testable'"),
         Column("n_supported", "int16", "variants whose verdict is 'supported'"),
         Column("holds_in", "str", "all, most, few, none or not testable (rule in the rule "
                "column)"),
         Column("paper_verdict", "str", "the verdict in the paper's setting ('' if base was not "
                "run)"),
         Column("rule", "str", "how holds_in follows from the counts, in words"),
+    ],
+    "clustering_diagnostics": [
+        Column("layer", "int16", "layer"),
+        Column("rule", "str", "how the number of clusters k was chosen, in words"),
+        Column("n_neurons", "int32", "real neurons"),
+        Column("k_lowest", "float64", "smallest k the rule may choose (NaN: the rule has no "
+               "bounds, e.g. hdbscan)"),
+        Column("k_highest", "float64", "largest k the rule may choose (NaN: no bounds)"),
+        Column("k_median", "float64", "median k over neurons"),
+        Column("k_distribution", "str", "share of neurons per k, as 'k: share' pairs"),
+        Column("share_at_lowest", "float64", "share of neurons with k = k_lowest"),
+        Column("share_at_highest", "float64", "share of neurons with k = k_highest"),
+        Column("smallest_median", "float64", "median over neurons of the size of the "
+               "neuron's smallest cluster (tokens)"),
+        Column("share_sliver", "float64", "share of neurons whose smallest cluster has at "
+               "most diagnostics.SLIVER_MAX tokens"),
+        Column("piled_at", "str", "'lowest' or 'highest' when more than "
+               "diagnostics.PILE_SHARE of neurons sit at that bound, else ''"),
+        Column("warning", "str", "the warning shown in the report ('' when none)"),
     ],
     "ablation": [
         *KEYS,
