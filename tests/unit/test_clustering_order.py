@@ -97,7 +97,7 @@ def noise_kw_rate(seed: int, n: int = 300, alpha: float = 0.05) -> float:
     k = 100
     ids = np.stack([rng.choice(vocab.shape[0], k, replace=False) for _ in range(n)])
     mean = -np.sort(-rng.random((n, k)), axis=1)
-    params = {"permutations": 200, "cluster_permutations": 20, "structure_null_sets": 0,
+    params = {"permutations": 200, "structure_null_sets": 0,
               "min_proxy_coverage": 0.0, "alpha": alpha}
     tables = analyze_shard(0, np.arange(n, dtype=np.int32), ids.astype(np.int32),
                            [[f"t{t}" for t in row] for row in ids], mean,

@@ -163,7 +163,7 @@ def run_tables(**params) -> dict[str, pd.DataFrame]:
 
     shard = synthetic_shard(24, planted_top=20, seed=11)
     shard.pop("category")
-    analysis = resolve_params({"permutations": 200, "cluster_permutations": 20,
+    analysis = resolve_params({"permutations": 200,
                                "structure_null_sets": 10, **params})
     neurons = add_layer_fdr(analyze_shard(0, params=analysis, **shard)["neurons"], analysis)
     criteria = evaluate_criteria(neurons, analysis)
