@@ -328,7 +328,8 @@ def test_params_defaults_validation_and_foreign_keys():
     from intraneuron.config import load_schema
 
     documented = set(load_schema()["properties"]["analysis"]["properties"])
-    assert set(DEFAULT_PARAMS) == documented - {"proxy", "sentence_model", "wordnet_dir"}
+    assert set(DEFAULT_PARAMS) == documented - {"proxy", "sentence_model", "wordnet_dir",
+                                                "proxy_centering", "proxy_remove_directions"}
     merged = resolve_params({"proxy": "input_embeddings", "sentence_model": "x", "alpha": 0.01})
     assert merged["alpha"] == 0.01 and "proxy" not in merged
     for bad in ({"linkage": "centroid"}, {"n_clusters": 1}, {"n_clusters": "many"},

@@ -8,11 +8,14 @@ import pytest
 from scipy import stats
 
 from intraneuron.analysis import analyze_shard, evaluate_claims, evaluate_criteria
+from intraneuron.analysis.criteria import CRITERIA
+from intraneuron.analysis.params import resolve_params
 from intraneuron.analysis.planted import (
     NULL_KINDS,
     PLANTED_KINDS,
     Vocabulary,
     planted_activations,
+    power_table,
     pseudo_shard,
 )
 from intraneuron.analysis.synthetic import category_embeddings
@@ -31,15 +34,17 @@ def vocab():
     return Vocabulary(vectors, np.arange(category.size), counts, category), vectors
 
 
-def blocks(vocab, kind, n_blocks, strength=1.0, n=24):
+def blocks_neurons(vocab, kind, block, strength=1.0, n=24):
+    """The neurons table of one block of pseudo-neurons, analysed as layer `block`."""
     voc, vectors = vocab
-    frames = []
-    for b in range(n_blocks):
-        shard = pseudo_shard(voc, kind, n, 100, seed=[len(kind), b], strength=strength)
-        eligible = shard.pop("eligible")
-        frames.append(analyze_shard(b, params=PARAMS, embeddings=vectors, eligible=eligible,
-                                    eligible_tokens=[str(t) for t in eligible],
-                                    **shard)["neurons"])  # fmt: skip
+    shard = pseudo_shard(voc, kind, n, 100, seed=[len(kind), block], strength=strength)
+    eligible = shard.pop("eligible")
+    return analyze_shard(block, params=PARAMS, embeddings=vectors, eligible=eligible,
+                         eligible_tokens=[str(t) for t in eligible], **shard)["neurons"]
+
+
+def blocks(vocab, kind, n_blocks, strength=1.0, n=24):
+    frames = [blocks_neurons(vocab, kind, b, strength, n) for b in range(n_blocks)]
     criteria = evaluate_criteria(pd.concat(frames), PARAMS)
     return criteria[criteria["role"] == "test"], evaluate_claims(criteria, PARAMS)
 
@@ -88,3 +93,30 @@ def test_a_strongly_planted_category_reaches_beyond_geometry(vocab):
     assert by.loc["2C", "beyond_geometry"].all() and by.loc["1A", "beyond_geometry"].all()
     assert claims.set_index("claim").loc[2, "verdict_beyond_geometry"].isin(
         ["supported", "mixed"]).all()
+
+
+def test_power_check_finds_a_planted_neighbourhood_and_no_smooth_one(vocab):
+    """The workflow's power check: blocks with a proxy neighbourhood planted on top are found
+    beyond geometry by the relation criteria; blocks of linear read-outs are not."""
+    voc, vectors = vocab
+    params = resolve_params({**PARAMS, "power_blocks": 2, "power_block_size": 24})
+    table = power_table(voc, vectors, params, 100).set_index("criterion")
+    assert list(table.index) == [c.id for c in CRITERIA]
+    assert (table.loc[["1A", "2C"], "planted"] == 1.0).all()
+    assert table["smooth"].max() <= 0.5 and table["smooth"].mean() < 0.1
+    assert (table["n_blocks"] == 2).all() and (table["block_size"] == 24).all()
+
+
+def test_a_criterion_the_power_check_cannot_find_is_not_identifiable(vocab):
+    """Where the power check finds no planted category, the beyond-geometry level says 'not
+    identifiable with this proxy', never 'not supported'; with power it is judged."""
+    neurons = pd.concat([blocks_neurons(vocab, "category_top", b) for b in range(2)])
+    found = pd.DataFrame({"criterion": [c.id for c in CRITERIA], "planted": 1.0})
+    lost = found.assign(planted=np.where(found["criterion"].str.startswith("3"), 0.0, 1.0))
+    with_power = evaluate_claims(evaluate_criteria(neurons, PARAMS, found), PARAMS)
+    without = evaluate_claims(evaluate_criteria(neurons, PARAMS, lost), PARAMS)
+    claim3 = without[without["claim"] == 3]
+    assert claim3["verdict_beyond_geometry"].eq("not identifiable with this proxy").all()
+    assert with_power[with_power["claim"] == 3]["verdict_beyond_geometry"].isin(
+        ["supported", "mixed"]).all()
+    pd.testing.assert_series_equal(with_power["verdict_exists"], without["verdict_exists"])

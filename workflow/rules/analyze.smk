@@ -44,6 +44,24 @@ rule analyze:
         "../scripts/analyze.py"
 
 
+rule check_power:
+    input:
+        core=lambda wildcards: core_outputs(wildcards)[0],
+        embeddings=proxy_file,
+    output:
+        power=f"{VARIANT_DIR}/power.parquet",
+    params:
+        analysis=variant_setting("analysis"),
+    log:
+        f"{LOGS}/{{model}}/{{variant}}/check_power.log",
+    benchmark:
+        f"{BENCHMARKS}/{{model}}/{{variant}}/check_power.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/check_power.py"
+
+
 rule merge:
     input:
         neurons=shard_outputs("neurons.parquet"),
@@ -51,6 +69,7 @@ rule merge:
         segments=shard_outputs("segments.parquet"),
         clusters=shard_outputs("clusters.parquet"),
         core=core_outputs,
+        power=rules.check_power.output.power,
     output:
         neurons=report(
             f"{VARIANT_DIR}/neurons.parquet",

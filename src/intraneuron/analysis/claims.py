@@ -83,7 +83,7 @@ def _fisher_greater(a: int, n_a: int, b: int, n_b: int) -> float:
 
 
 def _geometry_level(criterion: Criterion, kinds: dict[str, pd.DataFrame], params: dict,
-                    exists: bool) -> dict:
+                    exists: bool, power: float) -> dict:
     """Neurons against the geometry null, and against linear read-outs (random-direction
     pseudo-neurons) put through the same geometry test in the same run: the null keeps each
     map's smoothness but not perfectly, so the rate at which it still passes smooth maps is
@@ -98,22 +98,25 @@ def _geometry_level(criterion: Criterion, kinds: dict[str, pd.DataFrame], params
            "smooth_pass": float(smooth.mean()) if n_smooth else np.nan}  # fmt: skip
     row["geometry_p"] = _binomial_greater(int(real.sum()), n, row["geometry_null_rate"])
     row["smooth_p"] = _fisher_greater(int(real.sum()), n, int(smooth.sum()), n_smooth)
-    # could a layer whose neurons all pass beat the linear read-outs at all?
-    row["identifiable"] = bool(_fisher_greater(n, n, int(smooth.sum()), n_smooth) < alpha)
+    # could a layer whose neurons all pass beat the linear read-outs at all, and does the
+    # power check find a planted category with this proxy?
+    row["power"] = power
+    row["identifiable"] = bool(_fisher_greater(n, n, int(smooth.sum()), n_smooth) < alpha
+                               and not power < float(params["min_power"]))
     row["beyond_geometry"] = bool(exists and row["identifiable"]
                                   and max(row["geometry_p"], row["smooth_p"]) < alpha)
     return row
 
 
 def _criterion_row(criterion: Criterion, neurons: pd.DataFrame, layer: int, params: dict,
-                   rng: np.random.Generator) -> dict:
+                   rng: np.random.Generator, power: float = np.nan) -> dict:
     kinds = {kind: judged(neurons, layer, kind) for kind in ("neuron", *CONTROLS)}
     row: dict = {"claim": criterion.claim, "criterion": criterion.id, "name": criterion.name,
                  "layer": layer, "role": "test", "rule": criterion.rule_text(params)}  # fmt: skip
     row.update(_exists_level(criterion, kinds, params, rng))
     analysed = len(kinds["neuron"])
     row["defined_share"] = row["n_neuron"] / analysed if analysed else np.nan
-    row.update(_geometry_level(criterion, kinds, params, row["exists"]))
+    row.update(_geometry_level(criterion, kinds, params, row["exists"], power))
     row.update(effect=np.nan, effect_lo=np.nan, effect_hi=np.nan, effect_holds=False)
     row["reason"] = _untestable_reason(row, analysed, params)
     row["testable"] = not row["reason"]
@@ -161,7 +164,7 @@ def _effect_row(effect: Effect, neurons: pd.DataFrame, layer: int, params: dict,
         row.update(effect=np.nan, effect_lo=np.nan, effect_hi=np.nan, effect_holds=False,
                    reason=f"no neuron passes {effect.among}")
     row["testable"] = bool(x.size)
-    row.update({f"n_{kind}": 0 for kind in CONTROLS}, n_geometry=0)
+    row.update({f"n_{kind}": 0 for kind in CONTROLS}, n_geometry=0, power=np.nan)
     row.update(exists=False, beyond_geometry=False, miscalibrated=False, identifiable=False)
     return row
 
@@ -171,15 +174,20 @@ def criterion_pass(criterion: Criterion, rows: pd.DataFrame, params: dict) -> np
     return np.nan_to_num(criterion.passes(rows, params), nan=0.0).astype(bool)
 
 
-def evaluate_criteria(neurons: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+def evaluate_criteria(neurons: pd.DataFrame, params: dict | None = None,
+                      power: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per (criterion or effect, layer): pass rates per kind, calibration, both
-    levels; the effect statements' medians and intervals."""
+    levels; the effect statements' medians and intervals. `power`: the power check's table
+    (`planted.power_table`); without it, identifiability rests on the linear read-outs alone."""
     params = resolve_params(params)
+    planted = ({} if power is None
+               else dict(zip(power["criterion"], power["planted"], strict=True)))  # fmt: skip
     rows = []
     for layer in sorted(int(x) for x in neurons["layer"].unique()):
         for index, criterion in enumerate(CRITERIA):
             rng = np.random.default_rng([int(params["seed"]), layer, index, 7])
-            rows.append(_criterion_row(criterion, neurons, layer, params, rng))
+            rows.append(_criterion_row(criterion, neurons, layer, params, rng,
+                                       planted.get(criterion.id, np.nan)))
         for index, effect in enumerate(EFFECTS):
             rng = np.random.default_rng([int(params["seed"]), layer, index, 8])
             rows.append(_effect_row(effect, neurons, layer, params, rng))

@@ -220,8 +220,12 @@ TABLES: dict[str, list[Column]] = {
                "rate on smooth maps, measured in this run"),
         Column("smooth_p", "float64", "one-sided Fisher p that neurons pass the geometry test "
                "more often than those linear read-outs"),
+        Column("power", "float64", "the power check: share of blocks with a proxy "
+               "neighbourhood planted on top where the criterion holds beyond geometry (NaN "
+               "when analysis.power_blocks = 0)"),
         Column("identifiable", "bool", "a layer whose neurons all passed the geometry test "
-               "would beat the linear read-outs (Fisher p < alpha): the test can tell a "
+               "would beat the linear read-outs (Fisher p < alpha), and the power check finds "
+               "a planted category (power >= analysis.min_power): the test can tell a "
                "categorical layer from a smooth one with this proxy"),
         Column("beyond_geometry", "bool", "exists, identifiable, geometry_p < alpha and "
                "smooth_p < alpha"),
@@ -232,6 +236,15 @@ TABLES: dict[str, list[Column]] = {
         Column("testable", "bool", "defined for at least analysis.min_defined_share of the "
                "layer's analysed neurons, and calibrated"),
         Column("reason", "str", "why not testable ('' when testable)"),
+    ],
+    "power": [
+        Column("criterion", "str", "criterion id"),
+        Column("planted", "float64", "share of the power check's blocks with a proxy "
+               "neighbourhood planted on top (strength 1) where it holds beyond geometry"),
+        Column("smooth", "float64", "the same for blocks of linear read-outs (a "
+               "false-positive rate; near 0)"),
+        Column("n_blocks", "int32", "blocks of each kind"),
+        Column("block_size", "int32", "pseudo-neurons per block"),
     ],
     "claims": [
         Column("claim", "int16", "claim number"),

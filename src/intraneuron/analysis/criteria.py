@@ -112,7 +112,9 @@ LEVEL_RULE = (
     "pseudo-neurons) go through the same geometry test in the same run: beyond geometry "
     "also needs neurons to pass it more often than they do (one-sided Fisher, p < alpha), and "
     "a criterion is not identifiable with this proxy when even a layer whose neurons all "
-    "passed could not beat them."
+    "passed could not beat them, or when the power check (blocks of pseudo-neurons over the "
+    "same vocabulary and proxy with a proxy neighbourhood planted on top) finds it beyond "
+    "geometry in fewer than analysis.min_power of its blocks."
 )
 CLAIM_RULE = (
     "At each level a claim is judged on its counting criteria with Holm's correction across "

@@ -24,6 +24,7 @@ a category added.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 NULL_KINDS = ("noise", "noise_of_means", "linear", "gelu_noise")
 PLANTED_KINDS = ("category_top", "cluster_step", "graded_category")
@@ -124,3 +125,37 @@ def pseudo_shard(vocab: Vocabulary, kind: str, n: int, k: int, seed: int | list[
             "tokens": [[f"#{t}" for t in row] for row in ids], "mean_act": mean,
             "max_act": mean.astype(np.float32), "counts": np.ones_like(mean, dtype=np.int64),
             "eligible": vocab.eligible}  # fmt: skip
+
+
+POWER_KIND = "cluster_step"  # the proxy's own category: the easiest planted case to find
+
+
+def power_table(vocab: Vocabulary, embeddings: np.ndarray, params: dict, k: int) -> pd.DataFrame:
+    """Per criterion: the share of `analysis.power_blocks` blocks of `power_block_size`
+    pseudo-neurons with k core tokens and a proxy neighbourhood planted on top (strength 1) in
+    which it holds beyond geometry, each block judged like a layer with one linear read-out per
+    pseudo-neuron; and the same share for blocks of linear read-outs (which must stay near 0).
+    A criterion that cannot find even this category beyond geometry is not identifiable with
+    this proxy (`claims`)."""
+    from .claims import evaluate_criteria
+    from .shard import analyze_shard
+
+    settings = {**params, "random_direction_every": 1}
+    blocks, size = int(params["power_blocks"]), int(params["power_block_size"])
+    rows = []
+    for kind in (POWER_KIND, "linear"):
+        frames = []
+        for block in range(blocks):
+            shard = pseudo_shard(vocab, kind, size, k,
+                                 seed=[int(params["seed"]), len(kind), block])  # fmt: skip
+            eligible = shard.pop("eligible")
+            frames.append(analyze_shard(block, params=settings, embeddings=embeddings,
+                                        eligible=eligible,
+                                        eligible_tokens=[f"#{t}" for t in eligible],
+                                        **shard)["neurons"])  # fmt: skip
+        criteria = evaluate_criteria(pd.concat(frames), settings)
+        tests = criteria[criteria["role"] == "test"]
+        rows.append(tests.groupby("criterion", sort=False)["beyond_geometry"].mean()
+                    .rename("planted" if kind == POWER_KIND else "smooth"))
+    table = pd.concat(rows, axis=1).reset_index()
+    return table.assign(n_blocks=blocks, block_size=size)
