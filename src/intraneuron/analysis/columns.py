@@ -321,7 +321,8 @@ TABLES: dict[str, list[Column]] = {
         Column("share_sliver", "float64", "share of neurons whose smallest cluster has at "
                "most diagnostics.SLIVER_MAX tokens"),
         Column("piled_at", "str", "'lowest' or 'highest' when more than "
-               "diagnostics.PILE_SHARE of neurons sit at that bound, else ''"),
+               "diagnostics.PILE_SHARE of neurons sit at that bound, 'both' when only the two "
+               "bounds together hold more, else ''"),
         Column("warning", "str", "the warning shown in the report ('' when none)"),
     ],
     "ablation": [
