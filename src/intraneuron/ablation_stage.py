@@ -514,6 +514,6 @@ def merge_ablation(parts: list[str], ablation_path: str, layers_path: str,
     per_neuron = conform(per_neuron.sort_values(["layer", "neuron"], kind="stable")
                          .reset_index(drop=True), "ablation")
     meta = read_provenance(parts[0]) if parts else {}
-    meta = {k: v for k, v in meta.items() if k != "part"}
+    meta = {**{k: v for k, v in meta.items() if k != "part"}, "ablation": settings(ablation)}
     atomic_parquet(per_neuron, ablation_path, meta)
     atomic_parquet(summarise_layers(per_neuron, ablation), layers_path, meta)
