@@ -5,7 +5,8 @@ positions per window, and prints per layer: the share of per-(token type, neuron
 sit at window offset 0 (all types, types seen at least --min-count times, core tokens; and at
 offset --skip), the share of all counted tokens at offset 0, the mean |maximum| of the pairs
 whose maximum is at offset 0 against the others, and how many of the neurons' core tokens (k,
-min_count as in the demo) change.
+min_count as in the demo) change; and the share of those maxima at each of the first
+--profile offsets.
 
 Example (the demo's smollm2 after a demo run):
     PYTHONPATH=src .venv/bin/python benchmarks/first_positions.py \
@@ -29,6 +30,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--k", type=int, default=100)
     ap.add_argument("--min-count", type=int, default=20)
     ap.add_argument("--batch-tokens", type=int, default=8192)
+    ap.add_argument("--profile", type=int, default=12, help="offsets shown in the profile")
     return ap.parse_args(argv)
 
 
@@ -83,9 +85,17 @@ def report_layer(layer, base, skipped, starts, args, select) -> None:
           f"(skip=0: {np.mean(offset == args.skip):.2%})")
     core = select(base, args.k, args.min_count)
     eligible = base.count >= args.min_count
+    profile = np.bincount(offset[eligible].ravel(), minlength=args.profile)[:args.profile]
+    print(f"layer {layer}: share of maxima per window offset 0..{args.profile - 1} with skip=0, "
+          f"types seen >= {args.min_count} times (each offset holds {share_tokens:.2%} of "
+          f"the tokens): " + " ".join(f"{x:.1%}" for x in profile / offset[eligible].size))
     print(f"layer {layer}: maxima at offset 0 with skip=0 among types seen >= {args.min_count} "
           f"times: {first[eligible].mean():.2%}; among the neurons' core tokens: "
           f"{np.mean(window_offset(core.argmax, starts) == 0):.2%}")
+    kept = skipped.count >= args.min_count
+    print(f"layer {layer}: with skip={args.skip}, among types seen >= {args.min_count} times: "
+          f"maxima at offset {args.skip} {np.mean(off2[kept] == args.skip):.2%} "
+          f"(skip=0: {np.mean(offset[eligible] == args.skip):.2%})")
     a, b = core.token_ids, select(skipped, args.k, args.min_count).token_ids
     changed = np.array([args.k - len(np.intersect1d(x, y)) for x, y in zip(a, b, strict=True)])
     print(f"layer {layer}: core tokens (k={args.k}, min_count={args.min_count}) changed in "

@@ -11,6 +11,11 @@ partly. Only windows where all three can remove something count, so each compari
 within a window's context. The change of every layer l + 1 neuron comes from
 `intraneuron.ablation` (exact patching of block l + 1 on a cached batch).
 
+Per layer, the neurons' log ratios get a three-way verdict (supported, opposite, inconclusive;
+the rule and its power in `intraneuron.signtest`), the minimal detectable effect at the sample
+size used, and the swapped control: the same rule's call rate over many random swaps of each
+neuron's top and lower conditions.
+
 Only layers below the last requested one are ablated: the last has no next layer loaded.
 Every random draw of a neuron is seeded by (seed, layer, neuron) and every neuron sees the same
 batches in corpus order, so rows do not depend on how neurons are split into parts.
