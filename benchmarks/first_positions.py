@@ -85,10 +85,15 @@ def report_layer(layer, base, skipped, starts, args, select) -> None:
           f"(skip=0: {np.mean(offset == args.skip):.2%})")
     core = select(base, args.k, args.min_count)
     eligible = base.count >= args.min_count
-    profile = np.bincount(offset[eligible].ravel(), minlength=args.profile)[:args.profile]
+    at = offset[eligible].ravel()
+    profile = np.bincount(at)[:args.profile] / at.size
     print(f"layer {layer}: share of maxima per window offset 0..{args.profile - 1} with skip=0, "
           f"types seen >= {args.min_count} times (each offset holds {share_tokens:.2%} of "
-          f"the tokens): " + " ".join(f"{x:.1%}" for x in profile / offset[eligible].size))
+          f"the tokens): " + " ".join(f"{x:.1%}" for x in profile))
+    for lo, hi in ((args.profile, 32), (32, 64), (64, int(at.max()) + 1)):
+        if lo < hi:
+            print(f"layer {layer}:   offsets {lo}..{hi - 1}: {np.mean((at >= lo) & (at < hi)) / (hi - lo):.2%} "
+                  "per offset")
     print(f"layer {layer}: maxima at offset 0 with skip=0 among types seen >= {args.min_count} "
           f"times: {first[eligible].mean():.2%}; among the neurons' core tokens: "
           f"{np.mean(window_offset(core.argmax, starts) == 0):.2%}")
