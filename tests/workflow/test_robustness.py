@@ -100,6 +100,9 @@ DOWNSTREAM_OF_CORE = DOWNSTREAM_OF_ANALYSIS | {"core_tokens"}
     ({"core_tokens__min_count": 4}, DOWNSTREAM_OF_CORE),
     ({"block_size": 13}, DOWNSTREAM_OF_CORE),
     ({"report__example_neurons": 1}, {"report_model", "report"}),
+    # the verdict's level and the control's swaps: the layer summary, not the forward passes
+    ({"ablation": {"swaps": 50}}, {"merge_ablation", "report_model", "report"}),
+    ({"extract__skip_first_positions": 1}, {"extract", "reduce_chunks"} | DOWNSTREAM_OF_CORE),
 ])
 def test_config_change_reruns_exactly_what_it_affects(reference, change, expected):
     project, snakefile = reference

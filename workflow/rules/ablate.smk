@@ -15,7 +15,10 @@ rule ablate:
         dtype=model_setting("model", "dtype"),
         device=model_setting("model", "device"),
         batch_tokens=model_setting("extract", "batch_tokens"),
-        ablation=model_setting("ablation"),
+        # alpha and swaps decide only the layer verdict (merge_ablation): no forward pass reruns
+        ablation=lambda w: {
+            k: v for k, v in MODELS[w.model]["ablation"].items() if k not in ("alpha", "swaps")
+        },
     threads: workflow.cores
     log:
         f"{LOGS}/{{model}}/ablate/L{{layer}}_P{{part}}.log",

@@ -125,11 +125,13 @@ def model_identity(wildcards):
 
 def extraction_settings(wildcards):
     cfg = MODELS[wildcards.model]
+    skip = cfg["extract"]["skip_first_positions"]  # only when set: 0 keeps older cache keys
     return {
         "model": model_identity(wildcards),
         "dtype": cfg["model"]["dtype"],
         "layers": sorted(cfg["layers"]),
         "n_neurons": N_NEURONS[wildcards.model],
+        **({"skip_first_positions": skip} if skip else {}),
     }
 
 
