@@ -24,8 +24,6 @@ from __future__ import annotations
 import numpy as np
 from scipy import special, stats
 
-VERDICTS = ("supported", "opposite", "inconclusive", "not testable")
-CALLS = ("supported", "opposite")  # the verdicts a control must reach at most alpha of the time
 
 RULE = ("supported when more sampled neurons have log(top / lower effect per unit removed) > 0 "
         "than chance allows (exact sign test, two-sided at {alpha}: one-sided p < {half}) and "
