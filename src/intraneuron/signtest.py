@@ -24,7 +24,6 @@ from __future__ import annotations
 import numpy as np
 from scipy import special, stats
 
-
 RULE = ("supported when more sampled neurons have log(top / lower effect per unit removed) > 0 "
         "than chance allows (exact sign test, two-sided at {alpha}: one-sided p < {half}) and "
         "the bootstrap {level}% interval of their median lies above 0; opposite when more have "
