@@ -1,6 +1,19 @@
 # intraneuron: intra-neuronal attention in language models (Pichat et al., 2025, arXiv 2503.12992).
 # Run: snakemake --cores all [--configfile config/demo.yaml]. Parameters: config/README.md.
+import os
+import sys
+
 from snakemake.utils import min_version
+
+# In a source checkout (also when this workflow is used as a module), the package next to the
+# rules comes first, before anything imports it: for this process, and through PYTHONPATH for
+# every job's script, so rules and package always match (whichever checkout an environment has
+# installed) and per-rule conda environments need not install the package.
+_SRC = os.path.join(workflow.current_basedir.get_path_or_uri(secret_free=True), "src")
+if os.path.isdir(os.path.join(_SRC, "intraneuron")):
+    _SRC = os.path.abspath(_SRC)
+    sys.path.insert(0, _SRC)
+    os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.getenv("PYTHONPATH")) if p))
 
 from intraneuron.config import check_config_file
 
@@ -21,6 +34,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/settings.smk"
 include: "workflow/rules/resources.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/extract.smk"

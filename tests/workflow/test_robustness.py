@@ -297,15 +297,58 @@ def test_broken_default_config_file_is_named(tmp_path, text, message):
 
 # ----------------------------------------------------------------------- determinism, invariance
 
-def test_same_config_gives_identical_outputs(reference, tmp_path):
-    again = make_tiny_project(tmp_path)
-    run_snakemake(again)
-    assert_same_results(reference[0], again, exact=True)
+def activation_tables(project: Path) -> dict[str, np.ndarray]:
+    out = {}
     for layer in (0, 1):
-        with h5py.File(reference[0] / MODEL_RESULTS / f"activations/L{layer}.h5") as a, \
-                h5py.File(again / MODEL_RESULTS / f"activations/L{layer}.h5") as b:
+        with h5py.File(project / MODEL_RESULTS / f"activations/L{layer}.h5") as f:
             for name in ("token_ids", "count", "sum", "max", "argmax"):
-                np.testing.assert_array_equal(a[f"L{layer}/{name}"][...], b[f"L{layer}/{name}"][...])
+                out[f"L{layer}/{name}"] = f[f"L{layer}/{name}"][...]
+    return out
+
+
+def core_sizes(project: Path) -> set[int]:
+    tokens = pd.read_parquet(project / BASE / "tables/tokens.parquet")
+    return set(tokens.groupby(["layer", "neuron"]).size())
+
+
+def test_same_config_gives_identical_outputs_and_settings_files_rerun_without_metadata(
+        reference, tmp_path):
+    """Same config, same outputs, bitwise, on one core as on two (issue 21, case 9); then, with
+    Snakemake's .snakemake metadata deleted, a changed setting still reruns exactly the jobs it
+    affects, from the settings files alone (case 1)."""
+    again = make_tiny_project(tmp_path)
+    run_snakemake(again, "--cores", "1")
+    assert_same_results(reference[0], again, exact=True)
+    expected = activation_tables(reference[0])
+    for name, values in activation_tables(again).items():
+        np.testing.assert_array_equal(expected[name], values, err_msg=name)
+
+    shutil.rmtree(again / ".snakemake")
+    config = yaml.safe_load((again / "config.yaml").read_text())
+    write_config(again, {**config, "analysis": {**config["analysis"], "permutations": 60}})
+    recorded = again / MODEL_RESULTS / "settings/variant-base.json"
+    before = recorded.read_text(), recorded.stat().st_mtime_ns
+    plan = job_counts(run_snakemake(again, "-n").stdout)
+    assert set(plan) == DOWNSTREAM_OF_ANALYSIS  # the dry run shows it, and records nothing:
+    assert (recorded.read_text(), recorded.stat().st_mtime_ns) == before
+
+    write_config(again, {**config, "core_tokens": {**config["core_tokens"], "k": 10}})
+    extracted = (again / MODEL_RESULTS / "activations/L0.h5").stat().st_mtime_ns
+    proc = run_snakemake(again)
+    assert set(job_counts(proc.stdout + proc.stderr)) == DOWNSTREAM_OF_CORE
+    assert core_sizes(again) == {10}
+    assert (again / MODEL_RESULTS / "activations/L0.h5").stat().st_mtime_ns == extracted
+    shutil.rmtree(again / ".snakemake")
+    assert "Nothing to be done" in run_snakemake(again, "-n").stdout
+
+    # Back to k = 12, whose core tokens are still on disk and older than the k = 10 analysis:
+    # the variant's settings name the core-token folder, so the analysis reruns, nothing else.
+    shutil.rmtree(again / ".snakemake")
+    write_config(again, config)
+    proc = run_snakemake(again)
+    assert set(job_counts(proc.stdout + proc.stderr)) == DOWNSTREAM_OF_ANALYSIS
+    assert core_sizes(again) == {12}
+    assert_same_results(reference[0], again, exact=True)
 
 
 def test_results_do_not_depend_on_sharding(reference, tmp_path):

@@ -4,17 +4,8 @@ import os
 import re
 import sys
 
-# In a source checkout (also when this workflow is used as a module), the package next to the
-# rules comes first: for this process, and through PYTHONPATH for every job's script, so rules
-# and package always match and per-rule conda environments need not install the package.
-_SRC = os.path.join(workflow.current_basedir.get_path_or_uri(secret_free=True), "..", "..", "src")
-if os.path.isdir(os.path.join(_SRC, "intraneuron")):
-    _SRC = os.path.abspath(_SRC)
-    sys.path.insert(0, _SRC)
-    os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.getenv("PYTHONPATH")) if p))
-
 from intraneuron.config import BASE_VARIANT, ConfigError, run_configs, subset_hash, validate
-from intraneuron.convert import checkpoint_dir, is_gguf_id
+from intraneuron.convert import checkpoint_dir, gguf_source, is_gguf_id
 from intraneuron.corpus import corpus_files
 from intraneuron.models import ModelError
 from intraneuron.plan import (
@@ -129,6 +120,17 @@ def extraction_settings(wildcards):
         "dtype": cfg["model"]["dtype"],
         "layers": sorted(cfg["layers"]),
         "n_neurons": N_NEURONS[wildcards.model],
+    }
+
+
+def shard_plan(wildcards):
+    """What names a model's shards: its layers, the neurons per layer and the block size."""
+    cfg = MODELS[wildcards.model]
+    layers = sorted(cfg["layers"])
+    return {
+        "layers": layers,
+        "n_neurons": N_NEURONS[wildcards.model],
+        "block_size": cfg["block_size"],
     }
 
 
@@ -294,6 +296,11 @@ MODEL_FILES = {name: local_model_files(cfg["model"]) for name, cfg in MODELS.ite
 def model_checkpoint(wildcards):
     model_id = MODELS[wildcards.model]["model"]["id"]
     return [str(checkpoint_dir(model_id))] if is_gguf_id(model_id) else []
+
+
+def gguf_file(wildcards):
+    """The GGUF file itself: a replaced file (or an upgraded package shipping it) reconverts."""
+    return str(gguf_source(GGUF_MODELS[wildcards.name]))
 
 
 def model_inputs(wildcards):
