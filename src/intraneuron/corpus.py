@@ -415,16 +415,27 @@ def tokenize_corpus(
     the tokenizer in pieces (:func:`_pieces`), so memory is bounded by ``BATCH_CHARS`` rather
     than by the largest document. Special tokens and separators get doc id -1. Summary
     statistics are stored in the schema metadata.
+
+    Text is text: a document that contains a special token's text (``<|endoftext|>``) is
+    tokenised as those characters, never as the control token, which would pose as the
+    document separator. How often each special token's text occurred is counted and recorded
+    (``special_token_text`` in the metadata) for the corpus stage to report.
     """
     prefix, suffix = _wrapper(tokenizer)
     _check_sizes(window_tokens, max_tokens, len(prefix) + len(suffix), tokenizer)
     cap = max_tokens if max_tokens is not None else np.iinfo(np.int64).max
     stream = _Stream(cap, _separator(tokenizer))
     seen: set[int] = set()
+    found: dict[str, int] = {}
+    specials = [t for t in getattr(tokenizer, "all_special_tokens", []) if t]
     for batch in _batches(_doc_pieces(docs, seen)):
+        texts = [text for _, text in batch]
+        for token in specials:
+            found[token] = found.get(token, 0) + sum(text.count(token) for text in texts)
         encoded = tokenizer(
-            [text for _, text in batch],
+            texts,
             add_special_tokens=False,
+            split_special_tokens=True,
             return_attention_mask=False,
             verbose=False,
         )["input_ids"]
@@ -438,7 +449,10 @@ def tokenize_corpus(
             "corpus.text_field and corpus.max_documents point at non-empty text"
         )
     ids, doc_ids = stream.arrays()
-    return _windows(ids, doc_ids, window_tokens, prefix, suffix, tokenizer, max_tokens)
+    table = _windows(ids, doc_ids, window_tokens, prefix, suffix, tokenizer, max_tokens)
+    stats = json.loads(table.schema.metadata[METADATA_KEY])
+    stats["special_token_text"] = {token: n for token, n in sorted(found.items()) if n}
+    return table.replace_schema_metadata({METADATA_KEY: json.dumps(stats).encode()})
 
 
 def _doc_pieces(docs: Iterable[tuple[int, str]], seen: set[int]) -> Iterator[tuple[int, str]]:
@@ -587,6 +601,16 @@ def _windows(stream, stream_docs, window_tokens, prefix, suffix, tokenizer, max_
         "corpus_hash": corpus_hash(table),
     }
     return table.replace_schema_metadata({METADATA_KEY: json.dumps(stats).encode()})
+
+
+def report_special_token_text(table: pa.Table, log) -> dict[str, int]:
+    """Warn (in the corpus stage's log and on stderr) about special-token text found in the
+    documents: it was tokenised as text, but a corpus that holds it may hold other markup."""
+    found = json.loads(table.schema.metadata[METADATA_KEY]).get("special_token_text", {})
+    for token, n in found.items():
+        log.warning("the corpus contains the text %r %d times: tokenised as text, not as the "
+                    "special token (the tokens.parquet metadata records the counts)", token, n)
+    return found
 
 
 def corpus_hash(table: pa.Table) -> str:

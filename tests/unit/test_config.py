@@ -111,7 +111,7 @@ def test_cuda_without_cuda_fails_naming_the_key(monkeypatch):
 # ------------------------------------------------------------------- --config overrides (strings)
 
 def test_nested_overrides_are_coerced_by_the_schema_types():
-    out = validate({"layers": ["0", "2"], "core_tokens": {"k": "5"}, "block_size": "10",
+    out = validate({"layers": ["0", "2"], "ablation": {"enabled": "false"}, "core_tokens": {"k": "5"}, "block_size": "10",
                     "analysis": {"alpha": "0.01", "n_clusters": "3", "max_clusters": "4",
                                  "n_segments": "3", "fine_segments": "4"},
                     "n_neurons": "null", "corpus": {"split_paragraphs": "true"}})
@@ -274,3 +274,40 @@ def test_selectivity_and_segment_cut_defaults():
     a = checked()["analysis"]
     assert (a["selectivity"], a["selectivity_fraction"], a["min_tokens"], a["segment_cut"]) == (
         "none", 0.5, 20, "rank")
+
+
+# ----------------------------------------------------- silent wrong results and late crashes (21)
+
+def test_ablation_needs_the_next_layer_analysed():
+    """Case 3: layers [0, 2] would ablate layer 0 and 'measure' it on layer 1, not analysed."""
+    with pytest.raises(ConfigError, match=r"'ablation.enabled' and 'layers'.*\[1\].*"
+                                          r"layers: \[0, 1, 2\].*ablation.enabled: false"):
+        checked(layers=[0, 2])
+    assert checked(layers=[0, 2], ablation={"enabled": False})["layers"] == [0, 2]
+    assert checked(layers=[2, 0, 1])["ablation"]["enabled"]  # consecutive, in any order
+    assert checked(layers=[3])["layers"] == [3]  # one layer: nothing is ablated
+
+
+def test_a_models_own_extract_chunks_is_refused_unless_it_repeats_the_top_level():
+    """Case 4: the chunk count is one scatter for the run; a model's own would be ignored."""
+    models = {"a": {"model": {"id": "gpt2"}, "extract": {"chunks": 3}}}
+    with pytest.raises(ConfigError, match=r"'models.a.extract.chunks' \(3\).*top level"):
+        checked(models=models)
+    runs = cfgmod.run_configs(checked(extract={"chunks": 3}, models=models))
+    assert runs["a"]["base"]["extract"]["chunks"] == 3
+
+
+def _seed_keys(node: dict, prefix: str = ""):
+    for key, sub in node.get("properties", {}).items():
+        if "seed" in key:
+            yield f"{prefix}{key}", sub
+        yield from _seed_keys(sub, f"{prefix}{key}.")
+
+
+def test_every_seed_is_non_negative_in_the_schema():
+    """Case 6: a negative ablation.seed passed the check and crashed after the analysis."""
+    seeds = dict(_seed_keys(cfgmod.load_schema()))
+    assert "ablation.seed" in seeds and "analysis.seed" in seeds
+    assert {key: sub.get("minimum") for key, sub in seeds.items()} == dict.fromkeys(seeds, 0)
+    with pytest.raises(ConfigError, match=r"config key 'ablation.seed': -1 is less than"):
+        checked(ablation={"seed": -1})

@@ -397,7 +397,7 @@ def project(tmp_path):
      "unknown config key 'colour' in corpus"),
     ({"block_size": "big"}, "config key 'block_size': 'big' is not of type 'integer'"),
     ({"block_size": 0}, "config key 'block_size': 0 is less than the minimum of 1"),
-    ({"layers": [0, 5]}, "layers [5] do not exist in"),
+    ({"layers": [5]}, "layers [5] do not exist in"),
     ({"analysis": {"max_clusters": 1}}, "analysis.max_clusters"),
     ({"analysis": {"n_segments": 2}}, "'analysis.n_segments' is 2: the trend test across "
                                       "activation segments needs at least 3 segments"),

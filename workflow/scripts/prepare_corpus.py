@@ -3,6 +3,7 @@
 from intraneuron.config import run_configs
 from intraneuron.corpus import (
     check_vocabulary,
+    report_special_token_text,
     describe_source,
     iter_documents,
     tokenize_corpus,
@@ -25,6 +26,7 @@ def main(smk, log):
         core = variant["core_tokens"]
         excluded = special_token_ids(tokenizer) if core["exclude_special"] else []
         vocabulary = check_vocabulary(table, tokenizer, core["k"], core["min_count"], excluded)
+    report_special_token_text(table, log)
     write_tokens(table, smk.output.tokens, {"source": describe_source(corpus),
                                             "files": files,
                                             **vocabulary,
