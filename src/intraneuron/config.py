@@ -86,6 +86,7 @@ def _validate_one(given: dict, schema: dict) -> dict:
     check_analysis(filled["core_tokens"]["k"], filled["analysis"])
     check_proxy(filled["model"], filled["analysis"])
     check_ablation_layers(filled["layers"], filled["ablation"])
+    check_openai_directory(filled["openai_comparison"]["directory"])
     return _sorted_keys(filled)
 
 
@@ -287,6 +288,17 @@ def check_ablation_layers(layers: list[int], ablation: dict) -> None:
             f"the next one, but layers {[g + 1 for g in gaps]} (after {gaps}) are not in "
             f"layers {ordered}: analyse consecutive layers (e.g. layers: {needed}) or set "
             "ablation.enabled: false"
+        )
+
+
+def check_openai_directory(directory: str | None) -> None:
+    """The comparison runs after the whole analysis: a folder that is not there would be found
+    only then, hours into a real run."""
+    if directory and not os.path.isdir(os.path.expanduser(directory)):
+        raise ConfigError(
+            f"config key 'openai_comparison.directory' is '{directory}', which is not a folder "
+            f"(working directory {os.getcwd()}): point it at the release's activation-based "
+            "folder (or one containing related-tokens/activation-based), or set it to null"
         )
 
 

@@ -196,6 +196,27 @@ def describe_gguf(gguf_path: str | Path) -> dict:
     }
 
 
+def gguf_header(gguf_path: str | Path) -> dict:
+    """The model's shape from a GGUF file's header (memory-mapped, no tensor is read):
+    architecture, blocks, MLP width and context length, for plan-time checks before any
+    conversion."""
+    from gguf import GGUFReader
+
+    fields = GGUFReader(str(gguf_path)).fields
+
+    def value(key):
+        field = fields.get(key)
+        if field is None:
+            return None
+        part = field.parts[field.data[0]]
+        return bytes(part).decode() if key == "general.architecture" else int(part[0])
+
+    arch = value("general.architecture")
+    return {"architecture": arch, "blocks": value(f"{arch}.block_count"),
+            "width": value(f"{arch}.feed_forward_length"),
+            "positions": value(f"{arch}.context_length")}
+
+
 def conversion_record(model_path: str | Path) -> dict | None:
     """The record a conversion left in `model_path`, or None for any other checkpoint."""
     path = Path(model_path) / CONVERSION_FILE

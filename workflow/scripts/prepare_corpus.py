@@ -3,9 +3,9 @@
 from intraneuron.config import run_configs
 from intraneuron.corpus import (
     check_vocabulary,
-    report_special_token_text,
     describe_source,
     iter_documents,
+    report_special_token_text,
     tokenize_corpus,
     write_tokens,
 )
