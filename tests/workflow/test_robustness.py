@@ -490,3 +490,23 @@ def test_corrupted_hdf5_chunk_is_detected_by_checksum(reference, tmp_path):
     proc = run_snakemake(project, check=False, snakefile=reference[1])
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "L1.h5" in out and "corrupted" in out
+
+
+def test_a_changed_gguf_file_is_converted_again(tmp_path):
+    """Issue 21, case 2: convert_gguf takes the GGUF file as input, so a replaced file (or an
+    upgraded package shipping it) is converted again, and what reads the model reruns."""
+    project = make_tiny_project(tmp_path)
+    gguf = project / "m.Q8_0.gguf"
+    gguf.write_bytes(b"GGUF stand-in: planning reads the converted checkpoint")
+    checkpoint = project / "resources/models/m.Q8_0"
+    shutil.copytree(project / "model", checkpoint)
+    (checkpoint / "intraneuron_conversion.json").write_text("{}")
+    write_config(project, tiny_config(project, model={"id": f"gguf:{gguf}", "device": "cpu"}))
+    run_snakemake(project, "-n")  # records the conversion's settings file
+    past = (checkpoint.stat().st_mtime - 3600,) * 2
+    for path in (gguf, project / "resources/settings/convert_gguf/m.Q8_0.json"):
+        os.utime(path, past)
+    assert "convert_gguf" not in job_counts(run_snakemake(project, "-n").stdout)
+    gguf.write_bytes(b"GGUF stand-in, replaced")
+    plan = job_counts(run_snakemake(project, "-n").stdout)
+    assert plan["convert_gguf"] == 1 and plan["extract"] == 1 and plan["prepare_corpus"] == 1
