@@ -34,7 +34,10 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/paths.smk"
+include: "workflow/rules/inputs.smk"
 include: "workflow/rules/settings.smk"
+include: "workflow/rules/checks.smk"
 include: "workflow/rules/resources.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/extract.smk"

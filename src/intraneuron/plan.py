@@ -209,3 +209,35 @@ def ablated_layers(layers) -> list[int]:
     """The analysed layers whose next layer is analysed too: all but the last. The ablation
     stage measures a neuron on the next layer's neurons, so the last has none in the run."""
     return sorted({int(x) for x in layers})[:-1]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a workflow run is made of, from the config alone: the validated config, every
+    (model, variant)'s merged settings, each model's base settings, width, shards and whether
+    it has an ablation stage."""
+
+    config: dict
+    runs: dict[str, dict[str, dict]]
+    models: dict[str, dict]
+    n_neurons: dict[str, int]
+    shards: dict[str, list[Shard]]
+    variants: list[str]
+    ablated: dict[str, list[int]]
+
+
+def plan_run(config: dict) -> RunPlan:
+    """Validate `config`, merge each model's and variant's overrides over the top level, and
+    check every model that can be read offline; ConfigError or ModelError name the problem."""
+    from .config import BASE_VARIANT, run_configs, validate
+
+    validated = validate(config)
+    runs = run_configs(validated)
+    models = {name: variants[BASE_VARIANT] for name, variants in runs.items()}
+    n_neurons = {name: neurons_per_layer(cfg) for name, cfg in models.items()}
+    ablated = {name: ablated_layers(cfg["layers"]) for name, cfg in models.items()
+               if cfg["ablation"]["enabled"] and ablated_layers(cfg["layers"])}
+    return RunPlan(
+        config=validated, runs=runs, models=models, n_neurons=n_neurons,
+        shards={name: shards(cfg, n_neurons[name]) for name, cfg in models.items()},
+        variants=sorted({v for variants in runs.values() for v in variants}), ablated=ablated)

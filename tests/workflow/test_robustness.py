@@ -83,7 +83,7 @@ def restored(*paths: Path):
                 p.unlink(missing_ok=True)
 
 
-REPORTS = {"report_model", "robustness", "report"}
+REPORTS = {"report_model", "robustness", "overview"}
 # the base variant's tables choose the ablated neurons and their segments
 ABLATION = {"ablate", "merge_ablation"}
 DOWNSTREAM_OF_ANALYSIS = {"analyze", "merge"} | ABLATION | REPORTS
@@ -99,7 +99,7 @@ DOWNSTREAM_OF_CORE = DOWNSTREAM_OF_ANALYSIS | {"core_tokens"}
     ({"core_tokens__k": 10}, DOWNSTREAM_OF_CORE),
     ({"core_tokens__min_count": 4}, DOWNSTREAM_OF_CORE),
     ({"block_size": 13}, DOWNSTREAM_OF_CORE),
-    ({"report__example_neurons": 1}, {"report_model", "report"}),
+    ({"report__example_neurons": 1}, {"report_model", "overview"}),
 ])
 def test_config_change_reruns_exactly_what_it_affects(reference, change, expected):
     project, snakefile = reference
@@ -135,7 +135,7 @@ def test_adding_a_variant_plans_only_its_analysis(reference):
     project, snakefile = reference
     plan = planned(project, snakefile, variants={"ward": WARD})
     # the same core_tokens keys: its core tokens are shared; only its 4 shards are analysed
-    assert plan == {"analyze": 4, "merge": 1, "robustness": 1, "report": 1}
+    assert plan == {"analyze": 4, "merge": 1, "robustness": 1, "overview": 1}
 
 
 def test_a_variant_with_other_core_token_keys_gets_its_own_core_tokens(reference):
@@ -154,9 +154,9 @@ def test_changing_or_removing_a_variant_plans_only_what_it_affects(reference, tm
     run_snakemake(project, snakefile=snakefile)
     changed = {"ward": {"analysis": {"linkage": "complete"}}}
     assert planned(project, snakefile, variants=changed) == {
-        "analyze": 4, "merge": 1, "robustness": 1, "report": 1}
+        "analyze": 4, "merge": 1, "robustness": 1, "overview": 1}
     # removed: only the run's summary and overview are redone; the base variant stays
-    assert set(planned(project, snakefile, variants={})) == {"robustness", "report"}
+    assert set(planned(project, snakefile, variants={})) == {"robustness", "overview"}
     matrix = pd.read_parquet(project / "results/robustness.parquet")
     assert set(matrix["variant"]) == {"base", "ward"}
 

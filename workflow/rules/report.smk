@@ -58,7 +58,7 @@ rule report_model:
     conda:
         "../envs/intraneuron.yaml"
     script:
-        "../scripts/report.py"
+        "../scripts/report_model.py"
 
 
 rule robustness:
@@ -83,7 +83,7 @@ rule robustness:
 
 
 # The run's page: every model and variant side by side, linking each model's page.
-rule report:
+rule overview:
     input:
         claims=variant_tables("claims"),
         layers=variant_tables("layers"),
