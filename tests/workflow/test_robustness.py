@@ -42,13 +42,7 @@ def assert_same_results(a: Path, b: Path, exact: bool = True) -> None:
             pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=1e-6, atol=1e-9)
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """One uninterrupted run, run through a private copy of the workflow code."""
-    project = make_tiny_project(tmp_path_factory.mktemp("reference"))
-    snakefile = copy_workflow(project / "wf")
-    run_snakemake(project, snakefile=snakefile)
-    return project, snakefile
+# `reference` (tests/workflow/conftest.py): one uninterrupted run of the tiny project, shared.
 
 
 # ---------------------------------------------------------------- minimal reruns (dry-run plan)
@@ -352,7 +346,9 @@ def test_same_config_gives_identical_outputs_and_settings_files_rerun_without_me
 
 
 def test_results_do_not_depend_on_sharding(reference, tmp_path):
-    other = make_tiny_project(tmp_path, block_size=13, extract={"batch_tokens": 512, "chunks": 3})
+    # (the ablation tables are not compared here: the ablation stage is left out of this run)
+    other = make_tiny_project(tmp_path, block_size=13, extract={"batch_tokens": 512, "chunks": 3},
+                              ablation={"enabled": False})
     run_snakemake(other, "--cores", "2")
     assert len(list((other / MODEL_RESULTS / "activations/chunks").glob("*.h5"))) == 3
     assert_same_results(reference[0], other, exact=False)
@@ -360,12 +356,20 @@ def test_results_do_not_depend_on_sharding(reference, tmp_path):
 
 # -------------------------------------------------------------------------------- interruption
 
-@pytest.mark.parametrize("fault", ["h5-write:1:job", "analyze-output:1:job",
-                                   "h5-write:1:group", "analyze-output:2:group"])
-def test_sigkill_mid_job_then_rerun_completes_with_same_outputs(reference, tmp_path, fault):
-    """A job (or Snakemake with all its jobs) killed mid-write; the next run finishes the job."""
-    project = make_tiny_project(tmp_path)
-    killed = run_snakemake(project, check=False, env={"INTRANEURON_KILL_AT": fault})
+@pytest.mark.parametrize("fault, stage", [("h5-write:1:job", "extract"),
+                                          ("analyze-output:1:job", "analyze"),
+                                          ("h5-write:1:group", "extract"),
+                                          ("analyze-output:2:group", "analyze")])
+def test_sigkill_mid_job_then_rerun_completes_with_same_outputs(reference, tmp_path, fault, stage):
+    """A job (or Snakemake with all its jobs) killed mid-write; the next run finishes the job.
+    A copy of the shared complete run reruns from the stage that is killed (`--forcerun`), so
+    the stages before it are not paid for again."""
+    project = tmp_path / "p"
+    shutil.copytree(reference[0], project, symlinks=True)
+    snakefile = reference[1]
+    copied = (project / BASE / "neurons.parquet").stat().st_mtime_ns
+    killed = run_snakemake(project, "--forcerun", stage, check=False, snakefile=snakefile,
+                           env={"INTRANEURON_KILL_AT": fault})
     assert killed.returncode != 0
     assert not (project / "results/report/index.html").exists()
     if fault.startswith("h5-write"):
@@ -373,8 +377,9 @@ def test_sigkill_mid_job_then_rerun_completes_with_same_outputs(reference, tmp_p
         assert not (project / MODEL_RESULTS / "activations/chunks/1-of-1.h5").exists()
     if fault.endswith("group"):
         # Snakemake itself died: its lock stays, as after a power cut; --unlock is its remedy.
-        run_snakemake(project, "--unlock")
-    run_snakemake(project, "--rerun-incomplete")
+        run_snakemake(project, "--unlock", snakefile=snakefile)
+    run_snakemake(project, "--rerun-incomplete", snakefile=snakefile)
+    assert (project / BASE / "neurons.parquet").stat().st_mtime_ns > copied  # made again
     assert_same_results(reference[0], project, exact=True)
 
 
