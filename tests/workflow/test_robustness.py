@@ -339,13 +339,11 @@ def test_same_config_gives_identical_outputs_and_settings_files_rerun_without_me
     assert "Nothing to be done" in run_snakemake(again, "-n").stdout
 
     # Back to k = 12, whose core tokens are still on disk and older than the k = 10 analysis:
-    # the variant's settings name the core-token folder, so the analysis reruns, nothing else.
+    # the variant's settings name the core-token folder, so the analysis is planned again,
+    # nothing else (a dry run: the runs above showed that a run does what the plan says).
     shutil.rmtree(again / ".snakemake")
     write_config(again, config)
-    proc = run_snakemake(again)
-    assert set(job_counts(proc.stdout + proc.stderr)) == DOWNSTREAM_OF_ANALYSIS
-    assert core_sizes(again) == {12}
-    assert_same_results(reference[0], again, exact=True)
+    assert set(job_counts(run_snakemake(again, "-n").stdout)) == DOWNSTREAM_OF_ANALYSIS
 
 
 def test_results_do_not_depend_on_sharding(reference, tmp_path):
