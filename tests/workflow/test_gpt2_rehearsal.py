@@ -211,7 +211,7 @@ def test_openai_comparison_on_real_gpt2_strings(project, hf_env, tokenizer, tmp_
     config["openai_comparison"] = {"directory": str(tmp_path / "openai")}
     write_config(project, config)
     counts = job_counts(run_snakemake(project, "-n", env=hf_env).stdout)
-    assert counts == {"compare_openai": 1, "report_model": 1, "report": 1}
+    assert counts == {"compare_openai": 1, "report_model": 1, "overview": 1}
     run_snakemake(project, env=hf_env)
     out = pd.read_parquet(project / MODEL / "openai_overlap.parquet")
     assert len(out) == 12800 and int(out["found"].sum()) == 50
