@@ -131,11 +131,26 @@ def synthetic_inputs(directory: Path, n_neurons: int = 16, seed: int = 1) -> tup
     return paths, config
 
 
-def browser_data(html: str) -> dict:
+def browser_data(html_path: Path) -> dict:
+    """The page's browser manifest, with "neurons": every neuron of every data file it names
+    (strings resolved), read as the page reads them."""
+    html = Path(html_path).read_text(encoding="utf-8")
     m = re.search(r'<script id="browser-data" type="application/json">(.*?)</script>', html,
                   re.S)
     assert m, "browser data tag missing"
-    return json.loads(m.group(1))
+    data = json.loads(m.group(1))
+    data["neurons"] = []
+    for layer in data["layers"]:
+        for first, last, href in data["blocks"][str(layer)]:
+            text = (Path(html_path).parent / href).read_text(encoding="utf-8")
+            assert text.startswith("intraneuronBlock(") and text.rstrip().endswith(");")
+            block = json.loads(text[len("intraneuronBlock("):text.rindex(")")])
+            strings = block["strings"]
+            for n in block["neurons"]:
+                assert first <= n["neuron"] <= last
+                data["neurons"].append({**n, "tok": [strings[t] for t in n["tok"]],
+                                        "ctx": [[strings[a], strings[b]] for a, b in n["ctx"]]})
+    return data
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +160,8 @@ def built(tmp_path_factory):
     html_path = directory / "report" / "index.html"
     figures_dir = directory / "report" / "figures"
     build_report(inputs, str(html_path), str(figures_dir), config, "cfg0123")
-    return {"html": html_path.read_text(encoding="utf-8"), "figures": figures_dir,
+    return {"html": html_path.read_text(encoding="utf-8"), "path": html_path,
+            "figures": figures_dir,
             "inputs": inputs, "config": config, "dir": directory}
 
 
@@ -247,7 +263,7 @@ def test_excluded_neurons_are_named_and_left_out(built):
     criteria = pd.read_parquet(built["inputs"]["criteria"])
     assert set(criteria.loc[criteria["layer"] == 1, "n_neuron"]) <= set(range(16))
     assert (criteria.loc[criteria["layer"] == 0, "n_neuron"] <= 16).all()
-    data = browser_data(built["html"])
+    data = browser_data(built["path"])
     entry = next((n for n in data["neurons"] if (n["layer"], n["neuron"]) == (1, 0)), None)
     if entry is not None:  # excluded neurons stay browsable, with their reason
         assert entry["excluded"].startswith("ranking decided by ties")
@@ -272,32 +288,50 @@ def test_page_is_self_contained(built):
     assert not list(built["dir"].joinpath("report").glob(".*tmp*"))
 
 
-def test_browser_json_holds_the_selected_neurons(built):
-    data = browser_data(built["html"])
-    budget = built["config"]["report"]["browser_neurons"]
+def test_browser_data_files_hold_every_neuron(built):
+    """Every neuron of every layer is in exactly one data file, with its own tokens in rank
+    order, contexts and clusters; the suggested neurons start with the strongest effect."""
+    data = browser_data(built["path"])
     neurons = pd.read_parquet(built["inputs"]["neurons"])
     neurons = neurons[neurons["kind"] == "neuron"]  # the browser shows real neurons only
     tokens = pd.read_parquet(built["inputs"]["tokens"])
     assert data["layers"] == [0, 1]
     for layer in (0, 1):
-        mine = [n for n in data["neurons"] if n["layer"] == layer]
-        assert len(mine) == budget == data["included"][str(layer)]["embedded"]
-        assert data["included"][str(layer)]["total"] == 16
+        mine = sorted(n["neuron"] for n in data["neurons"] if n["layer"] == layer)
+        assert mine == data["ids"][str(layer)] == sorted(
+            neurons.loc[neurons["layer"] == layer, "neuron"])
         part = neurons[(neurons["layer"] == layer) & ~neurons["excluded"]].sort_values(
             ["top_coarse_z", "neuron"], ascending=[False, True])
-        assert int(part["neuron"].iloc[0]) in {n["neuron"] for n in mine}  # strongest is in
-    n = data["neurons"][0]
+        assert int(part["neuron"].iloc[0]) in {p[0] for p in data["picks"][str(layer)]}
+    n = data["neurons"][-1]
     expected = tokens[(tokens["layer"] == n["layer"]) & (tokens["neuron"] == n["neuron"])]
     expected = expected.sort_values("rank")
-    assert [data["strings"][i] for i in n["tok"]] == list(expected["token"])
+    assert n["tok"] == list(expected["token"])
     assert n["cl"] == [int(x) for x in expected["cluster"]]
     assert n["seg"] == [int(x) for x in expected["segment"]]
     left, right = n["ctx"][0]
-    assert data["strings"][left] == expected["context_left"].iloc[0]
-    assert "</script>" in data["strings"][right]  # survived escaping inside the script tag
+    assert left == expected["context_left"].iloc[0]
+    assert "</script>" in right  # survived escaping inside the script file
     assert len(n["clusters"]) == int(neurons.set_index(["layer", "neuron"]).loc[
         (n["layer"], n["neuron"]), "n_clusters"])
-    assert "10 of 16" in built["html"].replace("<strong>", "").replace("</strong>", "")
+    assert "all 16" in built["html"].replace("<strong>", "").replace("</strong>", "")
+
+
+def test_data_files_are_split_in_blocks(tmp_path, monkeypatch):
+    """A layer larger than one file is split into blocks that tile its neurons; a rebuild
+    leaves no stale file of an earlier split."""
+    from intraneuron.report import browser
+
+    inputs, config = synthetic_inputs(tmp_path, n_neurons=10)
+    html_path = tmp_path / "index.html"
+    build_report(inputs, str(html_path), str(tmp_path / "figs"), config, "x")
+    monkeypatch.setattr(browser, "NEURONS_PER_FILE", 4)
+    build_report(inputs, str(html_path), str(tmp_path / "figs"), config, "x")
+    data = browser_data(html_path)
+    assert [b[:2] for b in data["blocks"]["0"]] == [[0, 3], [4, 7], [8, 9]]
+    assert len(data["neurons"]) == 20
+    files = sorted(p.name for p in (tmp_path / "index_data").glob("*.js"))
+    assert len(files) == 2 * 3 + 2  # three blocks and one token index per layer
 
 
 def test_methods_come_from_the_config(built):
@@ -329,9 +363,8 @@ def test_no_budget_no_benchmarks_no_provenance(tmp_path):
     html_path = tmp_path / "index.html"
     build_report(inputs, str(html_path), str(tmp_path / "figs"), config, "x")
     html = html_path.read_text(encoding="utf-8")
-    data = browser_data(html)
+    data = browser_data(html_path)
     assert len(data["neurons"]) == 16
-    assert {n["why"] for n in data["neurons"]} == {"all"}
     assert "No benchmark files were found" in html
 
 
@@ -355,7 +388,7 @@ def test_degenerate_tables_still_build(tmp_path):
         assert text in html, text
     assert "calibration-table" not in html and "contrasts-table" not in html
     assert len(list((tmp_path / "figs").glob("example_L1_*.png"))) == 2
-    assert len(browser_data(html)["neurons"]) == 12  # budget 10 >= 6 per layer: all in
+    assert len(browser_data(html_path)["neurons"]) == 12
 
 
 def test_report_data_splits_neurons_from_controls(built):
@@ -449,9 +482,8 @@ def test_values_are_escaped_by_the_templates(tmp_path):
     assert f"{escaped} (1)" in _section(html, 'id="excluded-note"', "</p>")
     assert f"corpus/{escaped}.txt" in html.split('id="methods"')[1].split("</section>")[0]
     assert f"title: Title {escaped}" in html.split("<pre class=config>")[1]
-    data = browser_data(html)
-    assert evil in data["strings"]
-    assert {data["strings"][n["tok"][0]] for n in data["neurons"]} == {evil}
+    data = browser_data(html_path)
+    assert {n["tok"][0] for n in data["neurons"]} == {evil}
 
 
 def test_missing_optional_sections_take_the_schema_defaults(tmp_path):
@@ -469,7 +501,7 @@ def test_missing_optional_sections_take_the_schema_defaults(tmp_path):
     per_layer = min(defaults["report"]["example_neurons"], 6)
     assert len(list((tmp_path / "figs").glob("example_L*.png"))) == 2 * per_layer
     assert defaults["report"]["browser_neurons"] >= 6
-    assert {n["why"] for n in browser_data(html)["neurons"]} == {"all"}
+    assert len(browser_data(html_path)["neurons"]) == 12
     alpha = defaults["analysis"]["alpha"]
     assert f"alpha = {alpha}" in html and f"{pct(alpha)} of shuffled controls" in html
     assert f"The {defaults['core_tokens']['k']} core tokens" in html

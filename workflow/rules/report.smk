@@ -42,6 +42,8 @@ rule report_model:
             category="Figures",
             subcategory="{model}",
         ),
+        # every neuron's data, script files the page loads on demand
+        data=directory(f"{RESULTS}/report/models/{{model}}_data"),
     params:
         config=model_setting(),
         config_hash=model_config_hash,

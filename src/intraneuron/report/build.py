@@ -1,7 +1,8 @@
 """`build_report`: the PNG figures and one self-contained HTML page.
 
 The page must open from disk with no network: figures are embedded as base64 data URIs, CSS
-and JS are inlined from `assets/`, and the neuron browser's data sits in a JSON script tag.
+and JS are inlined from `assets/`, and the neuron browser's data are script files in a folder
+beside the page, loaded on demand by `<script>` tags (see `browser`).
 The markup is in `templates/` (Jinja2, autoescaped); this module makes the figures and gathers
 what the templates show. The HTML is written to a temporary sibling and renamed, so a failed
 build leaves no half file.
@@ -16,12 +17,10 @@ from pathlib import Path
 
 from ..h5io import atomic_path
 from . import ablation, browser, figures, render
-from .data import ReportData, example_neurons, load
+from .data import EFFECT, ReportData, example_neurons, load
 from .methods import methods_html
 
 log = logging.getLogger("intraneuron")
-
-LARGE_MB = 50  # above this the page gets slow to open and to share
 
 EXAMPLE_LABELS = {"strongest": "strongest effect", "typical": "typical effect",
                   "other": "example"}
@@ -95,31 +94,22 @@ def _examples(data: ReportData, out: Path,
     return layers
 
 
-def _browser(data: ReportData, selections: list[browser.Selection], payload: dict) -> dict:
-    seed = data.config["analysis"]["seed"]
-    lines = []
-    for sel in selections:
-        why = payload["included"][str(sel.layer)]["why"]
-        if "all" in why:
-            detail = "all of them"
-        else:
-            bits = []
-            if why.get("example"):
-                bits.append(f"{why['example']} example neurons")
-            if why.get("strongest"):
-                bits.append(f"the {why['strongest']} with the largest top-segment homogeneity z")
-            if why.get("sample"):
-                bits.append(f"{why['sample']} sampled at random (seed {seed})")
-            detail = ", ".join(bits)
-        lines.append({"layer": sel.layer, "embedded": len(sel.neurons), "total": sel.total,
-                      "detail": detail})
-    return {"budget": data.config["report"]["browser_neurons"], "lines": lines,
-            "json": browser.script_json(payload)}
+def _browser(data: ReportData, selections: list[browser.Selection], manifest: dict) -> dict:
+    """What the browser section says and the manifest JSON the page embeds."""
+    lines = [{"layer": sel.layer, "total": sel.total,
+              "files": len(manifest["blocks"].get(str(sel.layer), []))} for sel in selections]
+    page = {"version": 2, "layers": manifest["layers"], "blocks": manifest["blocks"],
+            "index": manifest["index"], "ids": manifest["ids"], "metrics": manifest["metrics"],
+            "palette": figures.CLUSTER_PALETTE, "effect": EFFECT,
+            "picks": browser.picks(selections), "wordpiece": browser.wordpiece(data)}
+    return {"lines": lines, "per_file": browser.NEURONS_PER_FILE,
+            "mb": manifest["bytes"] / 1e6, "json": browser.script_json(page)}
 
 
 def build_report(inputs: dict[str, str], html_path: str, figures_dir: str, config: dict,
-                 config_hash: str) -> None:
-    """Write the figures into `figures_dir` and the self-contained report to `html_path`."""
+                 config_hash: str, data_dir: str | None = None) -> None:
+    """Write the figures into `figures_dir`, the neuron browser's data files into `data_dir`
+    (default: `<page>_data` beside the page) and the report to `html_path`."""
     data = load(inputs, config, config_hash)
     out = Path(figures_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -130,7 +120,9 @@ def build_report(inputs: dict[str, str], html_path: str, figures_dir: str, confi
     if ablated is not None:
         ablated["figure"] = _figure(ablated["figure"])
     selections = browser.select(data, {k: [n for n, _ in v] for k, v in examples.items()})
-    payload = browser.payload(data, selections, figures.CLUSTER_PALETTE)
+    page = Path(html_path)
+    data_out = Path(data_dir) if data_dir else page.with_name(page.stem + "_data")
+    manifest = browser.write_data(data, data_out, browser.relative_href(data_out, page))
     html = render.render(
         "page.html", sections=_sections(ablated is not None),
         title=data.config["report"]["title"],
@@ -141,13 +133,11 @@ def build_report(inputs: dict[str, str], html_path: str, figures_dir: str, confi
         k=data.config["core_tokens"]["k"], figures=_figures(data, out),
         openai=render.openai(data) if data.openai is not None else None,
         ablation=ablated, examples=_examples(data, out, examples),
-        browser=_browser(data, selections, payload),
+        browser=_browser(data, selections, manifest),
         provenance=render.provenance(data))
     with atomic_path(html_path) as tmp:
         Path(tmp).write_text(html, encoding="utf-8")
     size_mb = len(html.encode()) / 1e6
-    log.info("report: %s (%.1f MB, %d neurons in the browser), %d figures in %s", html_path,
-             size_mb, len(payload["neurons"]), len(list(out.glob("*.png"))), out)
-    if size_mb > LARGE_MB:
-        log.warning("the report is %.0f MB; lower report.browser_neurons (now %s) for a lighter "
-                    "page", size_mb, data.config["report"]["browser_neurons"])
+    log.info("report: %s (%.1f MB; neuron browser data %.1f MB in %s), %d figures in %s",
+             html_path, size_mb, manifest["bytes"] / 1e6, data_out,
+             len(list(out.glob("*.png"))), out)
