@@ -180,7 +180,8 @@ def test_headline_gives_both_verdict_levels(built):
                 f'{exists}</span> beyond geometry <span class="verdict '
                 f'{verdict_class(beyond)}">{beyond}</span>') in summary
     for claim in claims["claim"].unique():
-        assert f'<span class="claim-id">Claim {claim}</span>' in summary
+        assert (f'<li id="claim-{claim}"><a class="claim-id" href="#claim-{claim}">Claim '
+                f'{claim}</a>') in summary  # a per-claim anchor
     assert "layer 0 (16 neurons), layer 1 (16 neurons)" in summary
     assert "<em>exists</em>" in summary and "<em>beyond geometry</em>" in summary
 
@@ -210,27 +211,49 @@ def test_claims_table_lists_every_criterion(built):
     assert "Rule:" in html.split('id="claims-table"')[0].rsplit("<h3>", 1)[1]
 
 
+def _per_layer_tables(html: str, cls: str) -> dict[int, str]:
+    """The per-layer tables of one kind (class `cls`), by layer."""
+    found = re.findall(rf'<table class="layers {cls}" id="[^"]+" data-layer="(\d+)">(.*?)</table>',
+                       html, re.S)
+    return {int(layer): body for layer, body in found}
+
+
 def test_calibration_table(built):
+    """One table per layer; every criterion row with its pass rates on neurons and controls."""
     criteria = pd.read_parquet(built["inputs"]["criteria"])
-    table = _section(built["html"], 'id="calibration-table"')
-    rows = re.findall(r"<tr><td><strong>(\w+)</strong>.*?</tr>", table.split("<tbody>")[1])
-    assert len(rows) == len(criteria)
-    assert sorted(rows) == sorted(criteria["criterion"])
-    for head in ("Shuffled pass", "Surrogate pass", "Random direction pass",
-                 "p (vs surrogates)", "p (vs random directions)"):
-        assert head in table
-    body = table.split("<tbody>")[1]
-    for _, c in criteria.iterrows():
-        start = (f"<tr><td><strong>{c['criterion']}</strong> {c['name']}</td>"
-                 f'<td class="num">{int(c["layer"])}</td>')
-        (row,) = [r for r in re.findall(r"<tr>.*?</tr>", body) if r.startswith(start)]
-        for cell in (f'<span class="n">n = {c["n_neuron"]}</span>',
-                     f'<td class="num">{pct(c["pass_shuffled"])}',
-                     f'<td class="num">{pct(c["pass_surrogate"])}</td>'
-                     f'<td class="num">{pct(c["pass_random_direction"])}</td>'):
-            assert cell in row, (c["criterion"], cell)
+    tables = _per_layer_tables(built["html"], "calibration")
+    assert sorted(tables) == sorted(criteria["layer"].astype(int).unique())
+    for layer, table in tables.items():
+        mine = criteria[criteria["layer"] == layer]
+        rows = re.findall(r"<tr><td><strong>(\w+)</strong>.*?</tr>", table.split("<tbody>")[1])
+        assert sorted(rows) == sorted(mine["criterion"])
+        for head in ("Shuffled pass", "Surrogate pass", "Random direction pass",
+                     "p (vs surrogates)", "p (vs random directions)"):
+            assert head in table
+        body = table.split("<tbody>")[1]
+        for _, c in mine.iterrows():
+            start = f"<tr><td><strong>{c['criterion']}</strong> {c['name']}"
+            (row,) = [r for r in re.findall(r"<tr>.*?</tr>", body) if r.startswith(start)]
+            for cell in (f'<span class="n">n = {c["n_neuron"]}</span>',
+                         f'<td class="num">{pct(c["pass_shuffled"])}',
+                         f'<td class="num">{pct(c["pass_surrogate"])}</td>'
+                         f'<td class="num">{pct(c["pass_random_direction"])}</td>'):
+                assert cell in row, (c["criterion"], cell)
     note = built["html"].split('id="calibration-table"')[0].rsplit('<p class="note">', 1)[1]
     assert "alpha = 0.05" in note and "5.0% of shuffled controls" in note
+
+
+def test_calibration_shows_new_criteria_columns_generically():
+    """A p-value or control pass-rate column the criteria table gains is shown, not dropped."""
+    from intraneuron.report.render import calibration_columns
+
+    crit = pd.DataFrame(columns=["pass_neuron", "pass_neuron_lo", "pass_neuron_hi",
+                                 "pass_shuffled", "pass_smooth_null", "geometry_null_p",
+                                 "noise_excess_p"])
+    cols = calibration_columns(crit)
+    assert [c[0] for c in cols] == ["pass_neuron", "pass_shuffled", "pass_smooth_null",
+                                    "geometry_null_p"]
+    assert cols[-1][1] == "p (geometry null)"
 
 
 def test_contrasts_and_layers_tables(built):
@@ -244,13 +267,14 @@ def test_contrasts_and_layers_tables(built):
                 "</span>") in table
     layers = pd.read_parquet(built["inputs"]["layers"])
     assert set(layers["kind"]) == set(KIND_LABELS)
-    table = _section(built["html"], 'id="layers-table"')
-    for layer in (0, 1):
+    tables = _per_layer_tables(built["html"], "effects")
+    assert sorted(tables) == [0, 1]  # one table per layer, so each fits the page
+    for table in tables.values():
         for label in KIND_LABELS.values():
-            assert f"Layer {layer}<br>{label}</th>" in table
-    assert table.count("<th scope=row>") >= 2
+            assert f'<th class="num">{label}</th>' in table
+        assert table.count("<th scope=row>") >= 2
     row = layers[(layers["layer"] == 1) & (layers["kind"] == "neuron")].iloc[0]
-    assert f'{row["n_neurons"]} ({row["n_excluded"]})' in table
+    assert f'{row["n_neurons"]} ({row["n_excluded"]})' in tables[1]
 
 
 def test_excluded_neurons_are_named_and_left_out(built):
@@ -476,8 +500,8 @@ def test_values_are_escaped_by_the_templates(tmp_path):
     html = html_path.read_text(encoding="utf-8")
     assert "<script>alert" not in html
     escaped = escape(evil)
-    assert f"<title>Title {escaped} — tiny/synthetic</title>" in html
-    assert f"<h1>Title {escaped}</h1>" in html
+    assert f"<title>Title {escaped} — index (tiny/synthetic)</title>" in html
+    assert f"<h1>Title {escaped}: index" in html
     assert f"<code>hash{escaped}</code>" in html  # config hash in the header and provenance
     assert f"{escaped} (1)" in _section(html, 'id="excluded-note"', "</p>")
     assert f"corpus/{escaped}.txt" in html.split('id="methods"')[1].split("</section>")[0]
@@ -497,7 +521,7 @@ def test_missing_optional_sections_take_the_schema_defaults(tmp_path):
     html_path = tmp_path / "index.html"
     build_report(inputs, str(html_path), str(tmp_path / "figs"), config, "x")
     html = html_path.read_text(encoding="utf-8")
-    assert f"<h1>{defaults['report']['title']}</h1>" in html
+    assert f"<h1>{defaults['report']['title']}: index" in html
     per_layer = min(defaults["report"]["example_neurons"], 6)
     assert len(list((tmp_path / "figs").glob("example_L*.png"))) == 2 * per_layer
     assert defaults["report"]["browser_neurons"] >= 6

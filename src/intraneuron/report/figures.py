@@ -61,8 +61,11 @@ def _new(width: float, height: float) -> Figure:
 
 
 def _save(fig: Figure, directory: Path, name: str) -> Path:
+    """The figure as PNG (embedded in the page) and as SVG beside it (for papers); the PNG's
+    path is returned."""
     path = directory / f"{name}.png"
     fig.savefig(path, dpi=DPI, metadata={"Software": None})
+    fig.savefig(path.with_suffix(".svg"), metadata={"Date": None, "Creator": None})
     return path
 
 

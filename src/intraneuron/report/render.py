@@ -14,13 +14,19 @@ from functools import cache
 import jinja2
 import numpy as np
 import pandas as pd
-import yaml
 
+from . import settings
 from .data import ReportData, openai_by_layer
 
 
+# Values smaller than this in magnitude are floating-point noise around an exact zero (e.g. an
+# AMI of 5.7e-16 for identical partitions by chance): shown as 0, as the pages state.
+RESOLUTION = 1e-9
+
+
 def fmt(x, digits: int = 3) -> str:
-    """A number for a table cell: '–' for missing, thousands separators, `digits` significant."""
+    """A number for a table cell: '–' for missing, thousands separators, `digits` significant,
+    0 below RESOLUTION."""
     if x is None or x is pd.NA:
         return "–"
     if isinstance(x, (bool, np.bool_)):
@@ -33,9 +39,22 @@ def fmt(x, digits: int = 3) -> str:
         return str(x)  # the template escapes it
     if not math.isfinite(f):
         return "–"
+    if abs(f) < RESOLUTION:
+        return "0"
     if f.is_integer() and abs(f) < 1e15:
         return f"{int(f):,}"
     return f"{f:.{digits}g}"
+
+
+def memory(mb) -> str:
+    """Peak memory from a benchmark's MB: in MB below 1 GB, else in GB."""
+    try:
+        f = float(mb)
+    except (TypeError, ValueError):
+        return "–"
+    if not math.isfinite(f):
+        return "–"
+    return f"{f:,.0f} MB" if f < 1024 else f"{f / 1024:.2f} GB"
 
 
 def fmt_p(p) -> str:
@@ -80,7 +99,7 @@ def verdict_class(verdict) -> str:
     return "verdict-mixed"
 
 
-FILTERS = {"fmt": fmt, "fmt_p": fmt_p, "pct": pct, "duration": duration,
+FILTERS = {"fmt": fmt, "fmt_p": fmt_p, "pct": pct, "duration": duration, "memory": memory,
            "verdict_class": verdict_class}
 
 
@@ -177,34 +196,85 @@ LAYER_ROWS = [
 ]
 
 
-def layers_table(data: ReportData) -> dict | None:
-    """Medians with bootstrap intervals, real neurons beside each control kind."""
+def layers_table(data: ReportData) -> list[dict]:
+    """Per layer: medians with bootstrap intervals, real neurons beside each control kind (one
+    table per layer, so that it fits the page's width)."""
     frame = data.layers
     if frame.empty:
-        return None
+        return []
     kinds = [k for k in KIND_LABELS if k in set(frame["kind"])]
-    cols = [(int(layer), kind) for layer in sorted(frame["layer"].unique()) for kind in kinds]
     index = frame.set_index(["layer", "kind"])
-    metrics = [(label, [tuple(index.loc[c, f"{metric}_{s}"] for s in ("median", "lo", "hi"))
-                        for c in cols])
-               for metric, label in LAYER_ROWS if f"{metric}_median" in frame]
-    return {"head": [(layer, KIND_LABELS[kind]) for layer, kind in cols],
-            "counts": [(index.loc[c, "n_neurons"], index.loc[c, "n_excluded"]) for c in cols],
-            "metrics": metrics}
+    out = []
+    for layer in sorted(int(x) for x in frame["layer"].unique()):
+        cols = [(layer, kind) for kind in kinds if (layer, kind) in index.index]
+        metrics = [(label, [tuple(index.loc[c, f"{metric}_{s}"] for s in ("median", "lo", "hi"))
+                            for c in cols])
+                   for metric, label in LAYER_ROWS if f"{metric}_median" in frame]
+        out.append({"layer": layer, "head": [KIND_LABELS[kind] for _, kind in cols],
+                    "counts": [(index.loc[c, "n_neurons"], index.loc[c, "n_excluded"])
+                               for c in cols], "metrics": metrics})
+    return out
+
+
+# Calibration columns in the order shown: (column, label, kind); `interval` columns have _lo and
+# _hi. Other pass_<kind> and *_p columns of the criteria table are shown after these.
+CALIBRATION = [
+    ("pass_neuron", "Neurons pass [95% CI]", "interval"),
+    ("pass_shuffled", "Shuffled pass", "pct"),
+    ("pass_surrogate", "Surrogate pass", "pct"),
+    ("pass_random_direction", "Random direction pass", "pct"),
+    ("vs_surrogate", "Neurons − surrogates [95% CI]", "interval"),
+    ("vs_surrogate_p", "p (vs surrogates)", "p"),
+    ("vs_random_p", "p (vs random directions)", "p"),
+]
+HIDDEN = {"noise_excess_p"}  # shown as the "miscalibrated" mark instead
+
+
+def calibration_columns(crit: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """The calibration table's columns: the known ones present, then any other pass rate or
+    p-value column the criteria table has (e.g. a new control kind or null)."""
+    known = [c for c in CALIBRATION if c[0] in crit]
+    names = {c[0] for c in CALIBRATION} | HIDDEN
+    extra = [(c, c.removeprefix("pass_").replace("_", " ") + " pass", "pct")
+             for c in crit.columns if c.startswith("pass_") and c not in names
+             and not c.endswith(("_lo", "_hi"))]
+    extra += [(c, "p (" + c.removesuffix("_p").replace("_", " ") + ")", "p")
+              for c in crit.columns if c.endswith("_p") and c not in names]
+    return known + extra
+
+
+def _cell(row: dict, col: str, kind: str) -> tuple[str, str | None]:
+    """(value, interval or None) of one calibration cell, formatted."""
+    if kind == "interval":
+        return pct(row.get(col)), f"[{pct(row.get(col + '_lo'))}, {pct(row.get(col + '_hi'))}]"
+    return (pct(row.get(col)) if kind == "pct" else fmt_p(row.get(col))), None
+
+
+def calibration(data: ReportData) -> list[dict]:
+    """Per layer: each criterion's pass rates on neurons and controls, one table per layer so
+    that it fits the page's width."""
+    crit = data.criteria
+    if crit.empty:
+        return []
+    columns = calibration_columns(crit)
+    tables = []
+    for layer, group in crit.sort_values(["claim", "criterion"]).groupby("layer", sort=True):
+        rows = []
+        for c in group.to_dict("records"):
+            p = c.get("noise_excess_p", np.nan)
+            rows.append({"criterion": c["criterion"], "name": c.get("name", ""),
+                         "n": c.get("n_neuron"), "cells": [_cell(c, col, kind)
+                                                           for col, _, kind in columns],
+                         "miscalibrated": bool(p is not None and np.isfinite(p) and p < 0.001)})
+        tables.append({"layer": int(layer), "rows": rows})
+    return [{"head": [label for _, label, _ in columns], **t} for t in tables]
 
 
 def results(data: ReportData) -> dict:
     """The calibration, contrasts and layers tables."""
-    crit = data.criteria
-    calibration = []
-    if not crit.empty:
-        for c in crit.sort_values(["claim", "criterion", "layer"]).to_dict("records"):
-            p = c["noise_excess_p"]
-            c["miscalibrated"] = bool(np.isfinite(p) and p < 0.001)
-            calibration.append(c)
-    return {"alpha": float(data.config["analysis"]["alpha"]), "calibration": calibration,
+    return {"alpha": float(data.config["analysis"]["alpha"]), "calibration": calibration(data),
             "contrasts": data.contrasts.to_dict("records"), "layers": layers_table(data),
-            "structure": cluster_structure(data)}
+            "structure": cluster_structure(data), "resolution": RESOLUTION}
 
 
 def cluster_structure(data: ReportData) -> list[dict]:
@@ -261,7 +331,7 @@ def provenance(data: ReportData) -> dict:
         "stages": times.to_dict("records") if has_times else None,
         "total": (duration(float(pd.to_numeric(times["wall_s"], errors="coerce").sum()))
                   if has_times else None),
-        "config_yaml": yaml.safe_dump(data.config, sort_keys=False, allow_unicode=True),
+        "config_yaml": settings.as_yaml(data.config),
     }
 
 
@@ -288,3 +358,11 @@ def openai(data: ReportData) -> dict:
         "rows": ([(label, [f(v) for v in summary[col]]) for col, label, f in OPENAI_ROWS]
                  if has else []),
     }
+
+
+def csv_tables(data: ReportData) -> dict[str, pd.DataFrame | None]:
+    """The tables a page offers as CSV downloads, by file name."""
+    return {"claims": data.claims, "criteria": data.criteria, "contrasts": data.contrasts,
+            "layers": data.layers, "neurons": data.neurons, "controls": data.controls,
+            "stage_times": data.stage_times if len(data.stage_times) else None,
+            "openai_overlap": data.openai, "ablation_layers": data.ablation_layers}
