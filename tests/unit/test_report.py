@@ -553,3 +553,113 @@ def test_methods_name_the_variant_choices_and_random_weights():
     for text in ("random weights", "seed <code>3</code>", "spectral clustering", "supersenses",
                  "above zero", "equal-width bands"):
         assert text in varied, text
+
+
+def test_a_random_weights_page_says_it_is_a_control(tmp_path):
+    """model.weights: random puts 'random weights: control' in the title, the header and the
+    summary, and links the trained twin and the overview; a trained model's page has no banner
+    and links its control."""
+    inputs, config = synthetic_inputs(tmp_path, n_neurons=6)
+    models = {"tiny": {"id": "tiny/synthetic", "weights": "pretrained"},
+              "tiny-random": {"id": "tiny/synthetic", "weights": "random"}}
+    site = {"models": models, "overview": str(tmp_path / "report" / "index.html")}
+    pages = {}
+    for name, weights in (("tiny", "pretrained"), ("tiny-random", "random")):
+        cfg = {**config, "model": {**config["model"], "weights": weights, "init_seed": 7}}
+        path = tmp_path / "report" / "models" / f"{name}.html"
+        build_report(inputs, str(path), str(path.with_name(f"{name}_figures")), cfg, "x",
+                     site=site)
+        pages[name] = path.read_text(encoding="utf-8")
+    control = pages["tiny-random"]
+    title = control.split("<title>")[1].split("</title>")[0]
+    assert "random weights: control" in title and "tiny-random" in title
+    header = control.split('<header class="top control">')[1].split("</header>")[0]
+    assert 'class="control-tag">random weights: control' in header
+    assert "Random weights: control." in header and 'href="tiny.html"' in header
+    assert 'href="../index.html"' in header
+    assert "Random weights: control." in _section(control, 'id="summary"', "</section>")
+    trained = pages["tiny"]
+    assert "random weights: control" not in trained.split("</header>")[0].split("<title>")[1]
+    assert "Random weights: control." not in trained
+    assert 'href="tiny-random.html"' in trained.split("</header>")[0]
+
+
+def test_stage_times_name_the_rule_whatever_the_wildcards(tmp_path):
+    """The models x variants layout: benchmarks/<model>/[<variant>/]<rule>[/<wildcards>].tsv;
+    wildcard folders (variant, core-token setting, proxy) are never taken for rules."""
+    from intraneuron.report.data import stage_times
+
+    root = tmp_path / "benchmarks" / "smollm2"
+    files = {"prepare_corpus.tsv": 1, "extract/0.tsv": 2, "extract/1.tsv": 3,
+             "embeddings/minilm.tsv": 4, "core_tokens/k100-589089a7/L0_B0.tsv": 5,
+             "base/analyze/L0_B0.tsv": 6, "base/analyze/L0_B1.tsv": 7, "base/merge.tsv": 8}
+    for rel, seconds in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:0{seconds}\t{2000 * seconds}\n")
+    rules = {"prepare_corpus", "extract", "embeddings", "core_tokens", "analyze", "merge",
+             "report"}
+    times = stage_times([str(root / r) for r in files], rules).set_index("rule")
+    assert set(times.index) == {"prepare_corpus", "extract", "embeddings", "core_tokens",
+                                "analyze", "merge"}
+    assert times.loc["analyze", "jobs"] == 2 and times.loc["analyze", "wall_s"] == 13
+    assert times.loc["extract", "max_rss_mb"] == 6000
+    # without the rule names, the old guess takes wildcard folders for rules
+    guessed = set(stage_times([str(root / r) for r in files])["rule"])
+    assert {"base", "k100-589089a7"} <= guessed
+
+
+def test_numbers_are_shown_truly():
+    from intraneuron.report.render import RESOLUTION, fmt, memory
+
+    assert fmt(5.67e-16) == "0" and fmt(-RESOLUTION / 2) == "0"
+    assert fmt(RESOLUTION * 10) != "0" and fmt(0.0123) == "0.0123"
+    assert memory(1570.0) == "1.53 GB" and memory(512.4) == "512 MB" and memory(None) == "–"
+
+
+def test_configuration_as_used():
+    """Settings of options the run did not use are left out; local paths are shortened."""
+    from intraneuron.config import with_defaults
+    from intraneuron.report.settings import as_used
+
+    config = with_defaults({"results": "/work/main/results/demo",
+                            "corpus": {"source": "wordnet", "path": "/usr/share/wordnet"},
+                            "analysis": {"clustering": "hdbscan"}})
+    shown = as_used(config)
+    assert "dataset" not in shown["corpus"] and "split" not in shown["corpus"]
+    assert shown["corpus"]["path"] == "…/wordnet" and shown["results"] == "…/demo"
+    assert "linkage" not in shown["analysis"] and "min_clusters" not in shown["analysis"]
+    assert shown["analysis"]["hdbscan_min_cluster_size"] == config["analysis"][
+        "hdbscan_min_cluster_size"]
+    assert "init_seed" not in shown["model"] and "models" not in shown
+    hf = as_used(with_defaults({"corpus": {"source": "huggingface", "dataset": "x/y"}}))
+    assert hf["corpus"]["dataset"] == "x/y" and "path" not in hf["corpus"]
+    assert "linkage" in hf["analysis"]  # hierarchical clustering is the default
+
+
+def test_citation_is_read_from_citation_cff(tmp_path):
+    from intraneuron.report.meta import FALLBACK, citation
+
+    cff = tmp_path / "CITATION.cff"
+    cff.write_text("cff-version: 1.2.0\ntitle: intraneuron\nversion: 9.9.9\n"
+                   "date-released: 2026-12-01\nrepository-code: https://example.org/x\n"
+                   "authors:\n  - family-names: Doe\n    given-names: Ada\n", encoding="utf-8")
+    cite = citation(cff)
+    assert cite["text"] == "Ada Doe (2026). intraneuron (version 9.9.9). https://example.org/x"
+    assert "author = {Ada Doe}" in cite["bibtex"] and cite["source"] == "CITATION.cff"
+    missing = citation(tmp_path / "absent.cff")
+    assert missing["source"].startswith("built in") and FALLBACK["title"] in missing["text"]
+
+
+def test_downloads_beside_the_page(built):
+    """Every key table as CSV and every figure as SVG, linked from the page."""
+    html, folder = built["html"], built["path"].with_name("index_data")
+    for name in ("claims", "criteria", "contrasts", "layers", "neurons", "stage_times"):
+        assert (folder / f"{name}.csv").exists(), name
+        assert f'href="index_data/{name}.csv"' in html, name
+    criteria = pd.read_csv(folder / "criteria.csv")
+    assert len(criteria) == len(pd.read_parquet(built["inputs"]["criteria"]))
+    for png in built["figures"].glob("*.png"):
+        assert png.with_suffix(".svg").exists(), png.name
+        assert f'href="figures/{png.stem}.svg"' in html, png.name
+    assert re.search(r'id="stamp">Built .* commit <code>[^<]+</code> · config hash '
+                     r'<code>cfg0123</code>', html)

@@ -47,6 +47,9 @@ rule report_model:
     params:
         config=model_setting(),
         config_hash=model_config_hash,
+        # links to the overview and the random-weights twin; rule names for the stage times
+        site={"models": MODEL_DESCRIPTIONS, "overview": REPORT_HTML},
+        rules=lambda wildcards: sorted(r.name for r in workflow.rules),
     log:
         f"{LOGS}/{{model}}/report.log",
     benchmark:
@@ -82,12 +85,15 @@ rule report:
     input:
         claims=variant_tables("claims"),
         layers=variant_tables("layers"),
+        criteria=variant_tables("criteria"),
         matrix=rules.robustness.output.matrix,
         summary=rules.robustness.output.summary,
         pages=MODEL_PAGES,
         ablation=[ablation_tables(m)["ablation_layers"] for m in ABLATED],
     output:
         html=report(REPORT_HTML, caption="../report/overview.rst", category="Report"),
+        # the overview's figure (PNG, SVG) and its tables as CSV
+        files=directory(f"{RESULTS}/report/index_files"),
     params:
         runs=RUN_DESCRIPTIONS,
         models=MODEL_DESCRIPTIONS,

@@ -6,7 +6,8 @@ from intraneuron.runtime import run_script
 
 def main(smk, log):
     build_report(dict(smk.input), smk.output.html, smk.output.figures, smk.params.config,
-                 smk.params.config_hash, smk.output.data)
+                 smk.params.config_hash, smk.output.data,
+                 {**dict(smk.params.site), "rules": list(smk.params.rules)})
 
 
 run_script(snakemake, main)
