@@ -18,7 +18,6 @@ import pandas as pd
 from . import settings
 from .data import ReportData, openai_by_layer
 
-
 # Values smaller than this in magnitude are floating-point noise around an exact zero (e.g. an
 # AMI of 5.7e-16 for identical partitions by chance): shown as 0, as the pages state.
 RESOLUTION = 1e-9
