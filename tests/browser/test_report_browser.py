@@ -25,7 +25,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", "--window-size=1280,1500", "--force-device-scale-factor=1"]
+         "--hide-scrollbars", "--window-size=1400,1500", "--force-device-scale-factor=1"]
 
 
 def _require_browser() -> None:
@@ -41,20 +41,45 @@ def _require_browser() -> None:
         pytest.skip(reason)
 
 
+MODELS = {"tiny": {"id": "tiny/synthetic", "weights": "pretrained", "layers": [0, 1]},
+          "tiny-random": {"id": "tiny/synthetic", "weights": "random", "layers": [0, 1]}}
+
+
 @pytest.fixture(scope="module")
-def report(tmp_path_factory) -> Path:
-    given = os.environ.get("INTRANEURON_REPORT")
-    if given:
-        return Path(given).resolve()
+def site(tmp_path_factory) -> dict[str, Path]:
+    """A small report as the workflow lays it out, built once for every test here: the
+    overview and two model pages, a trained model and its random-weights twin."""
+    import pandas as pd
     from unit.test_report import synthetic_inputs
 
+    from intraneuron.analysis.robustness import robustness_matrix, robustness_summary
     from intraneuron.report import build_report
+    from intraneuron.report.overview import ModelVariant, build_overview
 
     directory = tmp_path_factory.mktemp("browser-report")
     inputs, config = synthetic_inputs(directory, n_neurons=24)
-    html = directory / "report" / "index.html"
-    build_report(inputs, str(html), str(directory / "report" / "figures"), config, "browser")
-    return html
+    root = directory / "report"
+    site = {"models": MODELS, "overview": str(root / "index.html")}
+    pages = {}
+    for name, info in MODELS.items():
+        cfg = {**config, "model": {**config["model"], "weights": info["weights"],
+                                   "init_seed": 3}}
+        pages[name] = root / "models" / f"{name}.html"
+        build_report(inputs, str(pages[name]), str(root / "models" / f"{name}_figures"), cfg,
+                     "browser", site=site)
+    tables = {k: pd.read_parquet(inputs[k]) for k in ("claims", "layers", "criteria")}
+    runs = [ModelVariant(name, "base", tables["claims"], tables["layers"], {},
+                         tables["criteria"]) for name in MODELS]
+    matrix = robustness_matrix([(r.model, r.variant, r.claims) for r in runs], {"base": {}})
+    build_overview(runs, matrix, robustness_summary(matrix), MODELS, str(root / "index.html"),
+                   config, pages={k: str(v) for k, v in pages.items()})
+    return {"overview": root / "index.html", **pages}
+
+
+@pytest.fixture(scope="module")
+def report(site) -> Path:
+    given = os.environ.get("INTRANEURON_REPORT")
+    return Path(given).resolve() if given else site["tiny"]
 
 
 @pytest.fixture(scope="module")
@@ -264,3 +289,56 @@ def _check_search(drv, page: Path, data: dict) -> None:
         "var v = document.getElementById('nb-neuron-view');"
         "return v && ('L' + v.dataset.layer + 'N' + v.dataset.neuron) === arguments[0];", href),
         what="the clicked search hit to open")
+
+
+def _open(drv, page: Path) -> None:
+    drv.get(page.as_uri())
+    _wait(lambda: drv.execute_script("return document.readyState === 'complete';"),
+          what=f"{page.name} to load")
+
+
+def _overflowing(drv) -> list[str]:
+    """Tables (and their scroll wrappers) wider than the content column, by id or class."""
+    return drv.execute_script("""
+        var column = document.querySelector('main.wrap');
+        var style = getComputedStyle(column);
+        var width = column.clientWidth - parseFloat(style.paddingLeft) -
+          parseFloat(style.paddingRight);
+        return Array.from(document.querySelectorAll('main table')).filter(function (t) {
+          return t.getBoundingClientRect().width > width + 1 ||
+            (t.parentElement.scrollWidth > t.parentElement.clientWidth + 1);
+        }).map(function (t) { return t.id || t.className; });""")
+
+
+def test_key_tables_fit_at_1400_px(site, driver):
+    """At 1,400 px no table of the overview or of a model page is wider than the content
+    column (nothing hidden behind a sideways scroll); a table made too wide is caught."""
+    for page in (site["overview"], site["tiny"]):
+        _open(driver, page)
+        assert driver.execute_script("return window.innerWidth;") == 1400
+        assert _overflowing(driver) == [], page.name
+    driver.execute_script(
+        "document.getElementById('claims-table').style.minWidth = '2000px';")
+    assert "claims" in " ".join(_overflowing(driver))  # the check sees an overflow
+
+
+def test_control_page_is_unmistakable(site, driver):
+    """The random-weights page says so in its title, header and summary, and links the
+    trained model; the trained model's page links its control and the overview."""
+    from selenium.webdriver.common.by import By
+
+    _open(driver, site["tiny-random"])
+    assert "random weights: control" in driver.title and "tiny-random" in driver.title
+    header = driver.find_element(By.CSS_SELECTOR, "header.top.control")
+    assert "random weights: control" in header.text.lower()
+    summary = driver.find_element(By.ID, "summary").find_element(By.CLASS_NAME, "control-banner")
+    assert summary.is_displayed() and "Random weights: control" in summary.text
+    twin = header.find_element(By.CSS_SELECTOR, ".page-links a.twin")
+    _click(driver, twin)
+    _wait(lambda: driver.current_url.endswith("/tiny.html"), what="the trained model's page")
+    assert "random weights" not in driver.title
+    assert not driver.find_elements(By.CSS_SELECTOR, "header.top.control")
+    _click(driver, driver.find_element(By.CSS_SELECTOR, ".page-links a.overview"))
+    _wait(lambda: driver.current_url.endswith("/index.html"), what="the overview")
+    assert driver.find_element(By.ID, "findings").text
+    assert _errors(driver) == []

@@ -234,15 +234,17 @@ def _files(runs: list[ModelVariant], models: dict, matrix: pd.DataFrame,
     for stale in [*out.glob("*.csv"), *out.glob("*.png"), *out.glob("*.svg")]:
         stale.unlink()
     paper = {m: _paper_run(runs, m) for m in models if _paper_run(runs, m) is not None}
-    fig = figures.pass_rates_by_kind({m: r.criteria for m, r in paper.items()}, out)
+    criteria = {m: r.criteria for m, r in paper.items() if r.criteria is not None}
+    fig = figures.pass_rates_by_kind(criteria, out) if criteria else None
     claims = pd.concat([r.claims.assign(model=r.model, variant=r.variant) for r in runs]
                        or [pd.DataFrame()], ignore_index=True)
     csv = write_csv({"claims": claims, "robustness": matrix,
                            "robustness_summary": summary}, out, page)
-    return {"csv": csv, "figure": {
+    return {"csv": csv, "figure": None if fig is None else {
         "uri": "data:image/png;base64," + base64.b64encode(fig.read_bytes()).decode("ascii"),
         "png": href(fig, page), "svg": href(fig.with_suffix(".svg"), page),
-        "id": "fig-pass-rates", "width": None}}
+        "id": "fig-pass-rates", "width": round(int.from_bytes(fig.read_bytes()[16:20], "big")
+                                               * 96 / figures.DPI)}}
 
 
 def overview_html(runs: list[ModelVariant], matrix: pd.DataFrame, summary: pd.DataFrame,
