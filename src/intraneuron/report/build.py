@@ -108,8 +108,10 @@ def _browser(data: ReportData, selections: list[browser.Selection], manifest: di
             "index": manifest["index"], "ids": manifest["ids"], "metrics": manifest["metrics"],
             "palette": figures.CLUSTER_PALETTE, "effect": EFFECT,
             "picks": browser.picks(selections), "wordpiece": browser.wordpiece(data)}
+    size = manifest["bytes"]
     return {"lines": lines, "per_file": browser.NEURONS_PER_FILE,
-            "mb": manifest["bytes"] / 1e6, "json": browser.script_json(page)}
+            "size": f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.0f} kB",
+            "json": browser.script_json(page)}
 
 
 def _clean(folder: Path, patterns: tuple[str, ...]) -> None:

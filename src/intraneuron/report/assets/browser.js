@@ -270,7 +270,7 @@
     var why = pickWhy[n.layer + ":" + n.neuron];
     var title = h("h3", { text: "Layer " + n.layer + " · neuron " + n.neuron });
     var article = h("article", { cls: "neuron", id: "nb-neuron-view", "data-layer": String(n.layer), "data-neuron": String(n.neuron) }, [
-      h("div", { cls: "neuron-head" }, [title, h("span", { cls: "why", text: why ? WHY[why] || why : "" })])
+      h("div", { cls: "neuron-head" }, why && WHY[why] ? [title, h("span", { cls: "why", text: WHY[why] })] : [title])
     ]);
     if (n.excluded) {
       article.appendChild(h("p", { cls: "muted nb-excluded", text: "Excluded from the claims: " + n.excluded + "." }));
