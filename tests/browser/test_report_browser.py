@@ -68,12 +68,35 @@ def site(tmp_path_factory) -> dict[str, Path]:
         build_report(inputs, str(pages[name]), str(root / "models" / f"{name}_figures"), cfg,
                      "browser", site=site)
     tables = {k: pd.read_parquet(inputs[k]) for k in ("claims", "layers", "criteria")}
+    pages["wordpiece"] = _wordpiece_page(inputs, config, root, site)
     runs = [ModelVariant(name, "base", tables["claims"], tables["layers"], {},
                          tables["criteria"]) for name in MODELS]
     matrix = robustness_matrix([(r.model, r.variant, r.claims) for r in runs], {"base": {}})
     build_overview(runs, matrix, robustness_summary(matrix), MODELS, str(root / "index.html"),
                    config, pages={k: str(v) for k, v in pages.items()})
     return {"overview": root / "index.html", **pages}
+
+
+def _wordpiece_page(inputs: dict, config: dict, root: Path, site: dict) -> Path:
+    """A page whose tokens are WordPiece pieces: words without a leading space, and at rank 0 a
+    '##' piece that continues the word before it."""
+    import pandas as pd
+
+    from intraneuron.report import build_report
+    from intraneuron.tables import atomic_parquet
+
+    tokens = pd.read_parquet(inputs["tokens"])
+    tokens["token"] = tokens["token"].str.strip()
+    first = tokens["rank"] == 0
+    tokens.loc[first, "token"] = "##" + tokens.loc[first, "token"]
+    tokens["context_left"] = "the word"
+    tokens["context_right"] = "went home"
+    path = root.parent / "wordpiece_tokens.parquet"
+    atomic_parquet(tokens, str(path), {})
+    page = root / "models" / "wordpiece.html"
+    build_report({**inputs, "tokens": str(path)}, str(page),
+                 str(root / "models" / "wordpiece_figures"), config, "wp", site=site)
+    return page
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +210,7 @@ def test_report_in_chromium(report, driver, tmp_path):
     assert drv.find_element(By.ID, "excluded-note").text
 
     data = _embedded(drv)
+    assert not data["wordpiece"]  # byte-level BPE tokens carry their own spaces
     budget = 10  # the synthetic config's report.browser_neurons: the old page embedded these
     for layer in data["layers"]:
         ids = data["ids"][str(layer)]
@@ -292,9 +316,13 @@ def _check_search(drv, page: Path, data: dict) -> None:
 
 
 def _open(drv, page: Path) -> None:
+    """Load a page and wait for its neuron browser (if it has one); no smooth scrolling."""
     drv.get(page.as_uri())
-    _wait(lambda: drv.execute_script("return document.readyState === 'complete';"),
-          what=f"{page.name} to load")
+    _wait(lambda: drv.execute_script(
+        "return document.readyState === 'complete' && (!document.getElementById('browser-data')"
+        " || document.documentElement.getAttribute('data-browser-ready') === '1');"),
+        what=f"{page.name} to load")
+    drv.execute_script("document.documentElement.style.scrollBehavior = 'auto';")
 
 
 def _overflowing(drv) -> list[str]:
@@ -342,3 +370,21 @@ def test_control_page_is_unmistakable(site, driver):
     _wait(lambda: driver.current_url.endswith("/index.html"), what="the overview")
     assert driver.find_element(By.ID, "findings").text
     assert _errors(driver) == []
+
+
+def test_wordpiece_contexts_read_as_text(site, driver):
+    """WordPiece contexts are joined as text: a word piece after a space, a '##' piece glued to
+    the word before it, never 'thewordcat'."""
+    from selenium.webdriver.common.by import By
+
+    _open(driver, site["wordpiece"])
+    data = _embedded(driver)
+    assert data["wordpiece"]
+    layer = data["layers"][0]
+    neuron = data["ids"][str(layer)][0]
+    target = _neuron(site["wordpiece"], data, layer, neuron)
+    _show(driver, layer, neuron)
+    cells = [c.get_attribute("textContent") for c in
+             driver.find_elements(By.CSS_SELECTOR, "#nb-contexts td.context")]
+    assert cells[0] == "the word" + target["tok"][0][2:] + " went home"  # '##' piece glued
+    assert cells[1] == "the word " + target["tok"][1] + " went home"
