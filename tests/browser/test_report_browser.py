@@ -79,7 +79,7 @@ def site(tmp_path_factory) -> dict[str, Path]:
 
 def _wordpiece_page(inputs: dict, config: dict, root: Path, site: dict) -> Path:
     """A page whose tokens are WordPiece pieces: words without a leading space, and at rank 0 a
-    '##' piece that continues the word before it."""
+    '##' piece that continues the word before it; the last core token's activation is 0."""
     import pandas as pd
 
     from intraneuron.report import build_report
@@ -91,6 +91,7 @@ def _wordpiece_page(inputs: dict, config: dict, root: Path, site: dict) -> Path:
     tokens.loc[first, "token"] = "##" + tokens.loc[first, "token"]
     tokens["context_left"] = "the word"
     tokens["context_right"] = "went home"
+    tokens.loc[tokens["rank"] == tokens["rank"].max(), "mean_activation"] = 0.0  # a zero bar
     path = root.parent / "wordpiece_tokens.parquet"
     atomic_parquet(tokens, str(path), {})
     page = root / "models" / "wordpiece.html"
@@ -388,3 +389,7 @@ def test_wordpiece_contexts_read_as_text(site, driver):
              driver.find_elements(By.CSS_SELECTOR, "#nb-contexts td.context")]
     assert cells[0] == "the word" + target["tok"][0][2:] + " went home"  # '##' piece glued
     assert cells[1] == "the word " + target["tok"][1] + " went home"
+    heights = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#nb-view svg.strip rect'))"
+        ".map(r => r.getBoundingClientRect().height);")
+    assert target["act"][-1] == 0 and heights[-1] >= 1.5  # a zero bar stays visible
