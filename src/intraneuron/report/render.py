@@ -45,41 +45,38 @@ def fmt(x, digits: int = 3) -> str:
     return f"{f:.{digits}g}"
 
 
+def finite(x) -> float | None:
+    """`x` as a float, or None when it is missing, not a number or not finite."""
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
 def memory(mb) -> str:
     """Peak memory from a benchmark's MB: in MB below 1 GB, else in GB."""
-    try:
-        f = float(mb)
-    except (TypeError, ValueError):
-        return "–"
-    if not math.isfinite(f):
+    f = finite(mb)
+    if f is None:
         return "–"
     return f"{f:,.0f} MB" if f < 1024 else f"{f / 1024:.2f} GB"
 
 
 def fmt_p(p) -> str:
-    try:
-        f = float(p)
-    except (TypeError, ValueError):
-        return "–"
-    if not math.isfinite(f):
+    f = finite(p)
+    if f is None:
         return "–"
     return f"{f:.2g}" if f >= 1e-4 else f"{f:.1e}"
 
 
 def pct(x) -> str:
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return "–"
-    return "–" if not math.isfinite(f) else f"{100 * f:.1f}%"
+    f = finite(x)
+    return "–" if f is None else f"{100 * f:.1f}%"
 
 
 def duration(seconds) -> str:
-    try:
-        s = float(seconds)
-    except (TypeError, ValueError):
-        return "–"
-    if not math.isfinite(s):
+    s = finite(seconds)
+    if s is None:
         return "–"
     if s < 60:
         return f"{s:.1f} s"
