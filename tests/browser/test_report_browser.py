@@ -89,7 +89,7 @@ def _wordpiece_page(inputs: dict, config: dict, root: Path, site: dict) -> Path:
     tokens["token"] = tokens["token"].str.strip()
     first = tokens["rank"] == 0
     tokens.loc[first, "token"] = "##" + tokens.loc[first, "token"]
-    tokens["context_left"] = "the word"
+    tokens["context_left"] = "##ed the word"  # a context cut inside a word
     tokens["context_right"] = "went home"
     tokens.loc[tokens["rank"] == tokens["rank"].max(), "mean_activation"] = 0.0  # a zero bar
     path = root.parent / "wordpiece_tokens.parquet"
@@ -387,8 +387,8 @@ def test_wordpiece_contexts_read_as_text(site, driver):
     _show(driver, layer, neuron)
     cells = [c.get_attribute("textContent") for c in
              driver.find_elements(By.CSS_SELECTOR, "#nb-contexts td.context")]
-    assert cells[0] == "the word" + target["tok"][0][2:] + " went home"  # '##' piece glued
-    assert cells[1] == "the word " + target["tok"][1] + " went home"
+    assert cells[0] == "ed the word" + target["tok"][0][2:] + " went home"  # '##' piece glued
+    assert cells[1] == "ed the word " + target["tok"][1] + " went home"
     heights = driver.execute_script(
         "return Array.from(document.querySelectorAll('#nb-view svg.strip rect'))"
         ".map(r => r.getBoundingClientRect().height);")

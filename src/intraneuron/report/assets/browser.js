@@ -224,6 +224,7 @@
      * piece follows a space. */
     if (DATA.wordpiece) {
       var glued = token.indexOf("##") === 0;
+      left = left.replace(/^(\u2026?)##/, "$1");  /* a context that starts inside a word */
       token = (glued ? "" : (left ? " " : "")) + token.replace(/^##/, "");
       right = right ? (right.indexOf("##") === 0 ? right.slice(2) : " " + right) : "";
     }
