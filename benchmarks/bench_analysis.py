@@ -1,7 +1,8 @@
 """Wall time of the analysis stage at the paper's scale: 12,800 neurons x 100 core tokens.
 
 Every neuron is analysed with its controls (shuffled, linear surrogate, and a random-direction
-pseudo-neuron for every eighth neuron), as the workflow does by default. Random inputs with
+pseudo-neuron for every eighth neuron) and its geometry surrogates (--geometry), as the workflow
+does by default. Random inputs with
 realistic shapes (GPT-2 XL: vocabulary 50,257, embedding width 1,600) are
 generated first and not timed. The timed part analyses the neurons in shards of --shard-size
 (the workflow's block_size) on --workers processes with one BLAS thread each, which is how the
@@ -9,7 +10,7 @@ workflow runs analysis jobs side by side on a machine's cores. Workers are forke
 the embedding matrix instead of copying it.
 
 The last line of output is exactly:
-    neurons=<N> permutations=<P> wall_s=<seconds> neurons_per_s=<rate>
+    neurons=<N> permutations=<P> geometry=<G> wall_s=<seconds> neurons_per_s=<rate>
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--neurons", type=int, default=12800)
     ap.add_argument("--k", type=int, default=100)
     ap.add_argument("--permutations", type=int, default=1000)
+    ap.add_argument("--geometry", type=int, default=1000,
+                    help="geometry surrogates per neuron (analysis.geometry_surrogates)")
     ap.add_argument("--vocab", type=int, default=50257)
     ap.add_argument("--dim", type=int, default=1600)
     ap.add_argument("--shard-size", type=int, default=800)
@@ -49,7 +52,8 @@ def make_data(args: argparse.Namespace) -> None:
     DATA["mean_act"] = mean.astype(np.float32)
     DATA["max_act"] = (mean * 3).astype(np.float32)
     DATA["counts"] = rng.integers(20, 5000, size=(args.neurons, args.k))
-    DATA["params"] = {"permutations": args.permutations, "seed": args.seed}
+    DATA["params"] = {"permutations": args.permutations, "geometry_surrogates": args.geometry,
+                      "seed": args.seed}
 
 
 def run_shard(bounds: tuple[int, int]) -> tuple[int, int, int]:
@@ -108,7 +112,8 @@ def main(argv=None) -> None:
           f"cpu_s={cpu:.2f} cpu_ms_per_neuron={1e3 * cpu / args.neurons:.2f} "
           f"load_avg={os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
     print(
-        f"neurons={args.neurons} permutations={args.permutations} wall_s={wall:.2f} "
+        f"neurons={args.neurons} permutations={args.permutations} geometry={args.geometry} "
+        f"wall_s={wall:.2f} "
         f"neurons_per_s={args.neurons / wall:.1f}"
     )
 

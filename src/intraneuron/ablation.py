@@ -155,40 +155,6 @@ def _neuron_hook(module: nn.Module, capture: str, deliver):
 CONDITIONS = ("top", "lower", "random")
 
 
-def condition_masks(ids: torch.Tensor, top: torch.Tensor, lower: torch.Tensor,
-                    generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """[B, T] masks of the positions ablated under each condition: occurrences of the neuron's
-    top-segment core tokens, of its lower-segment core tokens, and as many random positions as
-    the top condition has (drawn from positions of neither kind)."""
-    masks = {"top": torch.isin(ids, top), "lower": torch.isin(ids, lower)}
-    free = ~(masks["top"] | masks["lower"])
-    n = int(min(masks["top"].sum(), free.sum()))
-    chosen = torch.zeros_like(free)
-    candidates = free.reshape(-1).nonzero().squeeze(1)
-    pick = candidates[torch.randperm(candidates.numel(), generator=generator)[:n]]
-    chosen.view(-1)[pick] = True
-    masks["random"] = chosen
-    return masks
-
-
-def window_effects(ablation: NextLayerAblation, cache: BatchCache, neuron: int,
-                   masks: dict[str, torch.Tensor], mean: float | None) -> dict[str, np.ndarray]:
-    """Per window and condition: the activation mass removed (sum of |delta|), the number of
-    positions ablated, and the total absolute change of every next-layer neuron's activation.
-
-    Zero-ablation when `mean` is None, else mean-ablation (the neuron set to `mean`)."""
-    acts = cache.acts[..., neuron]
-    target = torch.zeros_like(acts) if mean is None else torch.full_like(acts, mean)
-    out: dict[str, np.ndarray] = {}
-    for name, mask in masks.items():
-        delta = torch.where(mask, target - acts, torch.zeros_like(acts))
-        change = (ablation.next_layer(cache, neuron, delta) - cache.next_acts).abs()
-        out[f"{name}_mass"] = delta.abs().sum(dim=1).double().numpy()
-        out[f"{name}_count"] = mask.sum(dim=1).numpy()
-        out[f"{name}_effect"] = change.sum(dim=(1, 2)).double().numpy()
-    return out
-
-
 def effect_ratio(windows: dict[str, np.ndarray], rng: np.random.Generator,
                  n_boot: int) -> tuple[float, float, float]:
     """log of (top effect per unit removed) / (lower effect per unit removed), pooled over
@@ -206,17 +172,3 @@ def effect_ratio(windows: dict[str, np.ndarray], rng: np.random.Generator,
     draws = draws[np.isfinite(draws)]
     lo, hi = np.percentile(draws, [2.5, 97.5]) if draws.size else (np.nan, np.nan)
     return float(log_ratio(np.arange(n))), float(lo), float(hi)
-
-
-def layer_verdict(log_ratios: np.ndarray, rng: np.random.Generator,
-                  n_boot: int) -> tuple[float, float, float, bool]:
-    """Median over a layer's sampled neurons of log(top / lower effect per unit removed), its
-    bootstrap 95% interval (resampling neurons), and whether it holds: the interval lies above
-    0 (top-segment activations matter more to the next layer, per unit removed)."""
-    x = np.asarray(log_ratios, dtype=np.float64)
-    x = x[np.isfinite(x)]
-    if x.size < 2:
-        return float("nan"), float("nan"), float("nan"), False
-    medians = np.median(x[rng.integers(0, x.size, (n_boot, x.size))], axis=1)
-    lo, hi = np.percentile(medians, [2.5, 97.5])
-    return float(np.median(x)), float(lo), float(hi), bool(lo > 0)

@@ -272,7 +272,15 @@ def check_min_tokens(k: int, a: dict) -> None:
 
 def check_proxy(model: dict, a: dict) -> None:
     """A sentence-model proxy that is the analysed model itself would judge the neurons by the
-    geometry of their own weights; a random-weights model is another network, so it may."""
+    geometry of their own weights; a random-weights model is another network, so it may.
+    WordNet's indicator vectors have no common direction to remove, and centring would make
+    its zero vectors (words WordNet lacks) similar to one another."""
+    if a["proxy"] == "wordnet" and a.get("proxy_centering", "none") != "none":
+        raise ConfigError(
+            f"config key 'analysis.proxy_centering' is '{a['proxy_centering']}' with "
+            "analysis.proxy: wordnet, whose supersense indicators have no common direction and "
+            "whose zero vectors would become alike. Set analysis.proxy_centering: none for "
+            "the WordNet proxy")
     if a["proxy"] != "sentence_model" or model.get("weights", "pretrained") == "random":
         return
     if a["sentence_model"] == model["id"]:

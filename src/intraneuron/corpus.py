@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .config import MIN_SEGMENTS, load_schema
-from .h5io import atomic_path
+from .h5io import atomic_path, written_by
 
 __all__ = [
     "SOURCES",
@@ -615,7 +615,7 @@ def write_tokens(table: pa.Table, path: str | os.PathLike, metadata: dict | None
     meta = {}
     if table.schema.metadata and METADATA_KEY in table.schema.metadata:
         meta = json.loads(table.schema.metadata[METADATA_KEY])
-    meta.update(metadata or {})
+    meta.update({**(metadata or {}), **written_by()})
     blob = json.dumps(meta, sort_keys=True).encode()
     table = table.replace_schema_metadata({METADATA_KEY: blob})
     with atomic_path(path) as tmp:

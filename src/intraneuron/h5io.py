@@ -20,6 +20,16 @@ import numpy as np
 from .faults import kill_point
 
 FORMAT_VERSION = 1
+# Every file the package writes names the package version that wrote it, under this key.
+VERSION_KEY = "intraneuron_version"
+
+
+def written_by() -> dict[str, str]:
+    """The writer's version, read when the file is written: a file copied or passed on from an
+    input keeps no stale version, and a job always stamps the package it actually ran."""
+    from . import __version__
+
+    return {VERSION_KEY: __version__}
 
 
 class CorruptFileError(RuntimeError):
@@ -112,7 +122,8 @@ def read_attrs(obj: h5py.HLObject) -> dict:
 def write_stats(path: str | os.PathLike, per_layer: dict, attrs: dict) -> None:
     """Extraction output: one group per layer (`L{layer}`), provenance in the file attributes."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
-        set_attrs(fh, {**attrs, "format_version": FORMAT_VERSION, "layers": sorted(per_layer)})
+        set_attrs(fh, {**attrs, "format_version": FORMAT_VERSION, "layers": sorted(per_layer),
+                       **written_by()})
         for layer, st in per_layer.items():
             g = fh.create_group(f"L{layer}")
             g.attrs["layer"] = layer
@@ -144,7 +155,7 @@ def read_token_ids(path: str | os.PathLike, layer: int) -> np.ndarray:
 
 def write_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray], attrs: dict) -> None:
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
-        set_attrs(fh, {**attrs, "format_version": FORMAT_VERSION})
+        set_attrs(fh, {**attrs, "format_version": FORMAT_VERSION, **written_by()})
         for name, data in arrays.items():
             write_dataset(fh, name, data)
         fh.attrs["complete"] = 1

@@ -130,8 +130,14 @@ def decode_tokens(tokenizer, token_ids: np.ndarray) -> np.ndarray:
 
 
 def proxy_embeddings(out_path: str, proxy: str, model: dict, sentence_model: str,
-                     wordnet_dir: str) -> None:
-    from .proxies import input_embeddings, sentence_embeddings, wordnet_supersenses
+                     wordnet_dir: str, centering: str = "none",
+                     remove_directions: int | str = "auto") -> None:
+    from .proxies import (
+        input_embeddings,
+        remove_common_directions,
+        sentence_embeddings,
+        wordnet_supersenses,
+    )
 
     if proxy == "input_embeddings":
         matrix, attrs = input_embeddings(model)
@@ -139,6 +145,8 @@ def proxy_embeddings(out_path: str, proxy: str, model: dict, sentence_model: str
         matrix, attrs = wordnet_supersenses(model, wordnet_dir)
     else:
         matrix, attrs = sentence_embeddings(model, sentence_model)
+    matrix, removed = remove_common_directions(matrix, centering, remove_directions)
+    attrs = {**attrs, **{f"proxy_{k}": v for k, v in removed.items()}}
     h5io.write_arrays(out_path, {"embeddings": matrix}, {**attrs, "proxy": proxy,
                                                          "versions": package_versions()})
 
@@ -167,6 +175,25 @@ def analyze_core_shard(core_path: str, embeddings_path: str, outputs: dict[str, 
         kill_point("analyze-output")
 
 
+def check_power(core_path: str, embeddings_path: str, output: str, analysis: dict) -> None:
+    """The power check of the beyond-geometry level over the model's eligible vocabulary and
+    the variant's proxy (`analysis.planted.power_table`)."""
+    from .analysis.columns import conform
+    from .analysis.planted import Vocabulary, power_table
+
+    core, attrs = h5io.read_arrays(core_path)
+    emb = h5io.read_arrays(embeddings_path)[0]["embeddings"]
+    eligible = core["eligible"].astype(np.int64)
+    vocab = Vocabulary(emb, eligible, np.ones(eligible.size))
+    if int(analysis["power_blocks"]):
+        table = power_table(vocab, emb, analysis, int(core["token_ids"].shape[1]))
+    else:
+        table = pd.DataFrame(columns=["criterion", "planted", "smooth", "n_blocks", "block_size"])
+    log.info("power check: %s", table.to_dict("records"))
+    atomic_parquet(conform(table, "power"), output,
+                   {"config_hash": subset_hash(analysis, attrs.get("config_hash"))})
+
+
 SORT_KEYS = {"neurons": ["layer", "kind", "neuron"], "tokens": ["layer", "neuron", "rank"],
              "segments": ["layer", "kind", "neuron", "scheme", "segment"],
              "clusters": ["layer", "kind", "neuron", "cluster"]}
@@ -184,11 +211,13 @@ def merge_tables(inputs: dict[str, list[str]], outputs: dict[str, str], analysis
     )
 
     frames = {name: pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
-              for name, paths in inputs.items() if name != "core"}
+              for name, paths in inputs.items() if name not in ("core", "power")}
     for name, frame in frames.items():
         frames[name] = frame.sort_values(SORT_KEYS[name], kind="stable").reset_index(drop=True)
     neurons = add_layer_fdr(frames["neurons"], analysis)
-    criteria = evaluate_criteria(neurons, analysis)
+    power = pd.read_parquet(inputs["power"][0]) if inputs.get("power") else None
+    criteria = evaluate_criteria(neurons, analysis, power if power is not None and len(power)
+                                 else None)
     attrs = h5io.read_attrs_only(inputs["core"][0])
     meta = {"config_hash": subset_hash(analysis, attrs.get("config_hash")),
             "corpus_hash": attrs.get("corpus_hash", ""), "weights": attrs.get("weights", ""),

@@ -98,14 +98,24 @@ def core_key(config: dict) -> str:
     return f"k{core['k']}-{subset_hash(core)[:8]}"
 
 
+# The analysis keys that decide a proxy's vectors (the embeddings job's settings).
+PROXY_KEYS = ("proxy", "sentence_model", "wordnet_dir", "proxy_centering",
+              "proxy_remove_directions")
+
+
 def proxy_key(analysis: dict) -> str:
-    """File name of a categorical proxy's vectors: the proxy, and for the proxies that depend
-    on another key (the sentence model, the WordNet folder) a hash of it."""
+    """File name of a categorical proxy's vectors: the proxy, for the proxies that depend on
+    another key (the sentence model, the WordNet folder) a hash of it, and the removal of
+    common directions when there is one (`mean`, `abtt<n>`), so each is its own file."""
     from .config import subset_hash
 
     proxy = analysis["proxy"]
     source = {"sentence_model": "sentence_model", "wordnet": "wordnet_dir"}.get(proxy)
-    return f"{proxy}-{subset_hash(analysis[source])[:8]}" if source else proxy
+    key = f"{proxy}-{subset_hash(analysis[source])[:8]}" if source else proxy
+    centering = analysis.get("proxy_centering", "none")
+    if centering == "abtt":
+        return f"{key}-abtt{analysis.get('proxy_remove_directions', 'auto')}"
+    return key if centering == "none" else f"{key}-{centering}"
 
 
 def ablated_layers(layers) -> list[int]:

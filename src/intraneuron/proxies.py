@@ -4,6 +4,13 @@
 model's embedding of each token's decoded text is an independent proxy, so a finding can be
 checked for dependence on one embedding space; WordNet's supersenses (`wordnet`) are
 human-curated categories that no embedding shaped.
+
+Token-embedding spaces are anisotropic: a few common directions (the mean vector first) carry
+much of every vector, so every cosine is high and clusters split off outliers rather than
+categories (Ethayarajh 2019; Mu & Viswanath 2018). `remove_common_directions` offers the
+standard remedies as `analysis.proxy_centering`: subtract the mean vector, or "all-but-the-top"
+(subtract the mean, then project out the top principal directions). The paper's raw cosine
+(`none`) stays the default.
 """
 
 from __future__ import annotations
@@ -57,3 +64,41 @@ def wordnet_supersenses(model: dict, directory: str) -> tuple[np.ndarray, dict]:
     covered = float(np.mean(np.any(matrix != 0, axis=1)))
     return matrix, {"model_id": model["id"], "wordnet_dir": directory, "dim": matrix.shape[1],
                     "vocabulary_coverage": covered}
+
+
+def removed_directions(centering: str, requested: int | str, dim: int) -> int:
+    """How many principal directions `abtt` projects out: the configured number, or for
+    `auto` Mu & Viswanath's rule of thumb, about one per 100 dimensions (at least 1)."""
+    if centering != "abtt":
+        return 0
+    count = max(1, round(dim / 100)) if requested == "auto" else int(requested)
+    if not 0 <= count < dim:
+        raise ValueError(f"analysis.proxy_remove_directions = {requested}: the proxy has {dim} "
+                         f"dimensions, so at most {dim - 1} directions can be removed")
+    return count
+
+
+def remove_common_directions(matrix: np.ndarray, centering: str,
+                             n_directions: int | str = "auto") -> tuple[np.ndarray, dict]:
+    """The proxy vectors with their common directions removed (`analysis.proxy_centering`).
+
+    `mean`: every row minus the mean row over the vocabulary. `abtt` (all-but-the-top): the
+    mean removed, then the projection on the top `n_directions` principal directions of the
+    centred rows (eigenvectors of their d x d scatter matrix, in float64). `none`: unchanged.
+    Returns float32 vectors and attributes recording what was removed.
+    """
+    if centering == "none":
+        return matrix, {"centering": "none"}
+    x = np.asarray(matrix, dtype=np.float64)
+    mean = x.mean(axis=0)
+    x = x - mean
+    attrs = {"centering": centering, "mean_norm": float(np.linalg.norm(mean))}
+    count = removed_directions(centering, n_directions, x.shape[1])
+    if count:
+        values, vectors = np.linalg.eigh(x.T @ x)
+        top = vectors[:, np.argsort(values)[::-1][:count]]
+        x = x - (x @ top) @ top.T
+        share = values[np.argsort(values)[::-1][:count]] / values.sum()
+        attrs.update(removed_directions=count,
+                     removed_variance_share=[float(v) for v in share])
+    return x.astype(np.float32), attrs

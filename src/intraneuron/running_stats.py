@@ -148,9 +148,9 @@ class TokenTypeStats:
     """Running statistics of one layer, per (table row, neuron); a row stands for a token type.
 
     The protocol: `add` a batch; `merge` an accumulator over the same rows (another corpus
-    chunk's or device's); `state_dict`/`load_state_dict` to save and resume; `compact()` for
-    the result, leaving the tables as they are; `into_compact()` to hand the tables' memory to
-    the result when an extraction ends (the accumulator is unusable afterwards).
+    chunk's or device's); `compact()` for the result, leaving the tables as they are;
+    `into_compact()` to hand the tables' memory to the result when an extraction ends (the
+    accumulator is unusable afterwards).
     """
 
     count: torch.Tensor   # [R] int64 occurrences
@@ -244,22 +244,6 @@ class TokenTypeStats:
             raise ValueError("merged statistics span more than 2^32 corpus positions")
         return torch.where(empty, self.key, self.key - shift)
 
-    def state_dict(self) -> dict:
-        """The tables (packed keys; `compact()` decodes them) and origin, for torch.save."""
-        self._live()
-        return {"count": self.count, "sum": self.sum, "key": self.key, "origin": self.origin}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Resume from `state_dict()` of an accumulator of the same shape."""
-        self._live()
-        for name in ("count", "sum", "key"):
-            table = getattr(self, name)
-            if tuple(state[name].shape) != tuple(table.shape):
-                raise ValueError(f"state '{name}' has shape {tuple(state[name].shape)}, "
-                                 f"these statistics {tuple(table.shape)}")
-            table.copy_(state[name])
-        self.origin = int(state["origin"])
-
     def observed(self) -> torch.Tensor:
         return torch.nonzero(self.count > 0).flatten()
 
@@ -352,11 +336,3 @@ def fold_into(out: CompactStats, part: CompactStats) -> None:
     better = part.max > out.max[rows]
     out.max[rows] = np.where(better, part.max, out.max[rows])
     out.argmax[rows] = np.where(better, part.argmax, out.argmax[rows])
-
-
-def merge_compact(parts: list[CompactStats]) -> CompactStats:
-    """Exact reduce of chunk statistics given in corpus order."""
-    out = empty_compact(np.unique(np.concatenate([p.token_ids for p in parts])), parts[0].sum.shape[1])
-    for p in parts:
-        fold_into(out, p)
-    return out

@@ -318,20 +318,24 @@ def test_renumber_by_activation():
 
 def test_permutation_p_and_null_summary():
     values = np.concatenate([[7.0, 100.0, np.nan], np.arange(10.0)])  # 3 observed, 10 null
-    np.testing.assert_allclose(rowstats.permutation_p(values, 3)[:2], [4 / 11, 1 / 11])
-    assert np.isnan(rowstats.permutation_p(values, 3)[2])
-    assert rowstats.permutation_p(values, 3, greater=False)[0] == pytest.approx(9 / 11)
+
+    def p(x, n, greater=True):
+        return rowstats.permutation_p(x[:n], x[n:], greater)
+
+    np.testing.assert_allclose(p(values, 3)[:2], [4 / 11, 1 / 11])
+    assert np.isnan(p(values, 3)[2])
+    assert p(values, 3, greater=False)[0] == pytest.approx(9 / 11)
     # float round-off never turns a tie into a win
     tie = np.array([3.0 + 1e-12, 3.0, 1.0])
-    assert rowstats.permutation_p(tie, 1)[0] == pytest.approx(2 / 3)
+    assert p(tie, 1)[0] == pytest.approx(2 / 3)
     # non-finite null rows are left out of the count
     with_nan = np.array([5.0, np.nan, 6.0, 1.0])
-    assert rowstats.permutation_p(with_nan, 1)[0] == pytest.approx(2 / 3)
-    mean, sd, z = rowstats.null_summary(values, 3)
+    assert p(with_nan, 1)[0] == pytest.approx(2 / 3)
+    mean, sd, z = rowstats.null_summary(values[:3], values[3:])
     null = np.arange(10.0)
     assert (mean, sd) == (pytest.approx(4.5), pytest.approx(np.std(null, ddof=1)))
     np.testing.assert_allclose(z[:2], (np.array([7.0, 100.0]) - 4.5) / np.std(null, ddof=1))
-    assert np.isnan(rowstats.null_summary(np.array([1.0, 2.0, 2.0, 2.0]), 1)[2][0])
+    assert np.isnan(rowstats.null_summary(np.array([1.0]), np.array([2.0, 2.0, 2.0]))[2][0])
 
 
 def test_tied_share():

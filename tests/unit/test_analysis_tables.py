@@ -22,19 +22,19 @@ from intraneuron.analysis import (
 )
 from intraneuron.analysis.claims import judged
 from intraneuron.analysis.columns import FDR_COLUMNS, TABLES, conform, fdr_columns
-from intraneuron.analysis.criteria import CLAIM_TEXT, CRITERIA
+from intraneuron.analysis.criteria import CLAIM_TEXT, CRITERIA, EFFECTS
 from intraneuron.analysis.layers import SUMMARY
 from intraneuron.analysis.synthetic import synthetic_shard
 
 ROOT = Path(__file__).resolve().parents[2]
-PARAMS = {"permutations": 200, "cluster_permutations": 50, "bootstrap": 200}
+PARAMS = {"permutations": 200, "geometry_surrogates": 200, "bootstrap": 200}
 EVERY = DEFAULT_PARAMS["random_direction_every"]
 # how the merge step orders rows (intraneuron.pipeline.SORT_KEYS)
 SORT_KEYS = {"neurons": ["layer", "kind", "neuron"], "tokens": ["layer", "neuron", "rank"],
              "segments": ["layer", "kind", "neuron", "scheme", "segment"],
              "clusters": ["layer", "kind", "neuron", "cluster"]}  # fmt: skip
 TOKEN_SET_KINDS = {"neuron", "random_direction"}  # kinds with their own token set (clusters)
-VERDICTS = {"supported", "mixed", "not supported", "not testable"}
+VERDICTS = {"supported", "mixed", "not supported", "not testable", "not identifiable with this proxy"}
 
 
 def shard_inputs(n=10, seed=0, **kw):
@@ -114,6 +114,9 @@ def test_tables_follow_the_contract(tables, shard):
     for col in [c.name for c in TABLES["neurons"] if c.name.endswith("_p")]:
         p = neu[col].dropna()
         assert p.between(1 / 201, 1).all() or col == "kw_p", col
+    # geometry p-values exist for the rows whose own order the surrogates randomize
+    geo = neu["ami_coarse_geo_p"].notna()
+    assert (geo == neu["kind"].isin(["neuron", "random_direction"])).all()
 
     seg = tables["segments"]
     assert len(seg) == len(neu) * (4 + 10)
@@ -325,7 +328,8 @@ def test_params_defaults_validation_and_foreign_keys():
     from intraneuron.config import load_schema
 
     documented = set(load_schema()["properties"]["analysis"]["properties"])
-    assert set(DEFAULT_PARAMS) == documented - {"proxy", "sentence_model", "wordnet_dir"}
+    assert set(DEFAULT_PARAMS) == documented - {"proxy", "sentence_model", "wordnet_dir",
+                                                "proxy_centering", "proxy_remove_directions"}
     merged = resolve_params({"proxy": "input_embeddings", "sentence_model": "x", "alpha": 0.01})
     assert merged["alpha"] == 0.01 and "proxy" not in merged
     for bad in ({"linkage": "centroid"}, {"n_clusters": 1}, {"n_clusters": "many"},
@@ -333,7 +337,8 @@ def test_params_defaults_validation_and_foreign_keys():
                 {"permutations": 0}, {"cluster_selection": "gap"}, {"seed": -1},
                 {"controls": ["bogus"]}, {"controls": ["shuffled", "shuffled"]},
                 {"random_direction_every": 0}, {"max_tied_share": 1.5},
-                {"bootstrap": 10}, {"cluster_permutations": 1}):  # fmt: skip
+                {"bootstrap": 10}, {"geometry_surrogates": -1},
+                {"min_defined_share": 1.5}):  # fmt: skip
         with pytest.raises(ValueError):
             resolve_params(bad)
 
@@ -407,9 +412,11 @@ def test_criteria_claims_and_contrasts_tables(two_layers):
     neurons = add_layer_fdr(two_layers["neurons"], PARAMS)
     criteria = evaluate_criteria(neurons, PARAMS)
     assert_declared(criteria, "criteria")
-    assert len(criteria) == 2 * len(CRITERIA)
-    assert list(criteria["criterion"].iloc[: len(CRITERIA)]) == [c.id for c in CRITERIA]
-    assert criteria["testable"].all() and criteria["reason"].eq("").all()
+    assert len(criteria) == 2 * (len(CRITERIA) + len(EFFECTS))
+    tests = criteria[criteria["role"] == "test"]
+    assert list(tests["criterion"].iloc[: len(CRITERIA)]) == [c.id for c in CRITERIA]
+    defined = tests["defined_share"] >= DEFAULT_PARAMS["min_defined_share"]
+    assert (tests["testable"] == (defined & ~tests["miscalibrated"])).all()
     by = criteria.set_index(["criterion", "layer"])
     alpha = DEFAULT_PARAMS["alpha"]
     # pass rates are the per-neuron rule applied to each kind's judged rows
@@ -422,15 +429,29 @@ def test_criteria_claims_and_contrasts_tables(two_layers):
         rd = judged(neurons, layer, "random_direction")
         assert row["n_random_direction"] == len(rd)
         assert row["pass_random_direction"] == pytest.approx(np.mean(rd["ami_coarse_p"] < alpha))
-        shuffled = judged(neurons, layer, "shuffled")
-        hits = int(np.sum(shuffled["ami_coarse_p"] < alpha))
-        assert row["noise_excess_p"] == pytest.approx(
-            stats.binomtest(hits, len(shuffled), alpha, alternative="greater").pvalue)
+        # exists: neurons against the realised null rate of their own permutation rows
+        rate = real["ami_coarse_null_rate"].mean()
+        assert row["null_rate"] == pytest.approx(rate)
+        hits = int(np.sum(real["ami_coarse_p"] < alpha))
+        assert row["exists_p"] == pytest.approx(
+            stats.binomtest(hits, len(real), rate, alternative="greater").pvalue)
+        # beyond geometry: against the geometry rows' rate and the linear read-outs
+        geo_hits = int(np.sum(real["ami_coarse_geo_p"] < alpha))
+        rd_hits = int(np.sum(rd["ami_coarse_geo_p"] < alpha))
+        assert row["smooth_p"] == pytest.approx(stats.fisher_exact(
+            [[geo_hits, len(real) - geo_hits], [rd_hits, len(rd) - rd_hits]],
+            alternative="greater").pvalue)
+        # effect statement 1B: the median AMI of the neurons passing 1A
         wk = by.loc[("1B", layer)]
-        weak = (real["ami_coarse_p"] < alpha) & (real["ami_coarse"] < DEFAULT_PARAMS["weak_ami_max"])
-        assert wk["pass_neuron"] == pytest.approx(weak.mean())
-    assert (criteria["exists"] == (criteria["exists_p"] < alpha)).all()
+        related = real.loc[real["ami_coarse_p"] < alpha, "ami_coarse"]
+        assert wk["role"] == "effect"
+        if len(related):
+            assert wk["effect"] == pytest.approx(related.median())
+            assert wk["effect_holds"] == (wk["effect_hi"] < DEFAULT_PARAMS["weak_ami_max"])
+    held = tests["exists_p"] < alpha
+    assert (tests["exists"] == (held & tests["testable"])).all()
     assert not (criteria["beyond_geometry"] & ~criteria["exists"]).any()
+    assert not (criteria["beyond_geometry"] & ~criteria["identifiable"]).any()
     # planted neurons are related above chance, null neurons are not
     assert by.loc[("1A", 3), "exists"] and by.loc[("3B", 3), "exists"]
     assert not by.loc[("1A", 4), "exists"] and not by.loc[("3B", 4), "exists"]
@@ -443,7 +464,7 @@ def test_criteria_claims_and_contrasts_tables(two_layers):
     assert set(claims["verdict_beyond_geometry"]) <= VERDICTS
     for _, r in claims.iterrows():
         assert r["claim_text"] == CLAIM_TEXT[r["claim"]]
-        mine = criteria[(criteria["claim"] == r["claim"]) & (criteria["layer"] == r["layer"])]
+        mine = tests[(tests["claim"] == r["claim"]) & (tests["layer"] == r["layer"])]
         assert list(r["criteria"]) == list(mine["criterion"])
         assert r["n_exist"] == mine["exists"].sum()
         assert r["n_beyond"] == mine["beyond_geometry"].sum()
@@ -471,7 +492,9 @@ def test_excluded_neurons_leave_the_verdicts(two_layers):
     criteria = evaluate_criteria(neurons, PARAMS)
     layer4 = criteria[criteria["layer"] == 4]
     assert (layer4["n_neuron"] == 0).all() and not layer4["testable"].any()
-    assert layer4["reason"].str.contains("excluded").all()
+    tests = layer4["role"] == "test"
+    assert layer4.loc[tests, "reason"].str.contains("excluded").all()
+    assert layer4.loc[~tests, "reason"].str.contains("no neuron passes").all()
     assert not layer4["exists"].any()
     claims = evaluate_claims(criteria, PARAMS)
     mine = claims[claims["layer"] == 4]
@@ -486,9 +509,10 @@ def test_excluded_neurons_leave_the_verdicts(two_layers):
 def test_benchmark_script_reports_last_line():
     out = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_analysis.py"), "--neurons", "6",
-         "--vocab", "400", "--dim", "32", "--permutations", "50", "--workers", "1"],
+         "--vocab", "400", "--dim", "32", "--permutations", "50", "--geometry", "50",
+         "--workers", "1"],
         capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
     last = out.stdout.strip().splitlines()[-1]
-    assert last.startswith("neurons=6 permutations=50 wall_s=")
+    assert last.startswith("neurons=6 permutations=50 geometry=50 wall_s=")
     assert "neurons_per_s=" in last

@@ -29,7 +29,7 @@ def test_planted_sub_categories_are_found(method):
 def test_other_methods_run_through_the_analysis(method):
     shard = synthetic_shard(4, planted_top=25, seed=2)
     shard.pop("category")
-    params = {"clustering": method, "permutations": 50, "cluster_permutations": 20}
+    params = {"clustering": method, "permutations": 50}
     neurons = analyze_shard(0, params=params, **shard)["neurons"]
     real = neurons[neurons["kind"] == "neuron"]
     assert (real["n_clusters"] >= 2).all() and (real["ami_coarse_p"] < 0.1).all()
@@ -41,7 +41,7 @@ def structure_p(ids_per_neuron, vocab, **params):
     tables = analyze_shard(
         0, neurons=np.arange(n), token_ids=ids_per_neuron, tokens=[["t"] * k] * n,
         mean_act=mean, max_act=mean, counts=np.ones((n, k), dtype=np.int64), embeddings=vocab,
-        params={"permutations": 20, "cluster_permutations": 10, "controls": [],
+        params={"permutations": 20, "controls": [],
                 "structure_null_sets": 200, **params})  # fmt: skip
     return tables["neurons"]["cluster_structure_p"].to_numpy()
 

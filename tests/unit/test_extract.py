@@ -9,8 +9,9 @@ from helpers.tiny_checkpoints import tiny_bert, tiny_gpt2, tiny_llama
 
 from intraneuron.core_tokens import select_core_tokens
 from intraneuron.extract import chunk_batches, extract_statistics, plan_batches, window_offsets
+from intraneuron.h5io import read_stats, write_stats
 from intraneuron.models import ModelError, _get, load_model
-from intraneuron.running_stats import merge_compact
+from intraneuron.pipeline import reduce_chunks
 
 BUILDERS = {"gpt2": tiny_gpt2, "bert": tiny_bert, "llama": tiny_llama}
 
@@ -105,7 +106,8 @@ def test_layer_past_depth_is_a_clear_error(checkpoint):
 
 def test_chunked_reduce_equals_single_run(tmp_path):
     """Chunks run whole batches of the corpus-wide plan, so every activation is computed in
-    the same batch as in a whole run: maxima and their positions are bitwise equal."""
+    the same batch as in a whole run: maxima and their positions are bitwise equal after the
+    workflow's reduce of the chunk files."""
     path = tiny_gpt2(tmp_path / "m")
     loaded = load_model({"id": str(path)}, [0, 1], device="cpu")
     windows = random_windows(len(loaded.tokenizer), seed=3) * 2
@@ -116,8 +118,13 @@ def test_chunked_reduce_equals_single_run(tmp_path):
     parts = [extract_statistics(loaded, [0, 1], windows, offsets, batch_tokens=64,
                                 batches=chunk_batches(lengths, 64, 3, c), emit=lambda _: None)[0]
              for c in range(3)]
+    paths = [tmp_path / f"chunk{c}.h5" for c in range(len(parts))]
+    for path, part in zip(paths, parts, strict=True):
+        write_stats(path, part, {"token_count": 1})
     for layer in (0, 1):
-        merged = merge_compact([p[layer] for p in parts])
+        reduce_chunks([str(p) for p in paths], str(tmp_path / f"L{layer}.h5"), layer)
+        merged, attrs = read_stats(tmp_path / f"L{layer}.h5", layer)
+        assert attrs["token_count"] == len(parts)
         np.testing.assert_array_equal(merged.token_ids, whole[layer].token_ids)
         np.testing.assert_array_equal(merged.count, whole[layer].count)
         np.testing.assert_allclose(merged.mean, whole[layer].mean, rtol=1e-12)

@@ -27,7 +27,7 @@ from intraneuron.analysis import (
     layer_contrasts,
     summarize_layers,
 )
-from intraneuron.analysis.criteria import CRITERIA
+from intraneuron.analysis.criteria import CRITERIA, EFFECTS
 from intraneuron.report import build_report
 from intraneuron.report.browser import script_json
 from intraneuron.report.render import KIND_LABELS, pct, verdict_class
@@ -44,7 +44,7 @@ CATEGORIES = {
     "numbers": ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"],
 }
 WORDS = [w for words in CATEGORIES.values() for w in words]
-ANALYSIS = {"permutations": 100, "cluster_permutations": 50, "bootstrap": 200, "n_segments": 4,
+ANALYSIS = {"permutations": 100, "geometry_surrogates": 50, "bootstrap": 200, "n_segments": 4,
             "fine_segments": 8, "max_clusters": 6, "seed": 0}
 K = 24
 
@@ -190,7 +190,7 @@ def test_claims_table_lists_every_criterion(built):
     html = built["html"]
     claims = pd.read_parquet(built["inputs"]["claims"])
     criteria = pd.read_parquet(built["inputs"]["criteria"])
-    assert len(criteria) == 2 * len(CRITERIA)
+    assert len(criteria) == 2 * (len(CRITERIA) + len(EFFECTS))
     table = _section(html, 'id="claims-table"')
     assert table.count('class="layer-row"') == len(criteria)  # one row per (criterion, layer)
     assert table.count('class="claim-row"') == claims["claim"].nunique()
@@ -204,10 +204,12 @@ def test_claims_table_lists_every_criterion(built):
     for _, c in criteria.iterrows():
         assert f"<strong>{c['criterion']}</strong> {c['name']}" in table
         assert escape(c["rule"]) in table
+    tests = criteria[(criteria["role"] == "test") & criteria["testable"]]
     marks = table.count('class="held-yes"') + table.count('class="held-no"')
-    assert marks == 2 * criteria["testable"].sum()
-    assert table.count('class="held-yes"') == criteria["exists"].sum() + criteria[
+    assert marks == len(tests) + tests["identifiable"].sum()
+    assert table.count('class="held-yes"') == tests["exists"].sum() + tests[
         "beyond_geometry"].sum()
+    assert table.count("effect statement, does not vote") == (criteria["role"] == "effect").sum()
     assert "Rule:" in html.split('id="claims-table"')[0].rsplit("<h3>", 1)[1]
 
 
@@ -221,14 +223,16 @@ def _per_layer_tables(html: str, cls: str) -> dict[int, str]:
 def test_calibration_table(built):
     """One table per layer; every criterion row with its pass rates on neurons and controls."""
     criteria = pd.read_parquet(built["inputs"]["criteria"])
+    criteria = criteria[criteria["role"] == "test"]  # effect statements have no pass rates
     tables = _per_layer_tables(built["html"], "calibration")
     assert sorted(tables) == sorted(criteria["layer"].astype(int).unique())
     for layer, table in tables.items():
         mine = criteria[criteria["layer"] == layer]
         rows = re.findall(r"<tr><td><strong>(\w+)</strong>.*?</tr>", table.split("<tbody>")[1])
         assert sorted(rows) == sorted(mine["criterion"])
-        for head in ("Shuffled pass", "Surrogate pass", "Random direction pass",
-                     "p (vs surrogates)", "p (vs random directions)"):
+        for head in ("Realised null rate", "Shuffled pass", "Surrogate pass",
+                     "Random direction pass", "Neurons pass geometry test",
+                     "Linear read-outs pass it"):
             assert head in table
         body = table.split("<tbody>")[1]
         for _, c in mine.iterrows():
@@ -240,7 +244,7 @@ def test_calibration_table(built):
                          f'<td class="num">{pct(c["pass_random_direction"])}</td>'):
                 assert cell in row, (c["criterion"], cell)
     note = built["html"].split('id="calibration-table"')[0].rsplit('<p class="note">', 1)[1]
-    assert "alpha = 0.05" in note and "5.0% of shuffled controls" in note
+    assert "alpha = 0.05" in note and "realised null rate" in note
 
 
 def test_calibration_shows_new_criteria_columns_generically():
@@ -248,12 +252,12 @@ def test_calibration_shows_new_criteria_columns_generically():
     from intraneuron.report.render import calibration_columns
 
     crit = pd.DataFrame(columns=["pass_neuron", "pass_neuron_lo", "pass_neuron_hi",
-                                 "pass_shuffled", "pass_smooth_null", "geometry_null_p",
-                                 "noise_excess_p"])
+                                 "pass_shuffled", "pass_smooth_null", "planted_pass",
+                                 "variogram_null_p", "calibration_p"])
     cols = calibration_columns(crit)
     assert [c[0] for c in cols] == ["pass_neuron", "pass_shuffled", "pass_smooth_null",
-                                    "geometry_null_p"]
-    assert cols[-1][1] == "p (geometry null)"
+                                    "planted_pass", "variogram_null_p"]
+    assert cols[-1][1] == "p (variogram null)" and cols[-2][1] == "planted pass"
 
 
 def test_contrasts_and_layers_tables(built):
@@ -527,7 +531,7 @@ def test_missing_optional_sections_take_the_schema_defaults(tmp_path):
     assert defaults["report"]["browser_neurons"] >= 6
     assert len(browser_data(html_path)["neurons"]) == 12
     alpha = defaults["analysis"]["alpha"]
-    assert f"alpha = {alpha}" in html and f"{pct(alpha)} of shuffled controls" in html
+    assert f"alpha = {alpha}" in html and "realised null rate" in html
     assert f"The {defaults['core_tokens']['k']} core tokens" in html
 
 

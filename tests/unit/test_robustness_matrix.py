@@ -114,26 +114,100 @@ def test_empty_runs_give_empty_tables():
 def test_snakemake_script_pairs_claims_with_runs_in_order(tmp_path):
     runs = [{"model": "a", "variant": "base", "settings": {}},
             {"model": "a", "variant": "ward", "settings": {"analysis": {"linkage": "ward"}}}]
-    paths = []
-    for run, verdict in zip(runs, (S, N), strict=True):
+    paths, tables = [], {"criteria": [], "neurons": []}
+    for i, (run, verdict) in enumerate(zip(runs, (S, N), strict=True)):
         paths.append(str(tmp_path / f"{run['variant']}.parquet"))
         atomic_parquet(claims({(1, 0): (verdict, verdict)}), paths[-1], {})
+        frames = {"criteria": pd.DataFrame({"layer": [0], "criterion": ["x"], "pass": [0.5]}),
+                  "neurons": pd.DataFrame({"layer": [0], "neuron": [0], "kind": ["neuron"],
+                                           "x_p": [0.01 * (i + 1)]})}
+        for name, frame in frames.items():
+            tables[name].append(str(tmp_path / f"{run['variant']}-{name}.parquet"))
+            atomic_parquet(frame, tables[name][-1], {})
     out = {name: str(tmp_path / f"{name}.parquet") for name in ("matrix", "summary")}
-    smk = SimpleNamespace(input=SimpleNamespace(claims=paths), output=SimpleNamespace(**out),
+    smk = SimpleNamespace(input=SimpleNamespace(claims=paths, **tables),
+                          output=SimpleNamespace(**out),
                           params=SimpleNamespace(runs=runs), log=[str(tmp_path / "log")])
     runpy.run_path(str(SCRIPT), init_globals={"snakemake": smk})
     matrix = pd.read_parquet(out["matrix"]).set_index("variant")
     assert matrix.loc["ward", "verdict_exists"] == N
     assert matrix.loc["ward", "settings"] == "analysis.linkage=ward"
+    assert not matrix.loc["ward", "same_as_base"]  # its neurons' statistic differs from base's
     assert set(pd.read_parquet(out["summary"])["holds_in"]) == {"few"}
     assert read_provenance(out["summary"])["runs"] == runs
     smk.params.runs = [runs[0], {**runs[1], "model": "b"}, {**runs[1], "settings": {}}]
-    smk.input.claims = [*paths, paths[1]]
+    smk.input = SimpleNamespace(**{k: [*v, v[1]] for k, v in vars(smk.input).items()})
     with pytest.raises(SystemExit):
         runpy.run_path(str(SCRIPT), init_globals={"snakemake": smk})
     assert "different settings" in (tmp_path / "log").read_text()
-    smk.input.claims = paths
+    smk.input = SimpleNamespace(claims=paths, **tables)
     smk.params.runs = runs[:1]
     with pytest.raises(SystemExit):
         runpy.run_path(str(SCRIPT), init_globals={"snakemake": smk})
     assert "same order" in (tmp_path / "log").read_text()
+
+
+# --- variants that repeat base are not counted (issue 20, item 3) ---------------------------
+
+
+def run_tables(**params) -> dict[str, pd.DataFrame]:
+    """Merged neurons, criteria and claims tables of one synthetic run (planted neurons)."""
+    from intraneuron.analysis import (
+        add_layer_fdr,
+        analyze_shard,
+        evaluate_claims,
+        evaluate_criteria,
+        resolve_params,
+    )
+    from intraneuron.analysis.synthetic import synthetic_shard
+
+    shard = synthetic_shard(24, planted_top=20, seed=11)
+    shard.pop("category")
+    analysis = resolve_params({"permutations": 200,
+                               "structure_null_sets": 10, **params})
+    neurons = add_layer_fdr(analyze_shard(0, params=analysis, **shard)["neurons"], analysis)
+    criteria = evaluate_criteria(neurons, analysis)
+    return {"neurons": neurons, "criteria": criteria,
+            "claims": evaluate_claims(criteria, analysis)}
+
+
+@pytest.fixture(scope="module")
+def three_runs():
+    return {"base": run_tables(), "again": run_tables(), "complete": run_tables(linkage="complete")}
+
+
+def test_a_repeat_of_base_is_same_as_base_and_not_counted(three_runs):
+    """A variant whose computation is base's (here: base run again) is marked for every claim,
+    and the summary counts base alone. bb25b9d counted it as a second supporting variant."""
+    from intraneuron.analysis import resolve_params
+    from intraneuron.analysis.robustness import same_as_base
+
+    base, again = three_runs["base"], three_runs["again"]
+    marks = same_as_base(again["claims"], base, again, resolve_params(None))
+    assert marks and all(marks.values())
+    same = {("m", "again", layer, claim): v for (layer, claim), v in marks.items()}
+    matrix = robustness_matrix([("m", "base", base["claims"]), ("m", "again", again["claims"])],
+                               same=same)
+    summary = robustness_summary(matrix)
+    assert (summary["n_variants"] == 2).all() and (summary["n_same_as_base"] == 1).all()
+    testable = summary["paper_verdict"] != T
+    assert (summary.loc[testable, "n_testable"] == 1).all()
+
+
+def test_a_variant_that_changes_a_claims_inputs_is_counted(three_runs):
+    """complete linkage changes the clusters: claims 1 and 3 read them and count; claim 2's
+    criteria read no cluster and stay 'same as base'. A changed p-value of one neuron in a
+    column a claim-2 criterion reads makes claim 2 count too."""
+    from intraneuron.analysis import resolve_params
+    from intraneuron.analysis.robustness import same_as_base
+
+    base, complete = three_runs["base"], three_runs["complete"]
+    params = resolve_params(None)
+    marks = same_as_base(complete["claims"], base, complete, params)
+    assert marks == {(0, 1): False, (0, 2): True, (0, 3): False}
+    touched = {**base, "neurons": base["neurons"].copy()}
+    touched["neurons"].loc[touched["neurons"].index[0], "coarse_trend_p"] += 1e-9
+    assert same_as_base(base["claims"], base, touched, params)[(0, 2)] is False
+    assert same_as_base(base["claims"], base, touched, params)[(0, 1)] is True
+    other_rule = {**base, "criteria": base["criteria"].assign(rule="p < 0.01")}
+    assert not any(same_as_base(base["claims"], base, other_rule, params).values())

@@ -94,23 +94,68 @@ def test_distinctness_and_rho_equal_brute_force(batch):
                       for x in range(c) if x != a]  # a above x when its position is lower
             assert distinct[row, a] == pytest.approx(np.mean(np.abs(deltas)), abs=1e-6)
             assert position[row, a] == pytest.approx(pos[a].mean(), abs=1e-5)
-    rho = rowstats.distinct_rho(labels, c, 2)
-    z = (distinct - distinct[2:].mean(0)) / distinct[2:].std(0, ddof=1)
+    rho = rowstats.distinct_rho(labels, c)
+    mean, sd = rowstats.distinctness_reference(tuple(np.bincount(labels[0], minlength=c)))
+    z = (distinct - mean) / sd
     for row in (0, 1, 9):
         assert rho[row] == pytest.approx(stats.spearmanr(position[row], z[row]).statistic)
 
 
 def test_distinct_rho_needs_three_clusters():
     labels = np.tile(np.array([0, 1] * 10), (5, 1))
-    assert np.isnan(rowstats.distinct_rho(labels, 2, 1)).all()
+    assert np.isnan(rowstats.distinct_rho(labels, 2)).all()
 
 
 def test_permutation_p_counts_ties_and_ignores_nan():
     values = np.array([2.0, 0.0, 1.0, 2.0, 3.0, np.nan, 0.5])
-    p = rowstats.permutation_p(values, 2)
+    p = rowstats.permutation_p(values[:2], values[2:])
     assert p[0] == pytest.approx((1 + 2) / (1 + 4))  # 2.0 and 3.0 at least as large
     assert p[1] == pytest.approx((1 + 4) / (1 + 4))
-    assert rowstats.permutation_p(values, 2, greater=False)[1] == pytest.approx(1 / 5)
+    assert rowstats.permutation_p(values[:2], values[2:], greater=False)[1] == pytest.approx(1 / 5)
+
+
+@pytest.mark.parametrize("greater", [True, False])
+def test_null_pass_rate_judges_each_null_row_as_the_observed_one(greater):
+    """Each null row judged like the observed row, against the rest of the exchangeable set
+    (the other null rows and the observed one): its share passing is the test's realised
+    false-positive rate, equal to the observed row's pass probability under the null, below
+    alpha where ties make the statistic discrete."""
+    rng = np.random.default_rng(3)
+    continuous = rng.standard_normal(200)
+    discrete = rng.integers(0, 4, 200).astype(float)
+    discrete[5] = np.nan
+    for values in (continuous, discrete):
+        observed, null = values[:1], values[1:]
+        want = []
+        for j in np.flatnonzero(np.isfinite(null)):
+            rest = np.append(np.delete(null, j), observed)
+            want.append(rowstats.permutation_p(null[j:j + 1, None], rest[:, None],
+                                               greater)[0, 0] < 0.05)
+        got = rowstats.null_pass_rate(observed, null, 0.05, greater)
+        assert got == pytest.approx(np.mean(want))
+    # continuous: the rate of an exact permutation test, floor(alpha (P + 1) - ...) / (P + 1)
+    p_count = continuous.size
+    assert rowstats.null_pass_rate(continuous[:1], continuous[1:], 0.05) == pytest.approx(
+        np.ceil(0.05 * p_count - 1) / (p_count - 1), abs=1.5 / p_count)
+    assert rowstats.null_pass_rate(discrete[:1], discrete[1:], 0.05) == 0.0  # four values
+
+
+def test_realised_rate_matches_the_observed_rows_pass_rate_on_a_discrete_statistic():
+    """Over many null token sets, the observed row passes 3C's discrete statistic at the mean
+    realised rate (a rate from the null rows alone, P instead of P + 1, would sit below it and
+    make 'exists' too lenient)."""
+    rng = np.random.default_rng(0)
+    passed, rates = [], []
+    for _ in range(1500):
+        c = int(rng.integers(3, 6))
+        clusters = np.repeat(np.arange(c), 100 // c + 1)[:100]
+        pi = np.stack([rng.permutation(100) for _ in range(201)])
+        rho = rowstats.distinct_rho(clusters[pi], c)
+        passed.append(rowstats.permutation_p(rho[:1], rho[1:])[0] < 0.05)
+        rates.append(rowstats.null_pass_rate(rho[:1], rho[1:], 0.05))
+    n = len(passed)
+    sd = np.sqrt(np.mean(rates) * (1 - np.mean(rates)) / n)
+    assert abs(np.mean(passed) - np.mean(rates)) < 3.3 * sd
 
 
 def test_loo_ridge_equals_sklearn_leave_one_out():

@@ -16,7 +16,7 @@ from intraneuron.analysis.shard import selected_count
 from intraneuron.analysis.synthetic import category_embeddings, synthetic_shard
 
 ALPHA = 0.05
-PARAMS = {"permutations": 200, "cluster_permutations": 50, "random_direction_every": 1,
+PARAMS = {"permutations": 200, "random_direction_every": 1,
           "structure_null_sets": 10}
 
 

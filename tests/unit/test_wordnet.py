@@ -73,7 +73,7 @@ def test_wordnet_proxy_in_the_analysis(wordnet):
     ids = np.stack([np.arange(30), np.r_[np.arange(0, 10), np.arange(30, 50)]])
     k = ids.shape[1]
     mean = -np.sort(-np.random.default_rng(0).random((2, k)), axis=1)
-    params = {"permutations": 50, "cluster_permutations": 20, "controls": [],
+    params = {"permutations": 50, "controls": [],
               "structure_null_sets": 0, "n_clusters": 3}
     tables = analyze_shard(0, neurons=np.arange(2), token_ids=ids,
                            tokens=[[vocab[i] for i in row] for row in ids], mean_act=mean,

@@ -22,7 +22,7 @@ rule ablate:
     benchmark:
         f"{BENCHMARKS}/{{model}}/ablate/L{{layer}}_P{{part}}.tsv"
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/model.yaml"
     script:
         "../scripts/ablate.py"
 
@@ -45,6 +45,6 @@ rule merge_ablation:
     benchmark:
         f"{BENCHMARKS}/{{model}}/merge_ablation.tsv"
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/model.yaml"
     script:
         "../scripts/merge_ablation.py"

@@ -16,7 +16,7 @@ rule core_tokens:
     benchmark:
         f"{BENCHMARKS}/{{model}}/core_tokens/{{core}}/L{{layer}}_B{{block}}.tsv"
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/model.yaml"
     script:
         "../scripts/core_tokens.py"
 
@@ -39,9 +39,27 @@ rule analyze:
     benchmark:
         f"{BENCHMARKS}/{{model}}/{{variant}}/analyze/L{{layer}}_B{{block}}.tsv"
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/analysis.yaml"
     script:
         "../scripts/analyze.py"
+
+
+rule check_power:
+    input:
+        core=lambda wildcards: core_outputs(wildcards)[0],
+        embeddings=proxy_file,
+    output:
+        power=f"{VARIANT_DIR}/power.parquet",
+    params:
+        analysis=variant_setting("analysis"),
+    log:
+        f"{LOGS}/{{model}}/{{variant}}/check_power.log",
+    benchmark:
+        f"{BENCHMARKS}/{{model}}/{{variant}}/check_power.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/check_power.py"
 
 
 rule merge:
@@ -51,6 +69,7 @@ rule merge:
         segments=shard_outputs("segments.parquet"),
         clusters=shard_outputs("clusters.parquet"),
         core=core_outputs,
+        power=rules.check_power.output.power,
     output:
         neurons=report(
             f"{VARIANT_DIR}/neurons.parquet",
@@ -87,6 +106,6 @@ rule merge:
     benchmark:
         f"{BENCHMARKS}/{{model}}/{{variant}}/merge.tsv"
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/analysis.yaml"
     script:
         "../scripts/merge.py"

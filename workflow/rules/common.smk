@@ -22,6 +22,7 @@ from intraneuron.plan import (
     core_key,
     local_model_files,
     neurons_per_layer,
+    PROXY_KEYS,
     proxy_key,
     shards,
 )
@@ -174,7 +175,7 @@ def proxy_settings(wildcards):
     for variant, cfg in RUNS[wildcards.model].items():
         if proxy_of(wildcards.model, variant) == wildcards.proxy:
             a = cfg["analysis"]
-            return {k: a[k] for k in ("proxy", "sentence_model", "wordnet_dir")}
+            return {k: a[k] for k in PROXY_KEYS}
     raise ValueError(f"no variant of model {wildcards.model} uses proxy {wildcards.proxy}")
 
 
@@ -281,9 +282,6 @@ def final_outputs():
         REPORT_HTML,
         *optional,
     ]
-
-
-CONFIG_HASH = subset_hash(config)
 
 
 # Input files: editing a corpus file (or adding one to the glob) or a local model's weights reruns

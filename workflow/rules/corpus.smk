@@ -12,6 +12,6 @@ rule prepare_corpus:
     benchmark:
         f"{BENCHMARKS}/{{model}}/prepare_corpus.tsv"
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/model.yaml"
     script:
         "../scripts/prepare_corpus.py"

@@ -15,7 +15,7 @@ rule extract:
     benchmark:
         f"{BENCHMARKS}/{{model}}/extract/{{scatteritem}}.tsv"
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/model.yaml"
     script:
         "../scripts/extract.py"
 
@@ -30,7 +30,7 @@ rule reduce_chunks:
     benchmark:
         f"{BENCHMARKS}/{{model}}/reduce/L{{layer}}.tsv"
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/model.yaml"
     script:
         "../scripts/reduce_chunks.py"
 
@@ -48,6 +48,6 @@ rule embeddings:
     benchmark:
         f"{BENCHMARKS}/{{model}}/embeddings/{{proxy}}.tsv"
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/model.yaml"
     script:
         "../scripts/embeddings.py"

@@ -16,7 +16,7 @@ rule compare_openai:
     benchmark:
         f"{BENCHMARKS}/{{model}}/compare_openai.tsv"
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/analysis.yaml"
     script:
         "../scripts/compare_openai.py"
 
@@ -55,7 +55,7 @@ rule report_model:
     benchmark:
         f"{BENCHMARKS}/{{model}}/report.tsv"
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/analysis.yaml"
     script:
         "../scripts/report.py"
 
@@ -63,6 +63,8 @@ rule report_model:
 rule robustness:
     input:
         claims=variant_tables("claims"),
+        criteria=variant_tables("criteria"),
+        neurons=variant_tables("neurons"),
     output:
         matrix=report(
             f"{RESULTS}/robustness.parquet",
@@ -75,7 +77,7 @@ rule robustness:
     log:
         f"{LOGS}/robustness.log",
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/analysis.yaml"
     script:
         "../scripts/robustness.py"
 
@@ -102,6 +104,6 @@ rule report:
     log:
         f"{LOGS}/overview.log",
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/analysis.yaml"
     script:
         "../scripts/overview.py"

@@ -25,6 +25,6 @@ rule convert_gguf:
     benchmark:
         "resources/benchmarks/convert_gguf/{name}.tsv"
     conda:
-        "../envs/intraneuron.yaml"
+        "../envs/model.yaml"
     script:
         "../scripts/convert_gguf.py"

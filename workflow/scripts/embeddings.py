@@ -7,7 +7,8 @@ from intraneuron.runtime import run_script
 def main(smk, log):
     proxy = smk.params.proxy
     proxy_embeddings(smk.output.matrix, proxy["proxy"], smk.params.model,
-                     proxy["sentence_model"], proxy["wordnet_dir"])
+                     proxy["sentence_model"], proxy["wordnet_dir"], proxy["proxy_centering"],
+                     proxy["proxy_remove_directions"])
 
 
 run_script(snakemake, main)

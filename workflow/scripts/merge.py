@@ -6,7 +6,7 @@ from intraneuron.runtime import run_script
 
 def main(smk, log):
     inputs = {name: list(smk.input[name])
-              for name in ("neurons", "tokens", "segments", "clusters", "core")}
+              for name in ("neurons", "tokens", "segments", "clusters", "core", "power")}
     outputs = dict(smk.output.items())
     merge_tables(inputs, outputs, smk.params.analysis)
 

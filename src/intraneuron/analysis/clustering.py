@@ -7,14 +7,23 @@ spectral clustering on the affinity (1 + S) / 2, the number of clusters chosen b
 (fixed or best silhouette). hdbscan: scikit-learn's HDBSCAN on cosine distance with
 `hdbscan_min_cluster_size`; it chooses the number of clusters itself, and tokens it leaves
 unclustered form one more group of their own (so every token has a cluster).
-For hierarchical clustering, The dendrogram is cut into exactly m clusters by undoing its last m - 1
+For hierarchical clustering, the dendrogram is cut into exactly m clusters by undoing its last m - 1
 merges (robust to tied merge heights, unlike a height cut). The number of clusters is fixed,
-chosen by the cosine silhouette, or read off a distance threshold. Cluster ids are then
+chosen by the cosine silhouette (counting only clusters of at least `min_cluster_size` tokens,
+see `best_cut`), or read off a distance threshold. Cluster ids are then
 renumbered by decreasing mean activation (cluster 0 = most activating), mirroring
 "segment 0 = top", so ids are comparable across neurons.
+
+Order invariance: the core tokens arrive ranked by activation, and a clustering whose ties are
+broken by input position would carry that ranking into the clusters (a WordNet proxy's cosines
+are all 0 or 1, so nearly every merge is a tie). `choose_clusters` therefore clusters the tokens
+in a canonical order that does not depend on activation (`canonical_order`) and maps the labels
+back: the same tokens in any order give the same partition.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 from scipy.cluster.hierarchy import linkage
@@ -102,21 +111,123 @@ def silhouettes(dist: np.ndarray, candidates: list[np.ndarray]) -> np.ndarray:
     return s.mean(axis=1)
 
 
-def choose_clusters(sim: np.ndarray, params: dict) -> tuple[np.ndarray, float]:
-    """Cluster labels (not yet renumbered) and the cosine silhouette of the chosen labelling."""
-    dist = np.maximum(1.0 - np.asarray(sim, dtype=np.float64), 0.0)
+def choose_clusters(sim: np.ndarray, params: dict,
+                    keys: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Cluster labels (not yet renumbered) and the cosine silhouette of the chosen labelling.
+
+    The tokens are clustered in `canonical_order(sim, keys, seed)`, so the partition does not
+    depend on the order of the input: pass the token ids as `keys` and it is exactly the same
+    for any order; without keys it is for tokens whose similarity rows differ, and tokens that
+    the similarity cannot tell apart are ordered by a draw that ignores their positions.
+    """
+    s = np.asarray(sim, dtype=np.float64)
+    order = canonical_order(s, keys, int(params["seed"]))
+    labels, score = _choose_in_order(s[np.ix_(order, order)], params)
+    out = np.empty_like(labels)
+    out[order] = labels
+    return out, score
+
+
+def canonical_order(sim: np.ndarray, keys: np.ndarray | None, seed: int) -> np.ndarray:
+    """A token order that does not depend on the input's order (and so not on activation).
+
+    With `keys` (token ids): ascending by a seeded hash of the key, which keeps the order
+    unrelated to the id itself (BPE ids follow frequency, and frequency may follow
+    activation). Without: by each row's sorted similarities (a description that permuting the
+    input leaves unchanged); rows that are equal there (exact ties, e.g. tokens of one WordNet
+    supersense) are ordered by random draws seeded by the seed and the sorted matrix, which
+    also ignore the input's order.
+    """
+    k = sim.shape[0]
+    if keys is not None:
+        ids = np.asarray(keys).astype(np.uint64)
+        if ids.shape != (k,) or np.unique(ids).size != k:
+            raise ValueError(f"choose_clusters: keys must be {k} distinct token ids, one per "
+                             "row of the similarity matrix")
+        return np.lexsort((ids, mix64(ids, seed)))
+    digest = hashlib.blake2b(np.sort(sim, axis=None).tobytes(), digest_size=8).digest()
+    draw = np.random.default_rng([seed, int.from_bytes(digest, "little")]).random(k)
+    signature = np.sort(sim, axis=1)
+    return np.lexsort((draw, *signature.T[::-1]))
+
+
+def mix64(values: np.ndarray, seed: int) -> np.ndarray:
+    """splitmix64 of `values` offset by `seed`: a fixed pseudo-random uint64 per value."""
+    with np.errstate(over="ignore"):
+        z = values.astype(np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def _choose_in_order(sim: np.ndarray, params: dict) -> tuple[np.ndarray, float]:
+    """`choose_clusters` on a similarity matrix already in canonical order."""
+    dist = np.maximum(1.0 - sim, 0.0)
     np.fill_diagonal(dist, 0.0)
     method = params["clustering"]
     if method == "hdbscan":
         labels = hdbscan_labels(dist, int(params["hdbscan_min_cluster_size"]))
         return labels, float(silhouettes(dist, [labels])[0])
     if method == "spectral":
-        candidates = spectral_candidates(sim, _cluster_counts(sim.shape[0], params),
-                                         int(params["seed"]))
-        scores = silhouettes(dist, candidates)
-        best = int(np.argmax(scores))
-        return candidates[best], float(scores[best])
+        counts = _cluster_counts(sim.shape[0], params)
+        cuts = dict(zip(counts, spectral_candidates(sim, counts, int(params["seed"])),
+                        strict=True))  # fmt: skip
+        return best_cut(dist, cuts, min(counts), max(counts), int(params["min_cluster_size"]))
     return _hierarchical(sim, dist, params)
+
+
+def best_cut(dist: np.ndarray, cuts: dict[int, np.ndarray], lo: int, hi: int,
+             min_size: int) -> tuple[np.ndarray, float]:
+    """The silhouette rule over `cuts` (number of clusters -> labels): the labelling with the
+    highest silhouette among those with lo..hi clusters (first maximum: the fewest clusters).
+
+    With `min_size` > 1, a cluster of fewer tokens is not a cluster: its tokens join the
+    sizable cluster they are closest to on average (`absorb_small`), and a cut counts by its
+    sizable clusters. A far outlier is its own best cluster by the silhouette and the last
+    token a dendrogram merges, so without this every cut of such a neuron has a one-token
+    cluster; with it, the outliers ride along with a category. When no cut has lo..hi sizable
+    clusters the rule falls back to the plain cuts, so every token set gets a clustering.
+    """
+    plain = [cuts[m] for m in sorted(cuts) if lo <= m <= hi]
+    candidates = _sized(dist, cuts, lo, hi, min_size) if min_size > 1 else []
+    candidates = candidates or plain
+    scores = silhouettes(dist, candidates)
+    best = int(np.argmax(scores))
+    return candidates[best], float(scores[best])
+
+
+def _sized(dist: np.ndarray, cuts: dict[int, np.ndarray], lo: int, hi: int,
+           min_size: int) -> list[np.ndarray]:
+    """Distinct labellings with lo..hi sizable clusters, small ones absorbed, fewest cuts first.
+
+    Deeper cuts only fragment clusters, so the tokens in small clusters never decrease with m;
+    the walk stops at the first cut where they are more than half the tokens (what is left is
+    more absorbed than clustered)."""
+    out, seen = [], set()
+    for m in sorted(cuts):
+        size = np.bincount(cuts[m])
+        if 2 * size[size < min_size].sum() > size.sum():
+            break
+        labels = absorb_small(cuts[m], dist, min_size)
+        if labels is None or not lo <= labels.max() + 1 <= hi or labels.tobytes() in seen:
+            continue
+        seen.add(labels.tobytes())
+        out.append(labels)
+    return out
+
+
+def absorb_small(labels: np.ndarray, dist: np.ndarray, min_size: int) -> np.ndarray | None:
+    """Labels 0..c-1 with every cluster under `min_size` dissolved into the sizable cluster of
+    least mean distance (per token); None when no cluster is sizable."""
+    size = np.bincount(labels)
+    big = np.flatnonzero(size >= min_size)
+    if big.size == 0:
+        return None
+    if big.size < size.size:
+        member = (labels[:, None] == big[None, :]).astype(np.float64)
+        nearest = big[np.argmin(dist @ member / size[big], axis=1)]
+        labels = np.where(size[labels] >= min_size, labels, nearest)
+    return np.unique(labels, return_inverse=True)[1]
 
 
 def _cluster_counts(k: int, params: dict) -> list[int]:
@@ -160,11 +271,10 @@ def _hierarchical(sim: np.ndarray, dist: np.ndarray, params: dict) -> tuple[np.n
         merged = int(np.count_nonzero(z[:, 2] <= float(params["distance_threshold"])))
         m = int(np.clip(k - merged, lo, hi))
     else:
-        cuts = cut_all(z, list(range(lo, hi + 1)))
-        candidates = list(cuts.values())
-        scores = silhouettes(dist, candidates)
-        best = int(np.argmax(scores))  # first maximum: the fewest clusters among ties
-        return candidates[best], float(scores[best])
+        min_size = int(params["min_cluster_size"])
+        deepest = k - 1 if min_size > 1 else hi  # absorbed slivers: deeper cuts may qualify
+        cuts = cut_all(z, list(range(lo, deepest + 1)))
+        return best_cut(dist, cuts, lo, hi, min_size)
     labels = cut_labels(z, m)
     return labels, float(silhouettes(dist, [labels])[0])
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .criteria import CRITERIA
+
 
 @dataclass(frozen=True)
 class Column:
@@ -109,6 +111,15 @@ NEURON_METRICS = [
            "clusters, as z against its permutation null); NaN below 3 clusters"),
     Column("distinct_rho_p", "float64", "permutation p: lower-activation clusters more "
            "distinct"),
+    *[c for crit in CRITERIA for c in (
+        Column(f"{crit.column}_geo_p", "float64", f"criterion {crit.id}'s statistic against "
+               "the geometry null (Moran spectral randomizations of the order; NaN for "
+               "shuffled and surrogate rows)"),
+        Column(f"{crit.column}_null_rate", "float64", f"realised pass rate at alpha of "
+               f"criterion {crit.id}'s permutation rows (its false-positive rate on this "
+               "token set)"),
+        Column(f"{crit.column}_geo_null_rate", "float64", "the same for its geometry rows"),
+    )],
 ]
 # q-values (Benjamini-Hochberg across a layer's rows of one kind) are added at merge time.
 FDR_COLUMNS = ["kw_perm_p", "runs_p", "ami_coarse_p", "ami_fine_p", "top_coarse_p",
@@ -175,11 +186,15 @@ TABLES: dict[str, list[Column]] = {
     ],  # fmt: skip
     "criteria": [
         Column("claim", "int16", "claim number"),
-        Column("criterion", "str", "criterion id, e.g. 2B"),
+        Column("criterion", "str", "criterion or effect id, e.g. 2B"),
         Column("name", "str", "short name"),
         Column("layer", "int16", "layer"),
-        Column("rule", "str", "the per-neuron pass rule in words"),
-        Column("n_neuron", "int32", "real neurons judged (excluded and untestable left out)"),
+        Column("role", "str", "test (a per-neuron criterion that votes in the claim's verdict) "
+               "or effect (a layer-level effect statement that does not)"),
+        Column("rule", "str", "the per-neuron pass rule, or the effect statement, in words"),
+        Column("n_neuron", "int32", "real neurons judged (excluded and undefined left out)"),
+        Column("defined_share", "float64", "share of the layer's analysed neurons with the "
+               "statistic defined"),
         Column("pass_neuron", "float64", "share of them that pass"),
         Column("pass_neuron_lo", "float64", "bootstrap 95% interval over neurons: low"),
         Column("pass_neuron_hi", "float64", "and high"),
@@ -187,31 +202,66 @@ TABLES: dict[str, list[Column]] = {
             Column(f"n_{kind}", "int32", f"{kind} controls judged"),
             Column(f"pass_{kind}", "float64", f"share of {kind} controls that pass"),
         )],
-        Column("noise_excess_p", "float64", "binomial p that shuffled controls pass more "
-               "often than alpha (small = the criterion is miscalibrated)"),
-        Column("exists_p", "float64", "binomial p that real neurons pass more often than alpha"),
-        Column("exists", "bool", "exists_p < alpha"),
-        Column("vs_surrogate", "float64", "pass_neuron minus pass of the paired surrogates"),
-        Column("vs_surrogate_lo", "float64", "bootstrap 95% interval (paired): low"),
-        Column("vs_surrogate_hi", "float64", "and high"),
-        Column("vs_surrogate_p", "float64", "exact paired test (discordant pairs, one-sided) "
-               "that neurons pass more often than their surrogates"),
-        Column("vs_random_p", "float64", "one-sided Fisher test that neurons pass more often "
-               "than random-direction pseudo-neurons"),
-        Column("beyond_geometry", "bool", "exists, and both geometry tests < alpha"),
-        Column("testable", "bool", "enough neurons with a defined statistic to judge"),
+        Column("null_rate", "float64", "realised null pass rate: mean over the judged neurons "
+               "of their permutation rows' own pass rate (alpha for a continuous statistic)"),
+        Column("calibration_p", "float64", "two-sided binomial p that shuffled controls pass "
+               "at the realised null rate of their own token sets"),
+        Column("miscalibrated", "bool", "calibration_p < 0.001: the criterion does not count"),
+        Column("exists_p", "float64", "one-sided binomial p that neurons pass more often than "
+               "the realised null rate"),
+        Column("exists", "bool", "exists_p < alpha, calibrated"),
+        Column("n_geometry", "int32", "real neurons with a geometry p"),
+        Column("pass_geometry", "float64", "share of them passing against the geometry null"),
+        Column("geometry_null_rate", "float64", "realised pass rate of the geometry rows"),
+        Column("geometry_p", "float64", "one-sided binomial p that neurons pass the geometry "
+               "test more often than its realised null rate"),
+        Column("smooth_pass", "float64", "share of random-direction pseudo-neurons (linear "
+               "read-outs of the proxy space) passing the geometry test: its false-positive "
+               "rate on smooth maps, measured in this run"),
+        Column("smooth_p", "float64", "one-sided Fisher p that neurons pass the geometry test "
+               "more often than those linear read-outs"),
+        Column("power", "float64", "the power check: share of blocks with a proxy "
+               "neighbourhood planted on top where the criterion holds beyond geometry (NaN "
+               "when analysis.power_blocks = 0)"),
+        Column("identifiable", "bool", "a layer whose neurons all passed the geometry test "
+               "would beat the linear read-outs (Fisher p < alpha), and the power check finds "
+               "a planted category (power >= analysis.min_power): the test can tell a "
+               "categorical layer from a smooth one with this proxy"),
+        Column("beyond_geometry", "bool", "exists, identifiable, geometry_p < alpha and "
+               "smooth_p < alpha"),
+        Column("effect", "float64", "effect rows: the median of the effect's statistic"),
+        Column("effect_lo", "float64", "its bootstrap 95% interval: low"),
+        Column("effect_hi", "float64", "and high"),
+        Column("effect_holds", "bool", "effect rows: the interval lies on the stated side"),
+        Column("testable", "bool", "defined for at least analysis.min_defined_share of the "
+               "layer's analysed neurons, and calibrated"),
         Column("reason", "str", "why not testable ('' when testable)"),
+    ],
+    "power": [
+        Column("criterion", "str", "criterion id"),
+        Column("planted", "float64", "share of the power check's blocks with a proxy "
+               "neighbourhood planted on top (strength 1) where it holds beyond geometry"),
+        Column("smooth", "float64", "the same for blocks of linear read-outs (a "
+               "false-positive rate; near 0)"),
+        Column("n_blocks", "int32", "blocks of each kind"),
+        Column("block_size", "int32", "pseudo-neurons per block"),
     ],
     "claims": [
         Column("claim", "int16", "claim number"),
         Column("claim_text", "str", "the paper's claim"),
         Column("layer", "int16", "layer"),
-        Column("criteria", "list", "ids of the criteria it is judged on"),
+        Column("criteria", "list", "ids of the criteria that vote in its verdict"),
         Column("n_criteria", "int16", "how many"),
         Column("n_exist", "int16", "criteria that hold at level exists"),
         Column("n_beyond", "int16", "criteria that hold beyond geometry"),
+        Column("exists_holm", "float64", "smallest Holm-adjusted exists p of its counting "
+               "criteria"),
+        Column("beyond_holm", "float64", "the same for the geometry p of its identifiable "
+               "criteria"),
         Column("verdict_exists", "str", "supported, mixed, not supported or not testable"),
-        Column("verdict_beyond_geometry", "str", "the same for the beyond-geometry level"),
+        Column("verdict_beyond_geometry", "str", "the same, or not identifiable with this "
+               "proxy, for the beyond-geometry level"),
+        Column("effects", "str", "its effect statements with their medians and intervals"),
         Column("rule", "str", "how the verdicts combine the criteria, in words"),
     ],
     "contrasts": [
@@ -235,6 +285,8 @@ TABLES: dict[str, list[Column]] = {
                "overrides'"),
         Column("verdict_exists", "str", "the claim's verdict at level exists in this variant"),
         Column("verdict_beyond_geometry", "str", "and at level beyond geometry"),
+        Column("same_as_base", "bool", "the variant repeats base's computation for this claim "
+               "and layer (robustness.SAME_RULE); not counted in the summary"),
     ],
     "robustness_summary": [
         Column("model", "str", "model name"),
@@ -243,13 +295,34 @@ TABLES: dict[str, list[Column]] = {
         Column("claim_text", "str", "the paper's claim"),
         Column("level", "str", "exists or beyond geometry"),
         Column("n_variants", "int16", "variants run"),
-        Column("n_testable", "int16", "variants whose verdict is not 'not testable'"),
+        Column("n_same_as_base", "int16", "variants left out: they repeat base's computation "
+               "for this claim and layer"),
+        Column("n_testable", "int16", "counted variants whose verdict is not 'not testable'"),
         Column("n_supported", "int16", "variants whose verdict is 'supported'"),
         Column("holds_in", "str", "all, most, few, none or not testable (rule in the rule "
                "column)"),
         Column("paper_verdict", "str", "the verdict in the paper's setting ('' if base was not "
                "run)"),
         Column("rule", "str", "how holds_in follows from the counts, in words"),
+    ],
+    "clustering_diagnostics": [
+        Column("layer", "int16", "layer"),
+        Column("rule", "str", "how the number of clusters k was chosen, in words"),
+        Column("n_neurons", "int32", "real neurons"),
+        Column("k_lowest", "float64", "smallest k the rule may choose (NaN: the rule has no "
+               "bounds, e.g. hdbscan)"),
+        Column("k_highest", "float64", "largest k the rule may choose (NaN: no bounds)"),
+        Column("k_median", "float64", "median k over neurons"),
+        Column("k_distribution", "str", "share of neurons per k, as 'k: share' pairs"),
+        Column("share_at_lowest", "float64", "share of neurons with k = k_lowest"),
+        Column("share_at_highest", "float64", "share of neurons with k = k_highest"),
+        Column("smallest_median", "float64", "median over neurons of the size of the "
+               "neuron's smallest cluster (tokens)"),
+        Column("share_sliver", "float64", "share of neurons whose smallest cluster has at "
+               "most diagnostics.SLIVER_MAX tokens"),
+        Column("piled_at", "str", "'lowest' or 'highest' when more than "
+               "diagnostics.PILE_SHARE of neurons sit at that bound, else ''"),
+        Column("warning", "str", "the warning shown in the report ('' when none)"),
     ],
     "ablation": [
         *KEYS,

@@ -1,13 +1,15 @@
 """Controls that run through the same analysis as real neurons, as rows of another `kind`.
 
 - shuffled: the neuron's core tokens in a random order (its activation values kept in place).
-  Pure noise: every per-neuron criterion must pass on these at about the rate alpha.
+  Pure noise: every per-neuron criterion must pass on these at its realised null rate (the
+  calibration check).
 - surrogate: the neuron's core tokens ranked by a linear read-out of their proxy embeddings,
-  fitted to the neuron's own activations and predicted leave-one-out (so it is not fitted to
-  noise). What the embedding geometry alone reproduces of this neuron.
+  fitted to the neuron's own activations and predicted leave-one-out. Descriptive only: fitted
+  to the neuron, it is the smoothest version of it, a ceiling rather than a null.
 - random_direction: the top-k eligible token types along a random direction of the proxy
   embedding space (a pseudo-neuron with no learned categories at all), with their projections
-  as activations. What any linear read-out of that space produces.
+  as activations: linear read-outs put through the geometry test, which beyond-geometry
+  verdicts must beat.
 
 Ties in activation are broken by a seeded random order, never by token id: an order decided
 by token ids is vocabulary order, which carries its own categorical structure (punctuation,
@@ -18,8 +20,6 @@ from __future__ import annotations
 
 import numpy as np
 
-KINDS = ("neuron", "shuffled", "surrogate", "random_direction")
-GEOMETRY = ("surrogate", "random_direction")
 # Ridge penalties tried, relative to the mean eigenvalue of the centred Gram matrix.
 RIDGE_GRID = 10.0 ** np.arange(-3.0, 4.0)
 

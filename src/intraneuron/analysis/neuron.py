@@ -18,6 +18,8 @@ from . import inference as inf
 from . import rowstats
 from .arrays import upper_pairs
 from .clustering import centrality, choose_clusters, cluster_names, renumber_by_activation
+from .criteria import CRITERIA
+from .geometry import geometry_orders
 from .interleaving import range_overlap, runs_per_cluster
 from .permutation import PermutationPlan
 from .segments import segment_composition, segment_labels, segment_starts
@@ -80,25 +82,59 @@ def silhouette_null(embeddings: np.ndarray, eligible: np.ndarray, k: int, params
     return np.asarray(out)
 
 
+@dataclass(frozen=True)
+class Rows:
+    """Where each block of a permutation batch lies: the observed orders first, then the P
+    random permutations (the exists null), then G geometry surrogates of the first observed
+    order (the beyond-geometry null)."""
+
+    n_observed: int
+    permutations: int
+    geometry: int
+
+    @property
+    def null(self) -> slice:
+        return slice(self.n_observed, self.n_observed + self.permutations)
+
+    @property
+    def geo(self) -> slice:
+        start = self.n_observed + self.permutations
+        return slice(start, start + self.geometry)
+
+
 @dataclass
 class Test:
-    """A statistic over all rows (observed first) and, per observed row, its permutation p,
-    and the null's mean, sd and the observed z."""
+    """A statistic over all rows of a batch and, per observed row, its permutation p and the
+    null's mean, sd and the observed z; for the first observed row, its geometry p; for the
+    token set, the realised pass rates at alpha of the permutation and geometry rows."""
 
     values: np.ndarray
     p: np.ndarray
+    geo_p: np.ndarray
+    null_rate: float | np.ndarray
+    geo_null_rate: float | np.ndarray
     null_mean: np.ndarray | None = None
     null_sd: np.ndarray | None = None
     z: np.ndarray | None = None
 
     @classmethod
-    def of(cls, values: np.ndarray, n_observed: int, greater: bool = True,
+    def of(cls, values: np.ndarray, rows: Rows, alpha: float | None, greater: bool = True,
            summary: bool = False) -> Test:
-        """`summary`: also the null's mean and sd and the observed z (for the tables)."""
-        p = rowstats.permutation_p(values, n_observed, greater)
-        if not summary:
-            return cls(values, p)
-        return cls(values, p, *rowstats.null_summary(values, n_observed))
+        """`alpha`: also the realised pass rates (criteria statistics only); `summary`: also
+        the null's mean and sd and the observed z (for the tables)."""
+        observed, null = values[: rows.n_observed], values[rows.null]
+        p = rowstats.permutation_p(observed, null, greater)
+        geo = values[rows.geo]
+        geo_p = (rowstats.permutation_p(observed[:1], geo, greater) if rows.geometry
+                 else np.full(observed[:1].shape, np.nan))  # fmt: skip
+        rates = (np.nan, np.nan)
+        if alpha is not None:
+            first = np.asarray(observed[0], dtype=np.float64)
+            rates = (rowstats.null_pass_rate(first, null, alpha, greater),
+                     rowstats.null_pass_rate(first, geo, alpha, greater) if rows.geometry
+                     else np.nan)
+        extra = rowstats.null_summary(observed, null) if summary else ()
+        return cls(values, p, geo_p, *rates, *extra)
 
 
 @dataclass
@@ -113,8 +149,8 @@ class _Shared:
     schemes: list[np.ndarray]
     schemes_rows: list[rowstats.SchemeRows]
     labels: np.ndarray  # (R, k) cluster label at each position, per row
-    n_observed: int
-    tests: dict[str, Test]  # every statistic with its null, by name
+    rows: Rows
+    tests: dict[str, Test]  # every statistic with its nulls, by name
 
 
 MAX_PLANS = 64  # value cuts and selectivity make many shapes; a plan is cheap to rebuild
@@ -146,37 +182,46 @@ def _shared(token_set: TokenSet, orders: list[Order], embeddings: np.ndarray, pa
     c = int(clusters.max()) + 1
     schemes = _schemes(orders[0].act, params)
     plan = _plan(plans, k, params, schemes)
+    rows = Rows(len(orders), plan.permutations, int(params["geometry_surrogates"]))
     pi = plan.draw(rng, [o.order for o in orders])
+    if rows.geometry:
+        pi = np.vstack([pi, geometry_orders(sim64, orders[0].order, rows.geometry, rng)])
     sim0 = sim.copy()
     np.fill_diagonal(sim0, 0.0)
     perm = plan.run(sim0, clusters, c, pi)
     typical = sim0.sum(axis=1, dtype=np.float64) / (k - 1)
     size = np.bincount(clusters, minlength=c)
-    n_obs = len(orders)
-    distinct_rows = n_obs + min(int(params["cluster_permutations"]), int(params["permutations"]))
     schemes_rows = [
         rowstats.scheme_rows(within, lab, segment_starts(lab), typical, sums, size, pi)
         for lab, within, sums in zip(schemes, perm.within, perm.sum_xlogx, strict=True)
     ]
+    statistics = {"runs": perm.runs.astype(np.float64),
+                  "kw_h": rowstats.kruskal_h(perm.labels, size),
+                  "distinct_rho": rowstats.distinct_rho(perm.labels, c)}
     return _Shared(
         k=k, sim=sim64, clusters=clusters, n_clusters=c, silhouette=silhouette,
-        schemes=schemes, schemes_rows=schemes_rows, labels=perm.labels, n_observed=n_obs,
-        tests=_tests(perm.runs.astype(np.float64), rowstats.kruskal_h(perm.labels, size),
-                     rowstats.distinct_rho(perm.labels[:distinct_rows], c, n_obs),
-                     schemes_rows, n_obs),
+        schemes=schemes, schemes_rows=schemes_rows, labels=perm.labels, rows=rows,
+        tests=_tests(statistics, schemes_rows, rows, float(params["alpha"])),
     )  # fmt: skip
 
 
-def _tests(runs: np.ndarray, kw_h: np.ndarray, distinct_rho: np.ndarray,
-           schemes_rows: list[rowstats.SchemeRows], n_obs: int) -> dict[str, Test]:
-    """Every tested statistic of a token set, each with its permutation null."""
-    tests = {"runs": Test.of(runs, n_obs, greater=False, summary=True),
-             "kw_h": Test.of(kw_h, n_obs), "distinct_rho": Test.of(distinct_rho, n_obs)}
-    for name, rows in zip(SCHEMES, schemes_rows, strict=True):
-        tests[f"ami_{name}"] = Test.of(rows.ami, n_obs, summary=True)
-        tests[f"{name}_segments"] = Test.of(rows.homogeneity, n_obs, summary=True)
+def _tests(statistics: dict[str, np.ndarray], schemes_rows: list[rowstats.SchemeRows],
+           rows: Rows, alpha: float) -> dict[str, Test]:
+    """Every tested statistic of a token set, each with its permutation and geometry nulls
+    (realised pass rates for the statistics a criterion tests)."""
+    tested = {c.statistic for c in CRITERIA}
+
+    def test(name: str, values: np.ndarray, **kwargs) -> Test:
+        return Test.of(values, rows, alpha if name in tested else None, **kwargs)
+
+    tests = {"runs": test("runs", statistics["runs"], greater=False, summary=True),
+             "kw_h": test("kw_h", statistics["kw_h"]),
+             "distinct_rho": test("distinct_rho", statistics["distinct_rho"])}
+    for name, scheme in zip(SCHEMES, schemes_rows, strict=True):
+        tests[f"ami_{name}"] = test(f"ami_{name}", scheme.ami, summary=True)
+        tests[f"{name}_segments"] = test("", scheme.homogeneity, summary=True)
         for stat in ("trend", "top_margin", "top_margin_dc", "top_excess"):
-            tests[f"{name}_{stat}"] = Test.of(getattr(rows, stat), n_obs)
+            tests[f"{name}_{stat}"] = test(f"{name}_{stat}", getattr(scheme, stat))
     return tests
 
 
@@ -231,6 +276,11 @@ def _scalars(shared: _Shared, row: int, labels: np.ndarray, params: dict) -> dic
     rho = shared.tests["distinct_rho"]
     out["distinct_rho"] = float(rho.values[row])
     out["distinct_rho_p"] = float(rho.p[row])
+    for criterion in CRITERIA:
+        test = shared.tests[criterion.statistic]
+        out[f"{criterion.column}_geo_p"] = float(test.geo_p[0]) if row == 0 else float("nan")
+        out[f"{criterion.column}_null_rate"] = float(test.null_rate)
+        out[f"{criterion.column}_geo_null_rate"] = float(test.geo_null_rate)
     return out
 
 

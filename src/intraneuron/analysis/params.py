@@ -14,7 +14,8 @@ from ..config import load_schema
 
 _SCHEMA = load_schema()["properties"]["analysis"]
 # Keys that choose the similarity proxy upstream; the analysis itself never reads them.
-_UPSTREAM = ("proxy", "sentence_model", "wordnet_dir")
+_UPSTREAM = ("proxy", "sentence_model", "wordnet_dir", "proxy_centering",
+             "proxy_remove_directions")
 
 DEFAULT_PARAMS: dict[str, Any] = {
     key: spec["default"] for key, spec in _SCHEMA["properties"].items() if key not in _UPSTREAM

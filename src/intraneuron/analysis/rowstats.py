@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -117,16 +118,17 @@ def cluster_distinctness(labels: np.ndarray, n_clusters: int) -> tuple[np.ndarra
     """Per row and cluster: mean absolute Cliff's delta against the other clusters, and the
     cluster's mean position (0 = top), from pair counts along the ranking."""
     rows, k = labels.shape
-    onehot = (labels[:, :, None] == np.arange(n_clusters)).astype(np.float32)
-    earlier = np.cumsum(onehot, axis=1) - onehot
-    before = np.matmul(onehot.transpose(0, 2, 1), earlier)  # [r, b, a] = #(a above b)
-    size = onehot.sum(axis=1)  # (R, c)
+    # (R, c, k): cumulative sums run along contiguous memory
+    onehot = (labels[:, None, :] == np.arange(n_clusters)[None, :, None]).astype(np.float32)
+    earlier = np.cumsum(onehot, axis=2) - onehot  # [r, a, j] = #(a above position j)
+    before = np.matmul(onehot, earlier.transpose(0, 2, 1))  # [r, b, a] = #(a above b)
+    size = onehot.sum(axis=2)  # (R, c)
     pairs = size[:, :, None] * size[:, None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
         delta = (before.transpose(0, 2, 1) - before) / pairs  # [r, a, b]: a above b
     np.nan_to_num(delta, copy=False)
     distinct = np.abs(delta).sum(axis=2) / max(n_clusters - 1, 1)
-    position = np.einsum("rkc,k->rc", onehot, np.arange(k, dtype=np.float32)) / np.maximum(size, 1)
+    position = (onehot @ np.arange(k, dtype=np.float32)) / np.maximum(size, 1)
     return distinct, position
 
 
@@ -135,9 +137,26 @@ def _rank_rows(x: np.ndarray) -> np.ndarray:
     return np.argsort(np.argsort(x, axis=1, kind="stable"), axis=1).astype(np.float64)
 
 
-def distinct_rho(labels: np.ndarray, n_clusters: int, n_null_from: int) -> np.ndarray:
+REFERENCE_ROWS = 200  # random orders behind distinctness's standardisation
+
+
+@lru_cache(maxsize=4096)
+def distinctness_reference(size: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sd of each cluster's distinctness over REFERENCE_ROWS random orders of a set
+    with these cluster sizes, drawn from a stream seeded by the sizes alone: the same for
+    every neuron, seed and shard, so the standardised statistic is a fixed function of the
+    order and its p-value carries only the Monte Carlo error of its own permutations."""
+    labels = np.repeat(np.arange(len(size)), size)
+    rng = np.random.default_rng([len(size), *size])
+    orders = rng.permuted(np.tile(labels, (REFERENCE_ROWS, 1)), axis=1)
+    distinct, _ = cluster_distinctness(orders, len(size))
+    return distinct.mean(axis=0), distinct.std(axis=0, ddof=1)
+
+
+def distinct_rho(labels: np.ndarray, n_clusters: int) -> np.ndarray:
     """Per row: Spearman over clusters between mean position (higher = lower activation) and
-    distinctness standardised against its permutation null (rows from `n_null_from` on).
+    distinctness standardised against random orders of the same cluster sizes
+    (`distinctness_reference`).
 
     Standardising per cluster removes what cluster size alone does to |Cliff's delta| (small
     clusters are noisier, hence more "distinct"); ranking by mean position rather than mean
@@ -146,10 +165,10 @@ def distinct_rho(labels: np.ndarray, n_clusters: int, n_null_from: int) -> np.nd
     """
     if n_clusters < 3:
         return np.full(labels.shape[0], np.nan)
+    size = tuple(int(n) for n in np.bincount(labels[0], minlength=n_clusters))
+    mean, sd = distinctness_reference(size)
     distinct, position = cluster_distinctness(labels, n_clusters)
-    null = distinct[n_null_from:]
-    sd = null.std(axis=0, ddof=1)
-    z = (distinct - null.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    z = (distinct - mean) / np.where(sd > 0, sd, 1.0)
     a = _rank_rows(position)
     b = _rank_rows(z)
     a -= a.mean(axis=1, keepdims=True)
@@ -158,11 +177,9 @@ def distinct_rho(labels: np.ndarray, n_clusters: int, n_null_from: int) -> np.nd
     return np.sum(a * b, axis=1) / np.where(denom > 0, denom, np.nan)
 
 
-def permutation_p(values: np.ndarray, n_observed: int, greater: bool = True) -> np.ndarray:
-    """One-sided permutation p of each observed row against the null rows, per column of a
-    2-D `values`; NaN null values are left out, NaN observed values give NaN."""
-    observed = values[:n_observed]
-    null = values[n_observed:]
+def permutation_p(observed: np.ndarray, null: np.ndarray, greater: bool = True) -> np.ndarray:
+    """One-sided permutation p of each observed row against the `null` rows, per column of a
+    2-D array; NaN null values are left out, NaN observed values give NaN."""
     finite = np.isfinite(null)
     if greater:
         hits = np.sum((null[None] >= observed[:, None] - TOL) & finite[None], axis=1)
@@ -172,10 +189,35 @@ def permutation_p(values: np.ndarray, n_observed: int, greater: bool = True) -> 
     return np.where(np.isfinite(observed), p, np.nan)
 
 
-def null_summary(values: np.ndarray, n_observed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Null mean, null sd (ddof 1) and z of each observed row, per column of a 2-D `values`
+def null_pass_rate(observed: np.ndarray, null: np.ndarray, alpha: float,
+                   greater: bool = True) -> np.ndarray:
+    """Per column: the share of null rows that would pass at `alpha` if each were the observed
+    one, judged exactly as the observed row is, against the other rows of the exchangeable set
+    (the other null rows and the observed one): (1 + #{others at least as extreme}) / (1 + P).
+
+    This is the realised false-positive rate of the test for this token set: just under alpha
+    for a continuous statistic, less where ties make the permutation distribution discrete
+    (AMI of a few clusters, say). NaN for a column without two finite values."""
+    null = np.asarray(null, dtype=np.float64)
+    if null.ndim == 1:
+        return null_pass_rate(np.atleast_1d(observed), null[:, None], alpha, greater)[0]
+    sign = 1.0 if greater else -1.0
+    out = np.full(null.shape[1], np.nan)
+    for j in range(null.shape[1]):
+        v = sign * null[np.isfinite(null[:, j]), j]
+        everything = np.append(v, sign * observed[j]) if np.isfinite(observed[j]) else v
+        if everything.size < 2:
+            continue
+        ordered = np.sort(everything)
+        at_least = everything.size - np.searchsorted(ordered, v - TOL, side="left")
+        out[j] = float(np.mean(at_least / everything.size < alpha))
+    return out
+
+
+def null_summary(observed: np.ndarray,
+                 null: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Null mean, null sd (ddof 1) and z of each observed row, per column of a 2-D array
     (NaN where the sd is 0 or undefined; NaN null values are left out)."""
-    null = values[n_observed:]
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN, as wanted
         if np.isfinite(null).all():
@@ -184,5 +226,5 @@ def null_summary(values: np.ndarray, n_observed: int) -> tuple[np.ndarray, np.nd
         else:
             mean = np.nanmean(null, axis=0)
             sd = np.nanstd(null, axis=0, ddof=1)
-        z = np.where(sd > 0, (values[:n_observed] - mean) / np.where(sd > 0, sd, 1.0), np.nan)
+        z = np.where(sd > 0, (observed - mean) / np.where(sd > 0, sd, 1.0), np.nan)
     return mean, sd, z

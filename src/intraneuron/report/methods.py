@@ -136,8 +136,10 @@ def statistics_paragraph(config: dict) -> str:
     a = config["analysis"]
     return (f"<strong>Statistics.</strong> Each neuron's ranking is compared with "
             f"{_v(a['permutations'])} random permutations of its own core tokens (seed "
-            f"{_v(a['seed'])}, one stream per neuron; {_v(a['cluster_permutations'])} of them "
-            f"for the cluster-distinctness test). Every per-neuron statistic (segment "
+            f"{_v(a['seed'])}, one stream per neuron) and with {_v(a['geometry_surrogates'])} "
+            f"geometry surrogates (Moran spectral randomizations of its order over the proxy "
+            f"similarity of its core tokens, which keep the order's smoothness in the proxy "
+            f"space). Every per-neuron statistic (segment "
             f"homogeneity, its slope over segments, the top segment's margin over the others "
             f"and its excess over the trend of the others, adjusted mutual information (AMI) of "
             f"segments and clusters, runs of cluster labels, Kruskal-Wallis H of activation rank "

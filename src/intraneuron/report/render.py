@@ -213,17 +213,24 @@ def layers_table(data: ReportData) -> list[dict]:
 
 
 # Calibration columns in the order shown: (column, label, kind); `interval` columns have _lo and
-# _hi. Other pass_<kind> and *_p columns of the criteria table are shown after these.
+# _hi. Other pass rate (pass_*, *_pass) and p-value (*_p) columns the criteria table gains are
+# shown after these, so a new null or control is never dropped from the page.
 CALIBRATION = [
     ("pass_neuron", "Neurons pass [95% CI]", "interval"),
+    ("null_rate", "Realised null rate", "pct"),
     ("pass_shuffled", "Shuffled pass", "pct"),
     ("pass_surrogate", "Surrogate pass", "pct"),
     ("pass_random_direction", "Random direction pass", "pct"),
+    ("pass_geometry", "Neurons pass geometry test", "pct"),
+    ("smooth_pass", "Linear read-outs pass it", "pct"),
+    ("geometry_p", "p (vs geometry null)", "p"),
+    ("smooth_p", "p (vs read-outs)", "p"),
     ("vs_surrogate", "Neurons − surrogates [95% CI]", "interval"),
     ("vs_surrogate_p", "p (vs surrogates)", "p"),
     ("vs_random_p", "p (vs random directions)", "p"),
 ]
-HIDDEN = {"noise_excess_p"}  # shown as the "miscalibrated" mark instead
+# shown otherwise (the miscalibrated mark, the claims table) or not a calibration number
+HIDDEN = {"noise_excess_p", "calibration_p", "exists_p"}
 
 
 def calibration_columns(crit: pd.DataFrame) -> list[tuple[str, str, str]]:
@@ -231,9 +238,9 @@ def calibration_columns(crit: pd.DataFrame) -> list[tuple[str, str, str]]:
     p-value column the criteria table has (e.g. a new control kind or null)."""
     known = [c for c in CALIBRATION if c[0] in crit]
     names = {c[0] for c in CALIBRATION} | HIDDEN
-    extra = [(c, c.removeprefix("pass_").replace("_", " ") + " pass", "pct")
-             for c in crit.columns if c.startswith("pass_") and c not in names
-             and not c.endswith(("_lo", "_hi"))]
+    extra = [(c, c.removeprefix("pass_").removesuffix("_pass").replace("_", " ") + " pass",
+              "pct") for c in crit.columns if c.startswith("pass_") or c.endswith("_pass")
+             if c not in names and not c.endswith(("_lo", "_hi"))]
     extra += [(c, "p (" + c.removesuffix("_p").replace("_", " ") + ")", "p")
               for c in crit.columns if c.endswith("_p") and c not in names]
     return known + extra
@@ -246,10 +253,20 @@ def _cell(row: dict, col: str, kind: str) -> tuple[str, str | None]:
     return (pct(row.get(col)) if kind == "pct" else fmt_p(row.get(col))), None
 
 
+def _miscalibrated(row: dict) -> bool:
+    """The criteria table's own flag, else shuffled controls passing beyond binomial error."""
+    if "miscalibrated" in row:
+        return bool(row["miscalibrated"])
+    p = finite(row.get("noise_excess_p"))
+    return p is not None and p < 0.001
+
+
 def calibration(data: ReportData) -> list[dict]:
     """Per layer: each criterion's pass rates on neurons and controls, one table per layer so
     that it fits the page's width."""
     crit = data.criteria
+    if "role" in crit:  # effect statements do not vote and have no pass rates
+        crit = crit[crit["role"] == "test"]
     if crit.empty:
         return []
     columns = calibration_columns(crit)
@@ -257,11 +274,10 @@ def calibration(data: ReportData) -> list[dict]:
     for layer, group in crit.sort_values(["claim", "criterion"]).groupby("layer", sort=True):
         rows = []
         for c in group.to_dict("records"):
-            p = c.get("noise_excess_p", np.nan)
             rows.append({"criterion": c["criterion"], "name": c.get("name", ""),
-                         "n": c.get("n_neuron"), "cells": [_cell(c, col, kind)
-                                                           for col, _, kind in columns],
-                         "miscalibrated": bool(p is not None and np.isfinite(p) and p < 0.001)})
+                         "n": c.get("n_neuron"), "miscalibrated": _miscalibrated(c),
+                         "identifiable": bool(c.get("identifiable", True)),
+                         "cells": [_cell(c, col, kind) for col, _, kind in columns]})
         tables.append({"layer": int(layer), "rows": rows})
     return [{"head": [label for _, label, _ in columns], **t} for t in tables]
 
