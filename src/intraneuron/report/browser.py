@@ -168,17 +168,19 @@ def _block(layer: int, ids: list[int], tk: pd.DataFrame, rows: pd.DataFrame,
         tk) else np.zeros(len(ids) + 1, dtype=np.int64)
     values = rows.reindex(ids)
     matrix = [round4(values[c]) for c in metrics]
-    excluded = values["exclusion_reason"] if "exclusion_reason" in values else [""] * len(ids)
+    excluded = ([_text(x) for x in values["exclusion_reason"]] if "exclusion_reason" in values
+                else [""] * len(ids))
     neurons = []
     for j, neuron in enumerate(ids):
         a, b = int(bounds[j]), int(bounds[j + 1])
-        entry = {"layer": layer, "neuron": neuron, "excluded": _text(excluded.iloc[j]) if hasattr(
-            excluded, "iloc") else "", "m": [col[j] for col in matrix]}
+        entry = {"layer": layer, "neuron": neuron, "excluded": excluded[j],
+                 "m": [col[j] for col in matrix]}
         entry.update({key: lst[a:b] for key, lst in lists.items()})
         cl = clusters.get(neuron)
         entry["clusters"] = [] if cl is None else [
-            [int(r.cluster), str(r.name), int(r.size), round4([r.mean_activation])[0]]
-            for r in cl.sort_values("cluster").itertuples(index=False)]
+            [int(c), str(name), int(size), act] for c, name, size, act in zip(
+                cl["cluster"], cl["name"], cl["size"], round4(cl["mean_activation"]),
+                strict=True)]
         neurons.append(entry)
     return {"layer": layer, "strings": strings.items, "neurons": neurons}
 
@@ -211,7 +213,8 @@ def write_data(data: ReportData, out: Path, href: str) -> dict:
         rows = data.neurons[data.neurons["layer"] == layer].set_index("neuron")
         ids = sorted(int(x) for x in rows.index)
         tk = layer_tokens(data, layer)
-        clusters = (dict(list(data.clusters[data.clusters["layer"] == layer].groupby("neuron")))
+        clusters = (dict(list(data.clusters[data.clusters["layer"] == layer]
+                              .sort_values(["neuron", "cluster"]).groupby("neuron")))
                     if len(data.clusters) else {})
         blocks = []
         for start in range(0, len(ids), NEURONS_PER_FILE):
