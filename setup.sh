@@ -47,7 +47,14 @@ python_env() {
         "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps "${nodeps[@]}"
         printf '%s\n' "$wanted" > "$VENV/.requirements.installed"
     fi
-    "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e .
+    # The package itself, editable: reinstalled only when its metadata or this checkout's path
+    # changed (pip takes seconds to build the editable wheel even when nothing changed).
+    local package
+    package="$(pwd) $(cat pyproject.toml | cksum)"
+    if [ "$package" != "$(cat "$VENV/.package.installed" 2>/dev/null)" ]; then
+        "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e .
+        printf '%s\n' "$package" > "$VENV/.package.installed"
+    fi
 }
 
 wordnet() {

@@ -28,7 +28,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--neurons", type=int, default=12800)
     ap.add_argument("--k", type=int, default=100)
     ap.add_argument("--permutations", type=int, default=1000)
-    ap.add_argument("--geometry", type=int, default=1000,
+    ap.add_argument("--geometry", type=int, default=500,
                     help="geometry surrogates per neuron (analysis.geometry_surrogates)")
     ap.add_argument("--vocab", type=int, default=50257)
     ap.add_argument("--dim", type=int, default=1600)

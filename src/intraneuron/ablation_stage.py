@@ -11,6 +11,11 @@ partly. Only windows where all three can remove something count, so each compari
 within a window's context. The change of every layer l + 1 neuron comes from
 `intraneuron.ablation` (exact patching of block l + 1 on a cached batch).
 
+Per layer, the neurons' log ratios get a three-way verdict (supported, opposite, inconclusive;
+the rule and its power in `intraneuron.signtest`), the minimal detectable effect at the sample
+size used, and the swapped control: the same rule's call rate over many random swaps of each
+neuron's top and lower conditions.
+
 Only layers below the last requested one are ablated: the last has no next layer loaded.
 Every random draw of a neuron is seeded by (seed, layer, neuron) and every neuron sees the same
 batches in corpus order, so rows do not depend on how neurons are split into parts.
@@ -25,8 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
+from . import signtest
 from .ablation import CONDITIONS, NextLayerAblation, effect_ratio
 from .models import LoadedModel
 from .plan import ablated_layers  # noqa: F401  (part of this stage's interface)
@@ -305,71 +310,123 @@ def _row(m: Measured, layer: int, p: dict, next_tokens: dict, embeddings, everyo
 
 # ------------------------------------------------------------------------------ per layer
 
-RULE = ("supported when the layer's sampled neurons have log(top / lower effect per unit "
-        "removed) > 0 more often than chance (one-sided exact sign test, p < {alpha}) and the "
-        "bootstrap 95% interval of their median lies above 0; not testable when fewer neurons "
-        "have a ratio than a sign test needs to reach p < {alpha}")
-
-
-def sign_test(x: np.ndarray) -> tuple[int, float]:
-    """(neurons with a positive log ratio, one-sided exact p under random T/L labels)."""
-    x = x[x != 0]
-    positive = int((x > 0).sum())
-    p = stats.binomtest(positive, x.size, 0.5, "greater").pvalue if x.size else 1.0
-    return positive, float(p)
-
-
-def median_interval(x: np.ndarray, rng: np.random.Generator,
-                    n_boot: int) -> tuple[float, float, float]:
-    """Median and its bootstrap 95% interval (resampling neurons); NaN below two values."""
+def median_interval(x: np.ndarray, rng: np.random.Generator, n_boot: int,
+                    alpha: float = 0.05) -> tuple[float, float, float]:
+    """Median and its bootstrap (1 - alpha) percentile interval (resampling neurons); NaN
+    below two values."""
     if x.size < 2:
         return (float(np.median(x)) if x.size else np.nan), np.nan, np.nan
     medians = np.median(x[rng.integers(0, x.size, (n_boot, x.size))], axis=1)
-    lo, hi = np.percentile(medians, [2.5, 97.5])
+    lo, hi = np.percentile(medians, [50 * alpha, 100 - 50 * alpha])
     return float(np.median(x)), float(lo), float(hi)
 
 
-def layer_row(layer: int, kind: str, ratio: np.ndarray, excess: np.ndarray, vs_random: np.ndarray,
-              p: dict, rng: np.random.Generator) -> dict:
-    """One `ablation_layers` row: the distribution of log ratios, the verdict and its rule."""
-    finite = ratio[np.isfinite(ratio)]
-    median, lo, hi = median_interval(finite, rng, p["bootstrap"])
-    positive, sign_p = sign_test(finite)
-    if 0.5 ** finite.size >= p["alpha"]:
-        verdict = "not testable"
+def verdict_of(x: np.ndarray, p: dict, rng: np.random.Generator,
+               interval: bool = True) -> dict:
+    """The layer verdict on log ratios `x` (`signtest.classify`), with the median, its interval
+    and the sign counts. `interval=False` skips the bootstrap where the sign test alone already
+    makes the verdict inconclusive (for the many swaps of the control): same verdict, less time."""
+    finite = x[np.isfinite(x)]
+    positive, negative = signtest.counts(finite)
+    significant = signtest.two_sided_p(positive, negative) < p["alpha"]
+    if interval or significant:
+        median, lo, hi = median_interval(finite, rng, p["bootstrap"], p["alpha"])
     else:
-        verdict = "supported" if sign_p < p["alpha"] and lo > 0 else "not supported"
-    ex = excess[np.isfinite(excess)]
-    ex_median, ex_lo, ex_hi = median_interval(ex, rng, p["bootstrap"])
+        median, lo, hi = (float(np.median(finite)) if finite.size else np.nan), np.nan, np.nan
+    return {"n": finite.size, "median": median, "lo": lo, "hi": hi, "positive": positive,
+            "negative": negative, "sign_p": signtest.two_sided_p(positive, negative),
+            "verdict": signtest.classify(finite.size, positive, negative, lo, hi, p["alpha"])}
+
+
+def detectable(ratio: np.ndarray, alpha: float) -> tuple[float, float]:
+    """(minimal detectable effect in sd units at 80% power for the ratios' sample size, the
+    same in log-ratio units using their sd; NaN below two values)."""
+    finite = ratio[np.isfinite(ratio)]
+    n = int((finite != 0).sum())
+    mde = signtest.minimal_detectable_effect(n, alpha)
+    sd = float(np.std(finite, ddof=1)) if finite.size > 1 else np.nan
+    return mde, mde * sd
+
+
+def swap_control(ratio: np.ndarray, excess: np.ndarray, p: dict,
+                 rng: np.random.Generator) -> dict:
+    """The swapped control: `p["swaps"]` times, each neuron's top and lower conditions are
+    exchanged at random (log ratio and proximity sign flipped) and the layer rule applied. Its
+    rate of supported-or-opposite calls must be at most alpha; the medians over swaps give the
+    band a layer median falls in by chance."""
+    flips = rng.choice([-1.0, 1.0], (p["swaps"], ratio.size))
+    verdicts = [verdict_of(ratio * f, p, rng, interval=False)["verdict"] for f in flips]
+    supported, opposite = verdicts.count("supported"), verdicts.count("opposite")
+    calls = supported + opposite
+    lo, hi = signtest.binomial_interval(calls, len(verdicts), 1 - p["alpha"])
+    return {"n_swaps": len(verdicts), "swap_supported": supported, "swap_opposite": opposite,
+            "swap_rate": calls / len(verdicts) if verdicts else np.nan, "swap_rate_lo": lo,
+            "swap_rate_hi": hi, "ratio_band": _band(ratio * flips, p["alpha"]),
+            "excess_band": _band(excess * flips, p["alpha"])}
+
+
+def _band(values: np.ndarray, alpha: float) -> tuple[float, float, float]:
+    """Median over swaps of each swap's median, and the central (1 - alpha) range."""
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(values[0]) if values.size else np.zeros(0, bool)
+        medians = np.median(values[:, finite], axis=1) if finite.any() else np.zeros(0)
+    if medians.size == 0:
+        return np.nan, np.nan, np.nan
+    lo, hi = np.percentile(medians, [50 * alpha, 100 - 50 * alpha])
+    return float(np.median(medians)), float(lo), float(hi)
+
+
+def layer_rows(layer: int, ratio: np.ndarray, excess: np.ndarray, vs_random: np.ndarray,
+               p: dict) -> list[dict]:
+    """The layer's two `ablation_layers` rows: its neurons' verdict, and the swapped control as
+    a rate over many swaps (its swap columns repeated on the neuron row)."""
+    real = verdict_of(ratio, p, np.random.default_rng([p["seed"], layer, 1]))
+    ex = median_interval(excess[np.isfinite(excess)], np.random.default_rng([p["seed"], layer, 3]),
+                         p["bootstrap"], p["alpha"])
+    control = swap_control(ratio, excess, p, np.random.default_rng([p["seed"], layer, 2]))
+    mde, mde_ratio = detectable(ratio, p["alpha"])
     vr = vs_random[np.isfinite(vs_random)]
-    return {"layer": layer, "kind": kind, "n_sampled": ratio.size, "n_neurons": finite.size,
-            "ratio_median": median, "ratio_lo": lo, "ratio_hi": hi, "n_positive": positive,
-            "sign_p": sign_p,
-            "top_vs_random_median": float(np.median(vr)) if vr.size else np.nan,
-            "closeness_excess_median": ex_median, "closeness_excess_lo": ex_lo,
-            "closeness_excess_hi": ex_hi, "verdict": verdict,
-            "rule": RULE.format(alpha=p["alpha"])}
+    swaps = {k: v for k, v in control.items() if not k.endswith("_band")}
+    common = {"layer": layer, "n_sampled": ratio.size, "n_neurons": real["n"], "mde_sd": mde,
+              "mde_log_ratio": mde_ratio, **swaps}
+    calibrated = not control["swap_rate_lo"] > p["alpha"]
+    return [
+        {**common, "kind": "neuron", "ratio_median": real["median"], "ratio_lo": real["lo"],
+         "ratio_hi": real["hi"], "n_positive": real["positive"],
+         "n_negative": real["negative"], "sign_p": real["sign_p"],
+         "top_vs_random_median": float(np.median(vr)) if vr.size else np.nan,
+         "closeness_excess_median": ex[0], "closeness_excess_lo": ex[1],
+         "closeness_excess_hi": ex[2], "verdict": real["verdict"],
+         "rule": signtest.rule_text(p["alpha"])},
+        {**common, "kind": "swapped", **dict(zip(("ratio_median", "ratio_lo", "ratio_hi"),
+                                                 control["ratio_band"], strict=True)),
+         **dict(zip(("closeness_excess_median", "closeness_excess_lo", "closeness_excess_hi"),
+                    control["excess_band"], strict=True)),
+         "n_positive": np.nan, "n_negative": np.nan, "sign_p": np.nan,
+         "top_vs_random_median": np.nan,
+         "verdict": "calibrated" if calibrated else "not calibrated",
+         "rule": CONTROL_RULE.format(alpha=f"{p['alpha']:g}",
+                                     level=f"{100 * (1 - p['alpha']):g}")},
+    ]
+
+
+CONTROL_RULE = ("calibrated when the share of random swaps of top and lower per neuron that the "
+                "layer rule calls supported or opposite has a {level}% Clopper-Pearson interval "
+                "reaching {alpha} or below")
 
 
 def summarise_layers(per_neuron: pd.DataFrame, params: dict) -> pd.DataFrame:
-    """Per layer: the real neurons' row, and the control row `swapped`, where each neuron's top
-    and lower conditions are exchanged at random (log ratio and proximity sign flipped), which
-    must reach "supported" in at most an alpha share of runs."""
-    from .analysis.columns import conform
+    """Per layer: the real neurons' row (three-way verdict, minimal detectable effect) and the
+    control row `swapped` (the same rule's call rate over `ablation.swaps` random swaps of
+    each neuron's top and lower conditions)."""
+    from .analysis.columns import TABLES, conform
 
     p = settings(params)
     rows = []
     for layer, grp in per_neuron.groupby("layer", sort=True):
-        ratio = grp["ratio"].to_numpy(dtype=float)
-        excess = grp["closeness_excess"].to_numpy(dtype=float)
-        rng = np.random.default_rng([p["seed"], int(layer), 1])
-        rows.append(layer_row(int(layer), "neuron", ratio, excess,
-                              grp["top_vs_random"].to_numpy(dtype=float), p, rng))
-        flip = rng.choice([-1.0, 1.0], ratio.size)
-        rows.append(layer_row(int(layer), "swapped", ratio * flip, excess * flip,
-                              np.full(ratio.size, np.nan), p, rng))
-    from .analysis.columns import TABLES
-
+        rows += layer_rows(int(layer), grp["ratio"].to_numpy(dtype=float),
+                           grp["closeness_excess"].to_numpy(dtype=float),
+                           grp["top_vs_random"].to_numpy(dtype=float), p)
     frame = pd.DataFrame(rows, columns=[c.name for c in TABLES["ablation_layers"]])
     return conform(frame, "ablation_layers")
 
@@ -462,6 +519,6 @@ def merge_ablation(parts: list[str], ablation_path: str, layers_path: str,
     per_neuron = conform(per_neuron.sort_values(["layer", "neuron"], kind="stable")
                          .reset_index(drop=True), "ablation")
     meta = read_provenance(parts[0]) if parts else {}
-    meta = {k: v for k, v in meta.items() if k != "part"}
+    meta = {**{k: v for k, v in meta.items() if k != "part"}, "ablation": settings(ablation)}
     atomic_parquet(per_neuron, ablation_path, meta)
     atomic_parquet(summarise_layers(per_neuron, ablation), layers_path, meta)

@@ -85,6 +85,8 @@ def _validate_one(given: dict, schema: dict) -> dict:
     check_device(filled["model"]["device"])
     check_analysis(filled["core_tokens"]["k"], filled["analysis"])
     check_proxy(filled["model"], filled["analysis"])
+    check_ablation_layers(filled["layers"], filled["ablation"])
+    check_openai_directory(filled["openai_comparison"]["directory"])
     return _sorted_keys(filled)
 
 
@@ -128,6 +130,7 @@ def run_configs(config: dict, schema: dict | None = None) -> dict[str, dict[str,
                 f"config key 'variants.{variant}.models' names {', '.join(unknown)}, which is not "
                 f"a model of this run ({', '.join(entries)}): fix the name or add it to `models`")
     for model, model_override in entries.items():
+        check_scatter(top, f"models.{model}", model_override)
         runs[model] = {}
         for variant, override in variants.items():
             if model not in override.get("models", [model]):
@@ -267,6 +270,48 @@ def check_min_tokens(k: int, a: dict) -> None:
             f"= {a['selectivity']} it must lie between {needed} (what the analysis of one neuron "
             f"needs: segments, and more tokens than analysis.max_clusters) and core_tokens.k "
             f"({k}); set analysis.min_tokens in that range"
+        )
+
+
+def check_ablation_layers(layers: list[int], ablation: dict) -> None:
+    """The ablation stage measures each ablated layer on the next one, which must be analysed:
+    with `layers: [0, 2]` layer 0 would be "measured" on layer 1, whose neurons the run does
+    not analyse (every closeness column NaN, a report claiming "layer 0 -> 1")."""
+    if not ablation.get("enabled"):
+        return
+    ordered = sorted(set(layers))
+    gaps = [layer for layer in ordered[:-1] if layer + 1 not in ordered]
+    if gaps:
+        needed = sorted(set(ordered) | {layer + 1 for layer in gaps})
+        raise ConfigError(
+            f"config keys 'ablation.enabled' and 'layers': the ablation measures each layer on "
+            f"the next one, but layers {[g + 1 for g in gaps]} (after {gaps}) are not in "
+            f"layers {ordered}: analyse consecutive layers (e.g. layers: {needed}) or set "
+            "ablation.enabled: false"
+        )
+
+
+def check_openai_directory(directory: str | None) -> None:
+    """The comparison runs after the whole analysis: a folder that is not there would be found
+    only then, hours into a real run."""
+    if directory and not os.path.isdir(os.path.expanduser(directory)):
+        raise ConfigError(
+            f"config key 'openai_comparison.directory' is '{directory}', which is not a folder "
+            f"(working directory {os.getcwd()}): point it at the release's activation-based "
+            "folder (or one containing related-tokens/activation-based), or set it to null"
+        )
+
+
+def check_scatter(top: dict, where: str, override: dict | None) -> None:
+    """`extract.chunks` is one Snakemake scattergather count for the whole run: a model's own
+    value would be ignored silently, so it is refused unless it repeats the top-level one."""
+    chunks = ((override or {}).get("extract") or {}).get("chunks")
+    top_chunks = (top.get("extract") or {}).get("chunks", 1)
+    if chunks is not None and chunks != top_chunks:
+        raise ConfigError(
+            f"config key '{where}.extract.chunks' ({chunks}): the number of extraction chunks "
+            f"is one setting for the whole run (a Snakemake scatter), now {top_chunks}; set "
+            "extract.chunks at the top level (or --set-scatter extract=N) and remove it here"
         )
 
 

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -89,10 +90,15 @@ def converted_checkpoint(model_id: str) -> str:
 
 
 def gguf_to_checkpoint(gguf_path: str | Path, out_dir: str | Path) -> Path:
-    """Convert one GGUF file into a safetensors checkpoint folder `out_dir` (written atomically)."""
+    """Convert one GGUF file into a safetensors checkpoint folder `out_dir`, atomically: written
+    in a temporary folder beside it and renamed at the end. The temporary folder is removed on
+    any failure, on SIGTERM (Snakemake's way to stop a job), and, after a SIGKILL that no
+    cleanup survives, by the next conversion of the same output."""
     gguf_path, out_dir = Path(gguf_path), Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    remove_stale_temporaries(out_dir)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=_temp_prefix(out_dir)))
+    previous = _exit_on_sigterm()
     try:
         start = time.perf_counter()
         model_type = _save_dequantised(gguf_path, tmp)
@@ -107,8 +113,39 @@ def gguf_to_checkpoint(gguf_path: str | Path, out_dir: str | Path) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     log.info("converted %s into %s in %.1f s", gguf_path, out_dir, record["converted_in_s"])
     return out_dir
+
+
+def _exit_on_sigterm():
+    """Turn SIGTERM into SystemExit (so `except BaseException` cleans up); returns the handler
+    to restore, or None where signals cannot be set (not the main thread)."""
+    def stop(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    try:
+        return signal.signal(signal.SIGTERM, stop)
+    except ValueError:
+        return None
+
+
+def _temp_prefix(out_dir: Path) -> str:
+    return f".{out_dir.name}.converting."
+
+
+def remove_stale_temporaries(out_dir: str | Path) -> list[Path]:
+    """Remove the temporary folders an earlier conversion of `out_dir` left behind when it was
+    killed (SIGKILL cannot be caught, so its own cleanup never ran). Conversions of one output
+    never overlap (Snakemake runs one job per output), so any such folder is stale."""
+    out_dir = Path(out_dir)
+    stale = sorted(out_dir.parent.glob(_temp_prefix(out_dir) + "*"))
+    for folder in stale:
+        log.warning("removing %s, left by an interrupted conversion", folder)
+        shutil.rmtree(folder, ignore_errors=True)
+    return stale
 
 
 def _save_dequantised(gguf_path: Path, out_dir: Path) -> str:
@@ -157,6 +194,27 @@ def describe_gguf(gguf_path: str | Path) -> dict:
         "weights": (f"quantised GGUF ({file_type}: {counts} tensors) de-quantised to float32 "
                     "by transformers: real pretrained weights carrying quantisation error"),
     }
+
+
+def gguf_header(gguf_path: str | Path) -> dict:
+    """The model's shape from a GGUF file's header (memory-mapped, no tensor is read):
+    architecture, blocks, MLP width and context length, for plan-time checks before any
+    conversion."""
+    from gguf import GGUFReader
+
+    fields = GGUFReader(str(gguf_path)).fields
+
+    def value(key):
+        field = fields.get(key)
+        if field is None:
+            return None
+        part = field.parts[field.data[0]]
+        return bytes(part).decode() if key == "general.architecture" else int(part[0])
+
+    arch = value("general.architecture")
+    return {"architecture": arch, "blocks": value(f"{arch}.block_count"),
+            "width": value(f"{arch}.feed_forward_length"),
+            "positions": value(f"{arch}.context_length")}
 
 
 def conversion_record(model_path: str | Path) -> dict | None:

@@ -11,6 +11,7 @@ because a corpus mistake is otherwise discovered only hours later as odd statist
 
 from __future__ import annotations
 
+import codecs
 import functools
 import glob
 import hashlib
@@ -189,7 +190,19 @@ def _files(pattern: str, what: str, note: Callable[[str], None]) -> Iterator[str
         yield name
 
 
+# Byte-order marks of the encodings a text editor saves besides UTF-8 (UTF-32 first: its
+# little-endian mark begins with UTF-16's).
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
 def _decode(data: bytes, name: str, offset: int = 0) -> str:
+    """A file's text: UTF-8, or UTF-16/32 announced by a byte-order mark (NUL bytes there are
+    part of the encoding, not a sign of a binary file)."""
+    if offset == 0:
+        for bom, encoding in BOMS:
+            if data.startswith(bom):
+                return _decode_marked(data, name, encoding)
     nul = data.find(b"\x00")
     if nul >= 0:  # valid UTF-8, but no text file holds NUL: an archive or other binary file
         raise CorpusError(
@@ -203,6 +216,17 @@ def _decode(data: bytes, name: str, offset: int = 0) -> str:
             f"{name} is not UTF-8: invalid byte 0x{data[err.start]:02x} at byte offset "
             f"{offset + err.start}; re-encode the file as UTF-8 (e.g. iconv -t UTF-8) "
             "or remove it from corpus.path"
+        ) from None
+
+
+def _decode_marked(data: bytes, name: str, encoding: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as err:
+        raise CorpusError(
+            f"{name} starts with a {encoding.upper()} byte-order mark but is not valid "
+            f"{encoding.upper()} (byte offset {err.start}); re-encode it as UTF-8 "
+            f"(e.g. iconv -f {encoding.upper()} -t UTF-8) or remove it from corpus.path"
         ) from None
 
 
@@ -415,16 +439,27 @@ def tokenize_corpus(
     the tokenizer in pieces (:func:`_pieces`), so memory is bounded by ``BATCH_CHARS`` rather
     than by the largest document. Special tokens and separators get doc id -1. Summary
     statistics are stored in the schema metadata.
+
+    Text is text: a document that contains a special token's text (``<|endoftext|>``) is
+    tokenised as those characters, never as the control token, which would pose as the
+    document separator. How often each special token's text occurred is counted and recorded
+    (``special_token_text`` in the metadata) for the corpus stage to report.
     """
     prefix, suffix = _wrapper(tokenizer)
     _check_sizes(window_tokens, max_tokens, len(prefix) + len(suffix), tokenizer)
     cap = max_tokens if max_tokens is not None else np.iinfo(np.int64).max
     stream = _Stream(cap, _separator(tokenizer))
     seen: set[int] = set()
+    found: dict[str, int] = {}
+    specials = [t for t in getattr(tokenizer, "all_special_tokens", []) if t]
     for batch in _batches(_doc_pieces(docs, seen)):
+        texts = [text for _, text in batch]
+        for token in specials:
+            found[token] = found.get(token, 0) + sum(text.count(token) for text in texts)
         encoded = tokenizer(
-            [text for _, text in batch],
+            texts,
             add_special_tokens=False,
+            split_special_tokens=True,
             return_attention_mask=False,
             verbose=False,
         )["input_ids"]
@@ -438,7 +473,10 @@ def tokenize_corpus(
             "corpus.text_field and corpus.max_documents point at non-empty text"
         )
     ids, doc_ids = stream.arrays()
-    return _windows(ids, doc_ids, window_tokens, prefix, suffix, tokenizer, max_tokens)
+    table = _windows(ids, doc_ids, window_tokens, prefix, suffix, tokenizer, max_tokens)
+    stats = json.loads(table.schema.metadata[METADATA_KEY])
+    stats["special_token_text"] = {token: n for token, n in sorted(found.items()) if n}
+    return table.replace_schema_metadata({METADATA_KEY: json.dumps(stats).encode()})
 
 
 def _doc_pieces(docs: Iterable[tuple[int, str]], seen: set[int]) -> Iterator[tuple[int, str]]:
@@ -587,6 +625,16 @@ def _windows(stream, stream_docs, window_tokens, prefix, suffix, tokenizer, max_
         "corpus_hash": corpus_hash(table),
     }
     return table.replace_schema_metadata({METADATA_KEY: json.dumps(stats).encode()})
+
+
+def report_special_token_text(table: pa.Table, log) -> dict[str, int]:
+    """Warn (in the corpus stage's log and on stderr) about special-token text found in the
+    documents: it was tokenised as text, but a corpus that holds it may hold other markup."""
+    found = json.loads(table.schema.metadata[METADATA_KEY]).get("special_token_text", {})
+    for token, n in found.items():
+        log.warning("the corpus contains the text %r %d times: tokenised as text, not as the "
+                    "special token (the tokens.parquet metadata records the counts)", token, n)
+    return found
 
 
 def corpus_hash(table: pa.Table) -> str:

@@ -5,6 +5,13 @@ Windows of equal length are batched without padding; every token has a global co
 activations are folded into the statistics straight from the hooked tensors (no copies kept), so
 memory does not grow with the number of tokens. `Extraction` holds a job's state in plain sight:
 its batches, the table row of each token type, one `TokenTypeStats` per layer, and progress.
+
+`skip_first` (`extract.skip_first_positions`) leaves the first positions of every window out of
+the statistics (count, sum, max and its position); they still run through the model, as context
+for the later positions. Windows are cut from running text, so a causal model sees nothing before
+a window's first token: its activations there are those of a context-free start, which the paper
+(whose windowing is not public) may or may not have had. For an encoder the first positions are
+its special tokens ([CLS]) and the first words, which see the whole window anyway.
 """
 
 from __future__ import annotations
@@ -100,15 +107,16 @@ class Extraction:
     of each layer are kept (all when None). Device memory is the model, one batch's
     activations, fixed scratch, and one table row per token type occurring in the windows run.
     The accumulators are allocated here, before any forward pass, so a device too small for
-    them fails at once.
+    them fails at once. The first `skip_first` positions of every window are run but not counted.
     """
 
     def __init__(self, loaded: LoadedModel, layers: list[int], windows: list[np.ndarray],
                  first_position: np.ndarray, *, batch_tokens: int,
                  batches: list[np.ndarray] | None = None, n_neurons: int | None = None,
-                 emit: Callable[[str], None] = log.info):
+                 skip_first: int = 0, emit: Callable[[str], None] = log.info):
         self.loaded, self.layers, self.windows = loaded, list(layers), windows
         self.batch_tokens, self.emit = batch_tokens, emit
+        self.skip_first = checked_skip(skip_first, [len(w) for w in windows])
         self.n_neurons = n_neurons or loaded.n_neurons
         # MPS has no float64: there the tables live in host memory and activations are copied.
         self.table_device = torch.device("cpu") if loaded.device.type == "mps" else loaded.device
@@ -120,7 +128,8 @@ class Extraction:
         self.origin = _span_origin(self.first_position[members], self.lengths[members])
         vocab = max(len(loaded.tokenizer), loaded.input_embeddings().shape[0])
         # Row r of every table is token type token_types[r]: tables hold only types that occur.
-        self.token_types = occurring_types([windows[i] for i in members], vocab)
+        self.token_types = occurring_types([windows[i][self.skip_first:] for i in members],
+                                           vocab)
         self.row_of_type = _row_lookup(self.token_types, vocab).to(self.table_device)
         self.stats = self._allocate()
         self.workspace = Workspace(self.n_neurons, self.table_device)
@@ -146,12 +155,27 @@ class Extraction:
         forward pass its thread count back, since a matmul's bits can depend on how many
         threads split it."""
         with serial_on_cpu(self.table_device):
-            rows = self.row_of_type[ids.reshape(-1).to(self.table_device)]
-            tokens = Occurrences.of(rows, positions, self.origin)
-            for layer in self.layers:
-                self.stats[layer].add(tokens, self._captured[layer].to(self.table_device),
-                                      self.workspace)
+            if self.skip_first:
+                self._add_skipping(ids, positions)
+            else:
+                self._fold(ids.reshape(-1), positions, self._captured)
         self._captured.clear()
+
+    def _add_skipping(self, ids: torch.Tensor, positions: torch.Tensor) -> None:
+        """Fold each window's positions from `skip_first` on: a window's rows of the captured
+        [B * L, N] activations are contiguous, so its kept part is a view (no batch copy)."""
+        length, keep = ids.shape[1], slice(self.skip_first, None)
+        for w in range(ids.shape[0]):
+            rows = slice(w * length, (w + 1) * length)
+            self._fold(ids[w, keep], positions[rows][keep],
+                       {layer: acts[rows][keep] for layer, acts in self._captured.items()})
+
+    def _fold(self, ids: torch.Tensor, positions: torch.Tensor,
+              acts: dict[int, torch.Tensor]) -> None:
+        rows = self.row_of_type[ids.to(self.table_device)]
+        tokens = Occurrences.of(rows, positions, self.origin)
+        for layer in self.layers:
+            self.stats[layer].add(tokens, acts[layer].to(self.table_device), self.workspace)
 
     def _forward_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Run the forward pass batch by batch; yields (token ids [B, L], positions [B * L])
@@ -219,13 +243,28 @@ def extract_statistics(
     batch_tokens: int,
     batches: list[np.ndarray] | None = None,
     n_neurons: int | None = None,
+    skip_first: int = 0,
     emit: Callable[[str], None] = log.info,
 ) -> tuple[dict[int, CompactStats], int]:
-    """Per-layer statistics over `windows` (token id arrays) and the token count, from one
-    `Extraction` (which documents the arguments)."""
+    """Per-layer statistics over `windows` (token id arrays) and the count of tokens run through
+    the model, from one `Extraction` (which documents the arguments)."""
     extraction = Extraction(loaded, layers, windows, first_position, batch_tokens=batch_tokens,
-                            batches=batches, n_neurons=n_neurons, emit=emit)
+                            batches=batches, n_neurons=n_neurons, skip_first=skip_first,
+                            emit=emit)
     return extraction.run(), extraction.total_tokens
+
+
+def checked_skip(skip_first: int, lengths: list[int]) -> int:
+    """`extract.skip_first_positions`, checked: not negative, and shorter than the longest
+    window (otherwise no position would be counted)."""
+    skip = int(skip_first)
+    if skip < 0:
+        raise ValueError(f"extract.skip_first_positions is {skip}: it must be 0 or more")
+    if skip and lengths and skip >= max(lengths):
+        raise ValueError(f"extract.skip_first_positions is {skip} but no window is longer than "
+                         f"{max(lengths)} positions, so nothing would be counted: lower it or "
+                         "raise corpus.window_tokens")
+    return skip
 
 
 def _row_lookup(token_types: np.ndarray, vocab: int) -> torch.Tensor:

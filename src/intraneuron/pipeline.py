@@ -68,14 +68,17 @@ def extract_chunk(tokens_path: str, out_path: str, extraction: dict, *, device: 
     if n > loaded.n_neurons:
         raise ValueError(f"n_neurons={n} exceeds the model's {loaded.n_neurons} neurons per layer: "
                          "lower n_neurons or set it to null")
+    skip = extraction.get("skip_first_positions", 0)  # absent (= 0) keeps older cache keys
     stats, total = extract_statistics(loaded, layers, windows, offsets, batch_tokens=batch_tokens,
-                                      batches=batches, n_neurons=n, emit=log.info)
+                                      batches=batches, n_neurons=n, skip_first=skip,
+                                      emit=log.info)
     h5io.write_stats(out_path, stats, {
         **describe_model(loaded, extraction["model"]),
         "corpus_hash": meta.get("corpus_hash", ""),
         "config_hash": subset_hash(extraction),
         "chunk": chunk, "chunks": chunks, "batches": len(batches),
         "token_count": total, "neuron_start": 0, "neuron_stop": n,
+        "skip_first_positions": skip,
         "versions": package_versions(),
     })
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from .convert import is_gguf_id, ready_checkpoint
 from .models import (
@@ -58,25 +59,121 @@ def local_model_files(model: dict) -> list[str]:
 def neurons_per_layer(config: dict) -> int:
     """Neurons per layer to analyse, checked against the model when it is available locally.
 
-    `n_neurons` from the config, else the MLP width read from the model's config.json. Layers and
-    widths are checked here, before any job starts, whenever config.json can be read offline.
+    `n_neurons` from the config, else the MLP width read from the model's config.json (or a GGUF
+    file's header). Layers, widths, the window length and the results folder are checked here,
+    before any job starts, whenever the model can be read offline.
     """
     model = config["model"]
+    check_results_outside_model(config["results"], model["id"])
+    if is_gguf_id(model["id"]) and ready_checkpoint(model["id"]) is None:
+        return _gguf_neurons(config)
     path = local_model_path(model)
     if path is None:
         if config.get("n_neurons"):
             return int(config["n_neurons"])
-        raise ModelError(
-            f"model '{model['id']}' is not available locally, so its width is unknown: set "
-            "n_neurons in the config (6400 for GPT-2 XL) to plan shards without it"
-        )
-    _, depth, width = model_shape(path, model.get("architecture", "auto"))
+        raise ModelError(not_found_message(model))
+    depth, width, positions = checked_shape(path, model)
+    return _checked_width(config, depth, width, positions)
+
+
+def _checked_width(config: dict, depth: int, width: int, positions: int | None) -> int:
+    model = config["model"]
     check_layers(config["layers"], depth, model["id"])
+    check_window(config["corpus"]["window_tokens"], positions, model["id"])
     n = int(config.get("n_neurons") or width)
     if n > width:
         raise ModelError(f"n_neurons={n} exceeds the {width} MLP neurons per layer of "
                          f"'{model['id']}': lower n_neurons or set it to null")
     return n
+
+
+def _gguf_neurons(config: dict) -> int:
+    """A GGUF model not converted yet: its shape from the file's header, so a wrong file name or
+    layers beyond its depth are found now, not after the conversion and the corpus stage."""
+    from .convert import ConversionError, gguf_header, gguf_source
+
+    try:
+        header = gguf_header(gguf_source(config["model"]["id"]))
+    except ConversionError as exc:
+        raise ModelError(str(exc)) from None
+    if header["blocks"] is None or header["width"] is None:
+        if config.get("n_neurons"):
+            return int(config["n_neurons"])
+        raise ModelError(f"model.id '{config['model']['id']}': the GGUF header names no block "
+                         "count or MLP width; set n_neurons to plan without them")
+    return _checked_width(config, header["blocks"], header["width"], header["positions"])
+
+
+def checked_shape(path: str, model: dict) -> tuple[int, int, int | None]:
+    """(blocks, MLP width, position limit) of a local model, with a `model.architecture` that
+    does not fit the model named as a config error instead of a traceback."""
+    from .models import ARCHITECTURES, read_hf_config
+
+    requested = model.get("architecture", "auto")
+    cfg = read_hf_config(path)
+    owner = next((n for n, a in ARCHITECTURES.items() if cfg.model_type in a.model_types), None)
+    if requested != "auto" and owner not in (None, requested):
+        raise ModelError(
+            f"config key 'model.architecture' is '{requested}', but '{model['id']}' is a "
+            f"{cfg.model_type} model (config.json), which the '{owner}' adapter reads: set "
+            f"model.architecture to auto or {owner}")
+    try:
+        _, depth, width = model_shape(path, requested)
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise ModelError(
+            f"config key 'model.architecture' is '{requested}', whose layout does not fit "
+            f"'{model['id']}' (model_type {cfg.model_type}: {exc}); set model.architecture "
+            "to auto, or to the adapter whose MLP layout this model has") from None
+    return depth, width, max_positions(cfg)
+
+
+def max_positions(cfg) -> int | None:
+    """The model's position limit from its config (GPT-2 `n_positions`, most others
+    `max_position_embeddings`), or None where it states none."""
+    for key in ("n_positions", "max_position_embeddings"):
+        value = getattr(cfg, key, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def check_window(window_tokens: int, positions: int | None, model_id: str) -> None:
+    """Windows longer than the model's positions crash extraction (an IndexError in the
+    position embedding) after the corpus stage; refuse them at plan time."""
+    if positions is not None and window_tokens > positions:
+        raise ModelError(
+            f"config key 'corpus.window_tokens' is {window_tokens}, but '{model_id}' has "
+            f"{positions} positions (its config.json): set corpus.window_tokens to at most "
+            f"{positions} (less the special tokens its tokenizer adds around a window)")
+
+
+def check_results_outside_model(results: str, model_id: str) -> None:
+    """Results written inside a local model's folder become files of the model, which every job
+    that reads the model takes as input: a cycle. Refuse it."""
+    folder = Path(model_id).expanduser()
+    if model_id.startswith(PACKAGE_PREFIX) or not folder.is_dir():
+        return
+    inside = Path(results).expanduser().resolve()
+    if inside == folder.resolve() or folder.resolve() in inside.parents:
+        raise ModelError(
+            f"config key 'results' ('{results}') is inside the model's folder (model.id "
+            f"'{model_id}'): the results would become files of the model and rerun every job "
+            "that reads it; set results to a folder outside the model's, e.g. results/<name>")
+
+
+def not_found_message(model: dict) -> str:
+    """Why a model id names nothing that can be read offline, with what was looked for: a
+    typo in the id is the likeliest cause, so the id leads the message."""
+    from huggingface_hub import constants
+
+    model_id = model["id"]
+    offline = " (HF_HUB_OFFLINE is set)" if constants.HF_HUB_OFFLINE else ""
+    return (
+        f"model.id '{model_id}' was not found: there is no folder {Path(model_id).resolve()} "
+        f"and no '{model_id}' in the Hugging Face cache {constants.HF_HUB_CACHE}{offline}. "
+        f"Check the spelling of model.id; if it is right, download the model once "
+        f"(`hf download {model_id}`), or set n_neurons to plan the shards without it"
+    )
 
 
 def shards(config: dict, n_neurons: int) -> list[Shard]:
@@ -122,3 +219,35 @@ def ablated_layers(layers) -> list[int]:
     """The analysed layers whose next layer is analysed too: all but the last. The ablation
     stage measures a neuron on the next layer's neurons, so the last has none in the run."""
     return sorted({int(x) for x in layers})[:-1]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a workflow run is made of, from the config alone: the validated config, every
+    (model, variant)'s merged settings, each model's base settings, width, shards and whether
+    it has an ablation stage."""
+
+    config: dict
+    runs: dict[str, dict[str, dict]]
+    models: dict[str, dict]
+    n_neurons: dict[str, int]
+    shards: dict[str, list[Shard]]
+    variants: list[str]
+    ablated: dict[str, list[int]]
+
+
+def plan_run(config: dict) -> RunPlan:
+    """Validate `config`, merge each model's and variant's overrides over the top level, and
+    check every model that can be read offline; ConfigError or ModelError name the problem."""
+    from .config import BASE_VARIANT, run_configs, validate
+
+    validated = validate(config)
+    runs = run_configs(validated)
+    models = {name: variants[BASE_VARIANT] for name, variants in runs.items()}
+    n_neurons = {name: neurons_per_layer(cfg) for name, cfg in models.items()}
+    ablated = {name: ablated_layers(cfg["layers"]) for name, cfg in models.items()
+               if cfg["ablation"]["enabled"] and ablated_layers(cfg["layers"])}
+    return RunPlan(
+        config=validated, runs=runs, models=models, n_neurons=n_neurons,
+        shards={name: shards(cfg, n_neurons[name]) for name, cfg in models.items()},
+        variants=sorted({v for variants in runs.values() for v in variants}), ablated=ablated)

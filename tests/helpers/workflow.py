@@ -97,7 +97,11 @@ def snakemake_cmd(project: Path, *extra: str, configfile: str = "config.yaml",
 
 def run_snakemake(project: Path, *extra: str, check: bool = True, env: dict | None = None,
                   timeout: float | None = None, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    # This checkout's package, also for private copies of the workflow (which have no src/ next
+    # to their Snakefile) and whichever checkout the environment has installed.
+    path = os.pathsep.join(p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+           "PYTHONPATH": path, **(env or {})}
     proc = subprocess.run(snakemake_cmd(project, *extra, **kwargs), capture_output=True,
                           text=True, env=env, cwd=project, start_new_session=True,
                           timeout=timeout)

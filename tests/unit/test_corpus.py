@@ -193,6 +193,7 @@ def test_metadata_and_determinism(gpt2, tmp_path):
     assert meta == {
         "tokenizer": gpt2.name_or_path, "window_tokens": 5, "max_tokens": 12,
         "n_windows": 3, "n_tokens": 12, "n_documents": 2, "corpus_hash": corpus_hash(t1),
+        "special_token_text": {},
     }
     assert corpus_hash(tokenize_corpus(iter_documents(cfg), gpt2, 4, max_tokens=12)) != meta[
         "corpus_hash"]  # same tokens, other windows: other hash
@@ -642,3 +643,43 @@ def test_huggingface_offline_is_read_from_the_hub_constants(monkeypatch):
     with pytest.raises(CorpusError, match=r"HF_HUB_OFFLINE=1 forbids network access; unset "
                                           r"HF_HUB_OFFLINE and go online, or use a local source"):
         docs_of({"source": "huggingface", "dataset": "wikitext"})
+
+
+def test_special_token_text_in_a_document_is_text_and_counted(gpt2, caplog):
+    """Issue 21, case 5: `<|endoftext|>` typed in a document is characters, not the separator."""
+    import logging
+
+    sep = gpt2.eos_token_id
+    texts = ["the cat <|endoftext|> sat", "a dog <|endoftext|> ran <|endoftext|>"]
+    table = tokenize_corpus(enumerated(texts), gpt2, window_tokens=1000)
+    ids = table.column("input_ids").to_pylist()[0]
+    assert ids.count(sep) == 1  # only the separator between the two documents
+    flat, docs = content(table)
+    for doc_id, text in enumerate(texts):
+        as_text = gpt2(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        assert flat[docs == doc_id].tolist() == as_text and sep not in as_text
+    stats = json.loads(table.schema.metadata[corpus.METADATA_KEY])
+    assert stats["special_token_text"] == {gpt2.eos_token: 3}
+    log = logging.getLogger("test-corpus")
+    with caplog.at_level(logging.WARNING, logger="test-corpus"):
+        assert corpus.report_special_token_text(table, log) == {gpt2.eos_token: 3}
+    assert "<|endoftext|>" in caplog.text and "3 times" in caplog.text
+    clean = tokenize_corpus(enumerated(["the cat sat"]), gpt2, window_tokens=1000)
+    assert json.loads(clean.schema.metadata[corpus.METADATA_KEY])["special_token_text"] == {}
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_text_with_a_byte_order_mark_is_decoded(tmp_path, encoding):
+    """Issue 21, case 8: a UTF-16 file with its BOM (as Windows editors save) is text, not
+    'binary'; the mark itself is not part of the text."""
+    text = "The red cat sleeps. Ça va."
+    bom = {"utf-16-be": "\ufeff"}.get(encoding, "")  # utf-16/utf-32 write their own mark
+    (tmp_path / "win.txt").write_bytes((bom + text).encode(encoding))
+    assert docs_of({"source": "text", "path": str(tmp_path / "win.txt")}) == [(0, text)]
+
+
+def test_broken_text_after_a_utf16_mark_names_the_encoding(tmp_path):
+    (tmp_path / "odd.txt").write_bytes(b"\xff\xfe" + "ok".encode("utf-16-le") + b"\x00\xd8")
+    with pytest.raises(CorpusError, match=r"odd\.txt starts with a UTF-16 byte-order mark but is "
+                                          r"not valid UTF-16.*iconv -f UTF-16"):
+        docs_of({"source": "text", "path": str(tmp_path / "odd.txt")})

@@ -16,6 +16,7 @@ TEST_SUPPORT = {
     "shell_shard": "planted smooth-map shards for the verdict tests' false-positive controls",
     "readout_shard": "planted linear read-out shards for the verdict tests' controls",
     "adjusted_mutual_information": "AMI of two labellings: checks the vectorised AMIScale",
+    "required_n": "the sample-size rule behind config/config.yaml's ablation.neurons (tested)",
 }
 
 

@@ -58,7 +58,7 @@ def runtime_pins():
 def test_rule_environments_hold_runtime_pins_only(env):
     pins = conda_pins(env)
     # Snakemake deploys a copy of this file under .snakemake/conda/: a relative path to the
-    # package (`-e ../..`) would point elsewhere; common.smk provides the package instead.
+    # package (`-e ../..`) would point elsewhere; workflow/Snakefile provides the package instead.
     assert not [p for p in pins if not re.fullmatch(r"[A-Za-z0-9_.\-]+==[A-Za-z0-9_.+\-]+", p)]
     assert not {name(p) for p in pins} & NOT_FOR_JOBS
     assert set(pins) <= set(runtime_pins())

@@ -28,8 +28,9 @@ def random_windows(vocab: int, seed: int = 0) -> list[np.ndarray]:
     return [rng.integers(0, hi, 24) for _ in range(9)] + [rng.integers(0, hi, 11)]
 
 
-def brute_force(path, layers, windows):
-    """Hooks on the untruncated model, one window at a time, then Python dictionaries."""
+def brute_force(path, layers, windows, skip: int = 0):
+    """Hooks on the untruncated model, one window at a time, then Python dictionaries (the
+    first `skip` positions of every window left out)."""
     from transformers import AutoModel
 
     model = AutoModel.from_pretrained(path).eval()
@@ -52,12 +53,14 @@ def brute_force(path, layers, windows):
     for h in handles:
         h.remove()
     ids = np.concatenate(windows)
+    offset_in_window = np.concatenate([np.arange(len(w)) for w in windows])
     out = {}
     for layer in layers:
         a = np.concatenate(acts[layer])
         table: dict[int, list[int]] = {}
         for pos, t in enumerate(ids):
-            table.setdefault(int(t), []).append(pos)
+            if offset_in_window[pos] >= skip:
+                table.setdefault(int(t), []).append(pos)
         types = sorted(table)
         out[layer] = {
             "types": np.array(types),

@@ -57,7 +57,9 @@ def layers(offset: float) -> pd.DataFrame:
 def ablation() -> pd.DataFrame:
     return pd.DataFrame({"layer": [0, 0], "kind": ["swapped", "neuron"], "n_neurons": [8, 8],
                          "ratio_median": [1.0, 2.5], "ratio_lo": [0.5, 1.5],
-                         "ratio_hi": [1.5, 3.5], "verdict": [N, S],
+                         "ratio_hi": [1.5, 3.5], "verdict": ["calibrated", S],
+                         "mde_sd": [1.123, 1.123], "n_swaps": [200, 200],
+                         "swap_rate": [0.015, 0.015],
                          "rule": ["ratio above 1 and above the swapped control"] * 2})
 
 
@@ -123,6 +125,7 @@ def test_ablation_section_only_with_ablation_tables():
     table = rows(html, "ablation-smollm2-table")
     assert len(table) == 2 and "neuron" in table[0] and "swapped" in table[1]  # neurons first
     assert "2.5 <span class=\"ci\">[1.5, 3.5]</span>" in table[0]
+    assert "1.12" in table[0] and "1.5% of 200 swaps called" in table[1]  # MDE; control rate
     assert 'href="#ablation"' in html
 
 

@@ -95,7 +95,7 @@ def test_dot_test_config_plans_the_whole_workflow(tmp_path, entry):
                           cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-4000:]
     counts = job_counts(proc.stdout)
-    assert counts["analyze"] == counts["core_tokens"] == 4 and counts["report"] == 1
+    assert counts["analyze"] == counts["core_tokens"] == 4 and counts["overview"] == 1
 
 
 MARK = "intraneuron-copy-imported"

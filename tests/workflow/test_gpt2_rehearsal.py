@@ -13,6 +13,8 @@ Config keys changed from config/config.yaml, and why:
   times (`core_tokens.k` 100 and `min_count` 20 stay as they are).
 - `analysis.permutations`: 100 instead of 1,000. The count sets only the resolution of the
   permutation p-values, not the code path; 1,000 costs about 3 more minutes on 2 cores.
+- `ablation.neurons`: 8 instead of 145. The count sets only the verdict's power, not the code
+  path; each neuron reruns a GPT-2 XL block four times on its windows.
 Everything else (model id, layers, n_neurons, block_size, window_tokens, batch_tokens, k,
 min_count, proxy, seed, results dir) is the paper's config as committed.
 """
@@ -38,6 +40,7 @@ pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 COMMIT = "b0e1d2c3a4f5e6d7c8b9a0f1e2d3c4b5a6f7e8d9"  # the stand-in's hub commit
 EOT = 50256  # <|endoftext|>
 WINDOW = 1024
+ABLATED = 8  # ablation.neurons (see the docstring)
 PERMUTATIONS = 100
 # config/config.yaml's own results folder (the rehearsal keeps it)
 RESULTS = yaml.safe_load((REPO / "config/config.yaml").read_text())["results"]
@@ -85,6 +88,7 @@ def paper_config(project) -> dict:
     config["corpus"] = {"source": "text", "path": str(project / "corpus" / "*.txt"),
                         "max_tokens": config["corpus"]["max_tokens"], "window_tokens": WINDOW}
     config["analysis"]["permutations"] = PERMUTATIONS
+    config["ablation"]["neurons"] = ABLATED
     return config
 
 
@@ -207,7 +211,7 @@ def test_openai_comparison_on_real_gpt2_strings(project, hf_env, tokenizer, tmp_
     config["openai_comparison"] = {"directory": str(tmp_path / "openai")}
     write_config(project, config)
     counts = job_counts(run_snakemake(project, "-n", env=hf_env).stdout)
-    assert counts == {"compare_openai": 1, "report_model": 1, "report": 1}
+    assert counts == {"compare_openai": 1, "report_model": 1, "overview": 1}
     run_snakemake(project, env=hf_env)
     out = pd.read_parquet(project / MODEL / "openai_overlap.parquet")
     assert len(out) == 12800 and int(out["found"].sum()) == 50

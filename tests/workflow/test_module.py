@@ -92,7 +92,7 @@ def test_dry_run_plans_every_rule_under_the_module_prefix(outer):
                       "intraneuron_reduce_chunks": 1, "intraneuron_embeddings": 1,
                       "intraneuron_core_tokens": 1, "intraneuron_analyze": 1,
                       "intraneuron_merge": 1, "intraneuron_report_model": 1,
-                      "intraneuron_robustness": 1, "intraneuron_report": 1}
+                      "intraneuron_robustness": 1, "intraneuron_overview": 1}
 
 
 def test_run_and_report_through_the_module(outer):

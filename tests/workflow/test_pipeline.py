@@ -14,7 +14,6 @@ from helpers.workflow import (
     REPO,
     SNAKEMAKE,
     job_counts,
-    make_tiny_project,
     run_snakemake,
 )
 
@@ -28,10 +27,9 @@ N_NEURONS = 40  # tiny GPT-2 MLP width (n_inner)
 
 
 @pytest.fixture(scope="module")
-def baseline(tmp_path_factory):
-    project = make_tiny_project(tmp_path_factory.mktemp("baseline"))
-    run_snakemake(project)
-    return project
+def baseline(reference):
+    """The shared complete run of the tiny project (tests/workflow/conftest.py)."""
+    return reference[0]
 
 
 def test_outputs_cover_every_neuron_once(baseline):
@@ -109,8 +107,8 @@ def test_report_and_logs(baseline):
     assert (baseline / "results/benchmarks/model/extract/1-of-1.tsv").exists()
 
 
-def test_nothing_to_do_after_a_complete_run(baseline):
-    out = run_snakemake(baseline, "-n").stdout
+def test_nothing_to_do_after_a_complete_run(reference):
+    out = run_snakemake(reference[0], "-n", snakefile=reference[1]).stdout
     assert "Nothing to be done" in out
 
 
@@ -134,8 +132,9 @@ def test_lint_is_clean():
     assert "Congratulations" in proc.stdout + proc.stderr
 
 
-def test_snakemake_report_has_captions(baseline):
-    run_snakemake(baseline, "--report", "snakemake-report.zip")
+def test_snakemake_report_has_captions(reference):
+    baseline, snakefile = reference
+    run_snakemake(baseline, "--report", "snakemake-report.zip", snakefile=snakefile)
     import zipfile
 
     with zipfile.ZipFile(baseline / "snakemake-report.zip") as zf:

@@ -42,13 +42,7 @@ def assert_same_results(a: Path, b: Path, exact: bool = True) -> None:
             pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=1e-6, atol=1e-9)
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """One uninterrupted run, run through a private copy of the workflow code."""
-    project = make_tiny_project(tmp_path_factory.mktemp("reference"))
-    snakefile = copy_workflow(project / "wf")
-    run_snakemake(project, snakefile=snakefile)
-    return project, snakefile
+# `reference` (tests/workflow/conftest.py): one uninterrupted run of the tiny project, shared.
 
 
 # ---------------------------------------------------------------- minimal reruns (dry-run plan)
@@ -83,10 +77,10 @@ def restored(*paths: Path):
                 p.unlink(missing_ok=True)
 
 
-REPORTS = {"report_model", "robustness", "report"}
+REPORTS = {"report_model", "robustness", "overview"}
 # the base variant's tables choose the ablated neurons and their segments
 ABLATION = {"ablate", "merge_ablation"}
-DOWNSTREAM_OF_ANALYSIS = {"analyze", "merge"} | ABLATION | REPORTS
+DOWNSTREAM_OF_ANALYSIS = {"analyze", "check_power", "merge"} | ABLATION | REPORTS
 DOWNSTREAM_OF_CORE = DOWNSTREAM_OF_ANALYSIS | {"core_tokens"}
 
 
@@ -99,7 +93,10 @@ DOWNSTREAM_OF_CORE = DOWNSTREAM_OF_ANALYSIS | {"core_tokens"}
     ({"core_tokens__k": 10}, DOWNSTREAM_OF_CORE),
     ({"core_tokens__min_count": 4}, DOWNSTREAM_OF_CORE),
     ({"block_size": 13}, DOWNSTREAM_OF_CORE),
-    ({"report__example_neurons": 1}, {"report_model", "report"}),
+    ({"report__example_neurons": 1}, {"report_model", "overview"}),
+    # the verdict's level and the control's swaps: the layer summary, not the forward passes
+    ({"ablation": {"swaps": 50}}, {"merge_ablation", "report_model", "overview"}),
+    ({"extract__skip_first_positions": 1}, {"extract", "reduce_chunks"} | DOWNSTREAM_OF_CORE),
 ])
 def test_config_change_reruns_exactly_what_it_affects(reference, change, expected):
     project, snakefile = reference
@@ -135,7 +132,7 @@ def test_adding_a_variant_plans_only_its_analysis(reference):
     project, snakefile = reference
     plan = planned(project, snakefile, variants={"ward": WARD})
     # the same core_tokens keys: its core tokens are shared; only its 4 shards are analysed
-    assert plan == {"analyze": 4, "merge": 1, "robustness": 1, "report": 1}
+    assert plan == {"analyze": 4, "merge": 1, "robustness": 1, "overview": 1}
 
 
 def test_a_variant_with_other_core_token_keys_gets_its_own_core_tokens(reference):
@@ -154,9 +151,9 @@ def test_changing_or_removing_a_variant_plans_only_what_it_affects(reference, tm
     run_snakemake(project, snakefile=snakefile)
     changed = {"ward": {"analysis": {"linkage": "complete"}}}
     assert planned(project, snakefile, variants=changed) == {
-        "analyze": 4, "merge": 1, "robustness": 1, "report": 1}
+        "analyze": 4, "merge": 1, "robustness": 1, "overview": 1}
     # removed: only the run's summary and overview are redone; the base variant stays
-    assert set(planned(project, snakefile, variants={})) == {"robustness", "report"}
+    assert set(planned(project, snakefile, variants={})) == {"robustness", "overview"}
     matrix = pd.read_parquet(project / "results/robustness.parquet")
     assert set(matrix["variant"]) == {"base", "ward"}
 
@@ -278,7 +275,10 @@ def test_profile_instead_of_workflow_profile_is_caught_before_any_job(tmp_path):
     assert proc.returncode != 0
     assert "the slurm executor is in use but rule extract requests no GPU" in out
     assert "--workflow-profile profiles/slurm" in out
-    assert not (project / "results").exists() and "Submitted" not in out
+    # Only settings files (written while the DAG is built, before the check): no job ran.
+    files = [p for p in project.glob("results/**/*") if p.is_file()]
+    assert all(p.parent.name == "settings" and p.suffix == ".json" for p in files), files
+    assert "Submitted" not in out
 
 
 # ------------------------------------------------------------------------------ config files
@@ -297,19 +297,62 @@ def test_broken_default_config_file_is_named(tmp_path, text, message):
 
 # ----------------------------------------------------------------------- determinism, invariance
 
-def test_same_config_gives_identical_outputs(reference, tmp_path):
-    again = make_tiny_project(tmp_path)
-    run_snakemake(again)
-    assert_same_results(reference[0], again, exact=True)
+def activation_tables(project: Path) -> dict[str, np.ndarray]:
+    out = {}
     for layer in (0, 1):
-        with h5py.File(reference[0] / MODEL_RESULTS / f"activations/L{layer}.h5") as a, \
-                h5py.File(again / MODEL_RESULTS / f"activations/L{layer}.h5") as b:
+        with h5py.File(project / MODEL_RESULTS / f"activations/L{layer}.h5") as f:
             for name in ("token_ids", "count", "sum", "max", "argmax"):
-                np.testing.assert_array_equal(a[f"L{layer}/{name}"][...], b[f"L{layer}/{name}"][...])
+                out[f"L{layer}/{name}"] = f[f"L{layer}/{name}"][...]
+    return out
+
+
+def core_sizes(project: Path) -> set[int]:
+    tokens = pd.read_parquet(project / BASE / "tables/tokens.parquet")
+    return set(tokens.groupby(["layer", "neuron"]).size())
+
+
+def test_same_config_gives_identical_outputs_and_settings_files_rerun_without_metadata(
+        reference, tmp_path):
+    """Same config, same outputs, bitwise, on one core as on two (issue 21, case 9); then, with
+    Snakemake's .snakemake metadata deleted, a changed setting still reruns exactly the jobs it
+    affects, from the settings files alone (case 1)."""
+    again = make_tiny_project(tmp_path)
+    run_snakemake(again, "--cores", "1")
+    assert_same_results(reference[0], again, exact=True)
+    expected = activation_tables(reference[0])
+    for name, values in activation_tables(again).items():
+        np.testing.assert_array_equal(expected[name], values, err_msg=name)
+
+    shutil.rmtree(again / ".snakemake")
+    config = yaml.safe_load((again / "config.yaml").read_text())
+    write_config(again, {**config, "analysis": {**config["analysis"], "permutations": 60}})
+    recorded = again / MODEL_RESULTS / "settings/variant-base.json"
+    before = recorded.read_text(), recorded.stat().st_mtime_ns
+    plan = job_counts(run_snakemake(again, "-n").stdout)
+    assert set(plan) == DOWNSTREAM_OF_ANALYSIS  # the dry run shows it, and records nothing:
+    assert (recorded.read_text(), recorded.stat().st_mtime_ns) == before
+
+    write_config(again, {**config, "core_tokens": {**config["core_tokens"], "k": 10}})
+    extracted = (again / MODEL_RESULTS / "activations/L0.h5").stat().st_mtime_ns
+    proc = run_snakemake(again)
+    assert set(job_counts(proc.stdout + proc.stderr)) == DOWNSTREAM_OF_CORE
+    assert core_sizes(again) == {10}
+    assert (again / MODEL_RESULTS / "activations/L0.h5").stat().st_mtime_ns == extracted
+    shutil.rmtree(again / ".snakemake")
+    assert "Nothing to be done" in run_snakemake(again, "-n").stdout
+
+    # Back to k = 12, whose core tokens are still on disk and older than the k = 10 analysis:
+    # the variant's settings name the core-token folder, so the analysis is planned again,
+    # nothing else (a dry run: the runs above showed that a run does what the plan says).
+    shutil.rmtree(again / ".snakemake")
+    write_config(again, config)
+    assert set(job_counts(run_snakemake(again, "-n").stdout)) == DOWNSTREAM_OF_ANALYSIS
 
 
 def test_results_do_not_depend_on_sharding(reference, tmp_path):
-    other = make_tiny_project(tmp_path, block_size=13, extract={"batch_tokens": 512, "chunks": 3})
+    # (the ablation tables are not compared here: the ablation stage is left out of this run)
+    other = make_tiny_project(tmp_path, block_size=13, extract={"batch_tokens": 512, "chunks": 3},
+                              ablation={"enabled": False})
     run_snakemake(other, "--cores", "2")
     assert len(list((other / MODEL_RESULTS / "activations/chunks").glob("*.h5"))) == 3
     assert_same_results(reference[0], other, exact=False)
@@ -317,21 +360,37 @@ def test_results_do_not_depend_on_sharding(reference, tmp_path):
 
 # -------------------------------------------------------------------------------- interruption
 
-@pytest.mark.parametrize("fault", ["h5-write:1:job", "analyze-output:1:job",
-                                   "h5-write:1:group", "analyze-output:2:group"])
-def test_sigkill_mid_job_then_rerun_completes_with_same_outputs(reference, tmp_path, fault):
-    """A job (or Snakemake with all its jobs) killed mid-write; the next run finishes the job."""
-    project = make_tiny_project(tmp_path)
-    killed = run_snakemake(project, check=False, env={"INTRANEURON_KILL_AT": fault})
+# What a run remakes from each killed stage on: removed from a copy of the shared complete run.
+# (Removing only the killed stage's outputs would not do: Snakemake does not remake an
+# intermediate file whose consumers are complete.)
+REMADE_FROM = {"extract": ["activations", "core", "variants"], "analyze": ["variants"]}
+
+
+@pytest.mark.parametrize("fault, stage", [("h5-write:1:job", "extract"),
+                                          ("analyze-output:1:job", "analyze"),
+                                          ("h5-write:1:group", "extract"),
+                                          ("analyze-output:2:group", "analyze")])
+def test_sigkill_mid_job_then_rerun_completes_with_same_outputs(reference, tmp_path, fault, stage):
+    """A job (or Snakemake with all its jobs) killed mid-write; the next run finishes the job.
+    A copy of the shared complete run, without the outputs from the killed stage on, so the
+    stages before it are not paid for again."""
+    project = tmp_path / "p"
+    shutil.copytree(reference[0], project, symlinks=True)
+    for folder in REMADE_FROM[stage]:
+        shutil.rmtree(project / MODEL_RESULTS / folder)
+    snakefile = reference[1]
+    killed = run_snakemake(project, check=False, snakefile=snakefile,
+                           env={"INTRANEURON_KILL_AT": fault})
     assert killed.returncode != 0
+    assert f"rule {stage}:" in killed.stdout + killed.stderr
     assert not (project / "results/report/index.html").exists()
     if fault.startswith("h5-write"):
         # Killed while writing the chunk: nothing under the final name.
         assert not (project / MODEL_RESULTS / "activations/chunks/1-of-1.h5").exists()
     if fault.endswith("group"):
         # Snakemake itself died: its lock stays, as after a power cut; --unlock is its remedy.
-        run_snakemake(project, "--unlock")
-    run_snakemake(project, "--rerun-incomplete")
+        run_snakemake(project, "--unlock", snakefile=snakefile)
+    run_snakemake(project, "--rerun-incomplete", snakefile=snakefile)
     assert_same_results(reference[0], project, exact=True)
 
 
@@ -354,7 +413,7 @@ def project(tmp_path):
      "unknown config key 'colour' in corpus"),
     ({"block_size": "big"}, "config key 'block_size': 'big' is not of type 'integer'"),
     ({"block_size": 0}, "config key 'block_size': 0 is less than the minimum of 1"),
-    ({"layers": [0, 5]}, "layers [5] do not exist in"),
+    ({"layers": [5]}, "layers [5] do not exist in"),
     ({"analysis": {"max_clusters": 1}}, "analysis.max_clusters"),
     ({"analysis": {"n_segments": 2}}, "'analysis.n_segments' is 2: the trend test across "
                                       "activation segments needs at least 3 segments"),
@@ -447,3 +506,23 @@ def test_corrupted_hdf5_chunk_is_detected_by_checksum(reference, tmp_path):
     proc = run_snakemake(project, check=False, snakefile=reference[1])
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "L1.h5" in out and "corrupted" in out
+
+
+def test_a_changed_gguf_file_is_converted_again(tmp_path):
+    """Issue 21, case 2: convert_gguf takes the GGUF file as input, so a replaced file (or an
+    upgraded package shipping it) is converted again, and what reads the model reruns."""
+    project = make_tiny_project(tmp_path)
+    gguf = project / "m.Q8_0.gguf"
+    gguf.write_bytes(b"GGUF stand-in: planning reads the converted checkpoint")
+    checkpoint = project / "resources/models/m.Q8_0"
+    shutil.copytree(project / "model", checkpoint)
+    (checkpoint / "intraneuron_conversion.json").write_text("{}")
+    write_config(project, tiny_config(project, model={"id": f"gguf:{gguf}", "device": "cpu"}))
+    run_snakemake(project, "-n")  # records the conversion's settings file
+    past = (checkpoint.stat().st_mtime - 3600,) * 2
+    for path in (gguf, project / "resources/settings/convert_gguf/m.Q8_0.json"):
+        os.utime(path, past)
+    assert "convert_gguf" not in job_counts(run_snakemake(project, "-n").stdout)
+    gguf.write_bytes(b"GGUF stand-in, replaced")
+    plan = job_counts(run_snakemake(project, "-n").stdout)
+    assert plan["convert_gguf"] == 1 and plan["extract"] == 1 and plan["prepare_corpus"] == 1

@@ -1,6 +1,18 @@
 # Ablation of a sample of each layer's neurons, measured on the next layer. Only layers below a
 # model's last analysed layer are ablated (the last has no next layer in the run); the sample,
 # its top and lower segments and the proxy come from the model's base variant.
+ablation_settings = settings_file(
+    f"{MODEL_SETTINGS}/ablation.json",
+    model=model_identity,
+    dtype=model_setting("model", "dtype"),
+    device=model_setting("model", "device"),
+    batch_tokens=model_setting("extract", "batch_tokens"),
+    ablation=model_setting("ablation"),
+    proxy=lambda wildcards: proxy_of(wildcards.model, BASE_VARIANT),
+    plan=shard_plan,
+)
+
+
 rule ablate:
     input:
         tokens=rules.prepare_corpus.output.tokens,
@@ -8,6 +20,7 @@ rule ablate:
         neurons=f"{MODEL_DIR}/variants/{BASE_VARIANT}/neurons.parquet",
         embeddings=base_proxy_file,
         model=model_inputs,
+        settings=ablation_settings,
     output:
         table=f"{MODEL_DIR}/ablation/L{{layer}}/P{{part}}.parquet",
     params:
@@ -15,7 +28,10 @@ rule ablate:
         dtype=model_setting("model", "dtype"),
         device=model_setting("model", "device"),
         batch_tokens=model_setting("extract", "batch_tokens"),
-        ablation=model_setting("ablation"),
+        # alpha and swaps decide only the layer verdict (merge_ablation): no forward pass reruns
+        ablation=lambda w: {
+            k: v for k, v in MODELS[w.model]["ablation"].items() if k not in ("alpha", "swaps")
+        },
     threads: workflow.cores
     log:
         f"{LOGS}/{{model}}/ablate/L{{layer}}_P{{part}}.log",
@@ -30,6 +46,7 @@ rule ablate:
 rule merge_ablation:
     input:
         parts=ablation_parts,
+        settings=ablation_settings,
     output:
         ablation=report(
             f"{MODEL_DIR}/ablation.parquet",

@@ -1,8 +1,25 @@
+# What an analysis shard and its merge depend on: the variant's analysis settings and the
+# choices that name their input files (core-token folder, proxy file, the shard plan).
+variant_settings = settings_file(
+    f"{MODEL_SETTINGS}/variant-{{variant}}.json",
+    analysis=variant_setting("analysis"),
+    core=lambda wildcards: core_of(wildcards.model, wildcards.variant),
+    proxy=lambda wildcards: proxy_of(wildcards.model, wildcards.variant),
+    plan=shard_plan,
+)
+
+
 rule core_tokens:
     input:
         stats=rules.reduce_chunks.output.stats,
         tokens=rules.prepare_corpus.output.tokens,
         model=model_inputs,
+        settings=settings_file(
+            f"{MODEL_SETTINGS}/core-{{core}}.json",
+            core_tokens=core_settings,
+            plan=shard_plan,
+            model=model_identity,
+        ),
     output:
         core=f"{CORE_DIR}/core_tokens.h5",
     params:
@@ -25,6 +42,7 @@ rule analyze:
     input:
         core=core_file,
         embeddings=proxy_file,
+        settings=variant_settings,
     output:
         neurons=f"{SHARD_DIR}/neurons.parquet",
         tokens=f"{SHARD_DIR}/tokens.parquet",
@@ -46,8 +64,9 @@ rule analyze:
 
 rule check_power:
     input:
-        core=lambda wildcards: core_outputs(wildcards)[0],
+        core=first_core_file,
         embeddings=proxy_file,
+        settings=variant_settings,
     output:
         power=f"{VARIANT_DIR}/power.parquet",
     params:
@@ -70,6 +89,7 @@ rule merge:
         clusters=shard_outputs("clusters.parquet"),
         core=core_outputs,
         power=rules.check_power.output.power,
+        settings=variant_settings,
     output:
         neurons=report(
             f"{VARIANT_DIR}/neurons.parquet",

@@ -2,6 +2,12 @@ rule prepare_corpus:
     input:
         corpus=corpus_inputs,
         model=model_inputs,
+        settings=settings_file(
+            f"{MODEL_SETTINGS}/corpus.json",
+            corpus=model_setting("corpus"),
+            model=model_identity,
+            files=corpus_inputs,
+        ),
     output:
         tokens=f"{MODEL_DIR}/corpus/tokens.parquet",
     params:

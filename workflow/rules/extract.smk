@@ -1,7 +1,18 @@
+# Extraction's settings, shared by its chunks and their reduction (which reads `chunks` files).
+extract_settings = settings_file(
+    f"{MODEL_SETTINGS}/extract.json",
+    extraction=extraction_settings,
+    device=model_setting("model", "device"),
+    batch_tokens=model_setting("extract", "batch_tokens"),
+    chunks=config["extract"]["chunks"],
+)
+
+
 rule extract:
     input:
         tokens=rules.prepare_corpus.output.tokens,
         model=model_inputs,
+        settings=extract_settings,
     output:
         stats=f"{MODEL_DIR}/activations/chunks/{{scatteritem}}.h5",
     params:
@@ -23,6 +34,7 @@ rule extract:
 rule reduce_chunks:
     input:
         chunks=extract_chunks,
+        settings=extract_settings,
     output:
         stats=f"{MODEL_DIR}/activations/L{{layer}}.h5",
     log:
@@ -38,6 +50,11 @@ rule reduce_chunks:
 rule embeddings:
     input:
         model=model_inputs,
+        settings=settings_file(
+            f"{MODEL_SETTINGS}/embeddings-{{proxy}}.json",
+            model=model_identity,
+            proxy=proxy_settings,
+        ),
     output:
         matrix=f"{MODEL_DIR}/embeddings/{{proxy}}.h5",
     params:

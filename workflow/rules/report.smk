@@ -1,6 +1,7 @@
 rule compare_openai:
     input:
         tokens=f"{MODEL_DIR}/variants/{BASE_VARIANT}/tables/tokens.parquet",
+        settings=settings_file(f"{MODEL_SETTINGS}/openai.json", openai=OPENAI),
     output:
         overlap=report(
             f"{MODEL_DIR}/openai_overlap.parquet",
@@ -28,6 +29,11 @@ rule report_model:
         unpack(base_tables),
         provenance=layer_file,
         benchmarks=benchmark_inputs,
+        settings=settings_file(
+            f"{MODEL_SETTINGS}/report.json",
+            config=model_setting(),
+            optional=lambda wildcards: sorted(model_optional_outputs(wildcards)),
+        ),
     output:
         html=report(
             f"{RESULTS}/report/models/{{model}}.html",
@@ -57,7 +63,7 @@ rule report_model:
     conda:
         "../envs/analysis.yaml"
     script:
-        "../scripts/report.py"
+        "../scripts/report_model.py"
 
 
 rule robustness:
@@ -65,6 +71,7 @@ rule robustness:
         claims=variant_tables("claims"),
         criteria=variant_tables("criteria"),
         neurons=variant_tables("neurons"),
+        settings=settings_file(f"{RESULTS}/settings/robustness.json", runs=RUN_DESCRIPTIONS),
     output:
         matrix=report(
             f"{RESULTS}/robustness.parquet",
@@ -83,7 +90,7 @@ rule robustness:
 
 
 # The run's page: every model and variant side by side, linking each model's page.
-rule report:
+rule overview:
     input:
         claims=variant_tables("claims"),
         layers=variant_tables("layers"),
@@ -92,6 +99,13 @@ rule report:
         summary=rules.robustness.output.summary,
         pages=MODEL_PAGES,
         ablation=[ablation_tables(m)["ablation_layers"] for m in ABLATED],
+        settings=settings_file(
+            f"{RESULTS}/settings/overview.json",
+            runs=RUN_DESCRIPTIONS,
+            models=MODEL_DESCRIPTIONS,
+            ablated=list(ABLATED),
+            config=config,
+        ),
     output:
         html=report(REPORT_HTML, caption="../report/overview.rst", category="Report"),
         # the overview's figure (PNG, SVG) and its tables as CSV

@@ -12,6 +12,13 @@ GGUF_MODELS = {
 
 
 rule convert_gguf:
+    input:
+        gguf=gguf_file,
+        settings=settings_file(
+            "resources/settings/convert_gguf/{name}.json",
+            source=lambda wildcards: GGUF_MODELS[wildcards.name],
+            file=gguf_file,
+        ),
     output:
         checkpoint=directory("resources/models/{name}"),
     params:

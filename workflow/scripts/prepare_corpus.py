@@ -5,6 +5,7 @@ from intraneuron.corpus import (
     check_vocabulary,
     describe_source,
     iter_documents,
+    report_special_token_text,
     tokenize_corpus,
     write_tokens,
 )
@@ -25,6 +26,7 @@ def main(smk, log):
         core = variant["core_tokens"]
         excluded = special_token_ids(tokenizer) if core["exclude_special"] else []
         vocabulary = check_vocabulary(table, tokenizer, core["k"], core["min_count"], excluded)
+    report_special_token_text(table, log)
     write_tokens(table, smk.output.tokens, {"source": describe_source(corpus),
                                             "files": files,
                                             **vocabulary,

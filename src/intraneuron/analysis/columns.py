@@ -321,7 +321,8 @@ TABLES: dict[str, list[Column]] = {
         Column("share_sliver", "float64", "share of neurons whose smallest cluster has at "
                "most diagnostics.SLIVER_MAX tokens"),
         Column("piled_at", "str", "'lowest' or 'highest' when more than "
-               "diagnostics.PILE_SHARE of neurons sit at that bound, else ''"),
+               "diagnostics.PILE_SHARE of neurons sit at that bound, 'both' when only the two "
+               "bounds together hold more, else ''"),
         Column("warning", "str", "the warning shown in the report ('' when none)"),
     ],
     "ablation": [
@@ -360,22 +361,41 @@ TABLES: dict[str, list[Column]] = {
     ],
     "ablation_layers": [
         Column("layer", "int16", "the ablated layer (its next layer is measured)"),
-        Column("kind", "str", "neuron, or swapped: each neuron's top and lower conditions "
-               "exchanged at random (a control the verdict must fail)"),
+        Column("kind", "str", "neuron, or swapped: the control where each neuron's top and lower "
+               "conditions are exchanged at random, ablation.swaps times"),
         Column("n_sampled", "int32", "neurons ablated"),
         Column("n_neurons", "int32", "of them, neurons with a defined ratio"),
-        Column("ratio_median", "float64", "median over neurons of the log ratio (ablation.ratio)"),
-        Column("ratio_lo", "float64", "bootstrap 95% interval of the median (resampling "
-               "neurons): low"),
+        Column("ratio_median", "float64", "median over neurons of the log ratio (ablation.ratio); "
+               "swapped: the median over swaps of each swap's median"),
+        Column("ratio_lo", "float64", "bootstrap (1 - alpha) interval of the median (resampling "
+               "neurons): low; swapped: the central (1 - alpha) range of the swaps' medians"),
         Column("ratio_hi", "float64", "and high"),
-        Column("n_positive", "int32", "neurons with a positive log ratio"),
-        Column("sign_p", "float64", "one-sided exact sign test p of more positive than negative"),
+        Column("n_positive", "float64", "neurons with a positive log ratio (NaN for the "
+               "control)"),
+        Column("n_negative", "float64", "neurons with a negative log ratio (NaN for the "
+               "control)"),
+        Column("sign_p", "float64", "exact two-sided sign test p (NaN for the control)"),
+        Column("mde_sd", "float64", "minimal detectable effect: the shift of normal log ratios, "
+               "in sd units, that the sign test finds with 80% power at alpha with this many "
+               "neurons (inf when too few for it ever to reject)"),
+        Column("mde_log_ratio", "float64", "mde_sd times the sd of the layer's log ratios: the "
+               "same in log-ratio units"),
         Column("top_vs_random_median", "float64", "median of ablation.top_vs_random (NaN for "
                "the control)"),
-        Column("closeness_excess_median", "float64", "median of ablation.closeness_excess"),
-        Column("closeness_excess_lo", "float64", "bootstrap 95% interval: low"),
+        Column("closeness_excess_median", "float64", "median of ablation.closeness_excess "
+               "(swapped: median over swaps)"),
+        Column("closeness_excess_lo", "float64", "bootstrap (1 - alpha) interval: low "
+               "(swapped: central range over swaps)"),
         Column("closeness_excess_hi", "float64", "and high"),
-        Column("verdict", "str", "supported, not supported or not testable"),
+        Column("verdict", "str", "neuron: supported, opposite, inconclusive or not testable; "
+               "swapped: calibrated or not calibrated (rule in the rule column)"),
+        Column("n_swaps", "int32", "random swaps of the control (same on both rows)"),
+        Column("swap_supported", "int32", "swaps the layer rule calls supported"),
+        Column("swap_opposite", "int32", "swaps the layer rule calls opposite"),
+        Column("swap_rate", "float64", "(swap_supported + swap_opposite) / n_swaps: the "
+               "control's call rate, at most alpha by design"),
+        Column("swap_rate_lo", "float64", "its Clopper-Pearson (1 - alpha) interval: low"),
+        Column("swap_rate_hi", "float64", "and high"),
         Column("rule", "str", "the verdict's rule in words"),
     ],
 }

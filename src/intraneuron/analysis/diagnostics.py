@@ -19,15 +19,16 @@ PILE_SHARE = 0.5  # more than this share of a layer's neurons at one bound: flag
 SLIVER_MAX = 2  # a smallest cluster of at most this many tokens counts as a sliver
 PILE_RULE = (
     f"A layer is flagged when more than {PILE_SHARE:.0%} of its neurons get the lowest or the "
-    "highest number of clusters the rule allows: the bound, not the data, then chooses k, and "
-    "criteria that read clusters describe that choice. A fixed number of clusters or a rule "
-    "without bounds (hdbscan) is not flagged."
+    "highest number of clusters the rule allows, or the two bounds together: the bounds, not "
+    "the data, then choose k, and criteria that read clusters describe that choice. A fixed "
+    "number of clusters or a rule without bounds (hdbscan) is not flagged."
 )
 
 
 def k_bounds(params: dict) -> tuple[float, float]:
     """The smallest and largest k the configured rule may choose (NaN, NaN: no bounds)."""
-    if params["clustering"] == "hdbscan" or params["n_clusters"] != "auto":
+    fixed = params["n_clusters"] != "auto" or params["min_clusters"] == params["max_clusters"]
+    if params["clustering"] == "hdbscan" or fixed:
         return np.nan, np.nan
     return float(params["min_clusters"]), float(params["max_clusters"])
 
@@ -68,20 +69,29 @@ def _layer_row(layer: int, group: pd.DataFrame, smallest: pd.Series, params: dic
     at = {"lowest": float(np.mean(k == lo)) if np.isfinite(lo) else np.nan,
           "highest": float(np.mean(k == hi)) if np.isfinite(hi) else np.nan}
     piled = [name for name, share in at.items() if share > PILE_SHARE]
+    if not piled and at["lowest"] + at["highest"] > PILE_SHARE:
+        piled = ["both"]
     sizes = smallest.to_numpy(dtype=np.float64)
     sliver = float(np.mean(sizes <= SLIVER_MAX)) if sizes.size else np.nan
-    warning = ""
-    if piled:
-        bound = lo if piled[0] == "lowest" else hi
-        warning = (f"layer {layer}: k = {bound:.0f}, the {piled[0]} the rule allows, for "
-                   f"{at[piled[0]]:.0%} of {k.size} neurons; the bound, not the data, "
-                   "chooses k")
-        if piled[0] == "lowest" and np.isfinite(sliver):
-            warning += (f" ({sliver:.0%} of neurons have a cluster of at most {SLIVER_MAX} "
-                        "tokens)")
+    warning = _warning(layer, piled[0], at, (lo, hi), k.size, sliver) if piled else ""
     return {"layer": layer, "rule": rule_words(params), "n_neurons": int(k.size),
             "k_lowest": lo, "k_highest": hi, "k_median": float(np.median(k)) if k.size else np.nan,
             "k_distribution": " · ".join(f"{int(v)}: {s:.1%}" for v, s in shares.items()),
             "share_at_lowest": at["lowest"], "share_at_highest": at["highest"],
             "smallest_median": float(np.median(sizes)) if sizes.size else np.nan,
             "share_sliver": sliver, "piled_at": piled[0] if piled else "", "warning": warning}
+
+
+def _warning(layer: int, piled: str, at: dict, bounds: tuple, n: int, sliver: float) -> str:
+    """The report's warning for a flagged layer, with the shares that flagged it."""
+    lo, hi = bounds
+    if piled == "both":
+        where = (f"k = {lo:.0f} or {hi:.0f}, the bounds the rule allows, for "
+                 f"{at['lowest']:.0%} and {at['highest']:.0%}")
+    else:
+        bound = lo if piled == "lowest" else hi
+        where = f"k = {bound:.0f}, the {piled} the rule allows, for {at[piled]:.0%}"
+    text = f"layer {layer}: {where} of {n} neurons; the bounds, not the data, choose k"
+    if np.isfinite(sliver) and sliver > 0:
+        text += f" ({sliver:.0%} of neurons have a cluster of at most {SLIVER_MAX} tokens)"
+    return text

@@ -78,7 +78,7 @@ def silhouette_null(embeddings: np.ndarray, eligible: np.ndarray, k: int, params
     for _ in range(int(params["structure_null_sets"])):
         ids = rng.choice(eligible, size=k, replace=False)
         sim = cosine_similarity_matrix(embeddings, ids).astype(np.float64)
-        out.append(choose_clusters(sim, params)[1])
+        out.append(choose_clusters(sim, params, ids)[1])
     return np.asarray(out)
 
 
@@ -178,7 +178,7 @@ def _shared(token_set: TokenSet, orders: list[Order], embeddings: np.ndarray, pa
     k = token_set.token_ids.size
     sim = cosine_similarity_matrix(embeddings, token_set.token_ids)
     sim64 = sim.astype(np.float64)
-    clusters, silhouette = choose_clusters(sim64, params)
+    clusters, silhouette = choose_clusters(sim64, params, token_set.token_ids)
     c = int(clusters.max()) + 1
     schemes = _schemes(orders[0].act, params)
     plan = _plan(plans, k, params, schemes)

@@ -2,9 +2,10 @@
 to the next layer than its lower ones, per unit of activation removed?
 
 Shown only when the run made the ablation tables (optional inputs `ablation` and
-`ablation_layers`): a figure of the per-neuron log ratios with each layer's interval, the
-verdict with its rule beside the swapped control's, and a few example neurons with the
-next-layer neurons they move most and those neurons' core tokens.
+`ablation_layers`): a figure of the per-neuron log ratios with each layer's interval and the
+swapped control's band, the three-way verdict (supported, opposite, inconclusive) with its rule,
+the minimal detectable effect at the sample size used and the swapped control's call rate, and a
+few example neurons with the next-layer neurons they move most and those neurons' core tokens.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ TOKENS_SHOWN = 8  # core tokens shown per next-layer neuron
 
 def ratio_figure(per_neuron: pd.DataFrame, layers: pd.DataFrame, out: Path) -> Path:
     """Per layer: each neuron's log ratio with its window-bootstrap interval, and the median
-    over neurons with its interval (black), beside the swapped control's (grey)."""
+    over neurons with its interval (black), beside the band the median of the swapped control
+    falls in over its random swaps (grey)."""
     ids = sorted(int(x) for x in per_neuron["layer"].unique()) if len(per_neuron) else []
     with mpl.rc_context(STYLE):
         fig = _new(max(4.8, 1.6 * len(ids) + 2.4), 3.6)
@@ -45,7 +47,7 @@ def ratio_figure(per_neuron: pd.DataFrame, layers: pd.DataFrame, out: Path) -> P
         ax.set_ylabel("log(top / lower effect per unit removed)")
         ax.plot([], [], "o", color="#777", label="neuron (95% CI over windows)")
         ax.plot([], [], "s", color="black", label="median over neurons (95% CI)")
-        ax.plot([], [], "s", color="#999999", label="swapped control")
+        ax.plot([], [], "s", color="#999999", label="swapped control (range over swaps)")
         ax.legend(loc="best")
         return _save(fig, out, "ablation_ratios")
 
@@ -73,14 +75,16 @@ def _interval(ax, x: float, row: pd.Series, colour: str) -> None:
 
 
 def verdict_lines(layers: pd.DataFrame) -> list[dict]:
-    """Per layer: the real neurons' verdict, interval and sign test, and the control's verdict."""
+    """Per layer: the real neurons' verdict, interval, sign counts and minimal detectable
+    effect, and the swapped control's call rate over its swaps."""
     lines = []
     for layer, grp in layers.groupby("layer", sort=True):
         real = grp[grp["kind"] == "neuron"]
         if real.empty:
             continue
+        row = real.iloc[0].to_dict()
         control = grp[grp["kind"] == "swapped"]
-        lines.append({**real.iloc[0].to_dict(), "layer": int(layer),
+        lines.append({**row, "layer": int(layer), "detectable": np.isfinite(row["mde_sd"]),
                       "control": control.iloc[0].to_dict() if len(control) else None})
     return lines
 
@@ -120,8 +124,10 @@ def section(data: ReportData, out: Path) -> dict | None:
     per_neuron, layers = data.ablation, data.ablation_layers
     if per_neuron is None or layers is None:
         return None
-    first = layers["rule"].iloc[0] if len(layers) else ""
+    first = layers.loc[layers["kind"] == "neuron", "rule"]
+    control = layers.loc[layers["kind"] == "swapped", "rule"]
     method = per_neuron["method"].iloc[0] if len(per_neuron) else ""
     return {"figure": ratio_figure(per_neuron, layers, out), "lines": verdict_lines(layers),
-            "rule": first, "method": method, "examples": examples(data, per_neuron),
-            "n_neurons": len(per_neuron)}
+            "rule": first.iloc[0] if len(first) else "",
+            "control_rule": control.iloc[0] if len(control) else "", "method": method,
+            "examples": examples(data, per_neuron), "n_neurons": len(per_neuron)}
