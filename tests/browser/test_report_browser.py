@@ -25,7 +25,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", "--window-size=1280,1500", "--force-device-scale-factor=1"]
+         "--hide-scrollbars", "--window-size=1400,1500", "--force-device-scale-factor=1"]
 
 
 def _require_browser() -> None:
@@ -41,20 +41,69 @@ def _require_browser() -> None:
         pytest.skip(reason)
 
 
+MODELS = {"tiny": {"id": "tiny/synthetic", "weights": "pretrained", "layers": [0, 1]},
+          "tiny-random": {"id": "tiny/synthetic", "weights": "random", "layers": [0, 1]}}
+
+
 @pytest.fixture(scope="module")
-def report(tmp_path_factory) -> Path:
-    given = os.environ.get("INTRANEURON_REPORT")
-    if given:
-        return Path(given).resolve()
+def site(tmp_path_factory) -> dict[str, Path]:
+    """A small report as the workflow lays it out, built once for every test here: the
+    overview and two model pages, a trained model and its random-weights twin."""
+    import pandas as pd
     from unit.test_report import synthetic_inputs
 
+    from intraneuron.analysis.robustness import robustness_matrix, robustness_summary
     from intraneuron.report import build_report
+    from intraneuron.report.overview import ModelVariant, build_overview
 
     directory = tmp_path_factory.mktemp("browser-report")
     inputs, config = synthetic_inputs(directory, n_neurons=24)
-    html = directory / "report" / "index.html"
-    build_report(inputs, str(html), str(directory / "report" / "figures"), config, "browser")
-    return html
+    root = directory / "report"
+    site = {"models": MODELS, "overview": str(root / "index.html")}
+    pages = {}
+    for name, info in MODELS.items():
+        cfg = {**config, "model": {**config["model"], "weights": info["weights"],
+                                   "init_seed": 3}}
+        pages[name] = root / "models" / f"{name}.html"
+        build_report(inputs, str(pages[name]), str(root / "models" / f"{name}_figures"), cfg,
+                     "browser", site=site)
+    tables = {k: pd.read_parquet(inputs[k]) for k in ("claims", "layers", "criteria")}
+    pages["wordpiece"] = _wordpiece_page(inputs, config, root, site)
+    runs = [ModelVariant(name, "base", tables["claims"], tables["layers"], {},
+                         tables["criteria"]) for name in MODELS]
+    matrix = robustness_matrix([(r.model, r.variant, r.claims) for r in runs], {"base": {}})
+    build_overview(runs, matrix, robustness_summary(matrix), MODELS, str(root / "index.html"),
+                   config, pages={k: str(v) for k, v in pages.items()})
+    return {"overview": root / "index.html", **pages}
+
+
+def _wordpiece_page(inputs: dict, config: dict, root: Path, site: dict) -> Path:
+    """A page whose tokens are WordPiece pieces: words without a leading space, and at rank 0 a
+    '##' piece that continues the word before it; the last core token's activation is 0."""
+    import pandas as pd
+
+    from intraneuron.report import build_report
+    from intraneuron.tables import atomic_parquet
+
+    tokens = pd.read_parquet(inputs["tokens"])
+    tokens["token"] = tokens["token"].str.strip()
+    first = tokens["rank"] == 0
+    tokens.loc[first, "token"] = "##" + tokens.loc[first, "token"]
+    tokens["context_left"] = "##ed the word"  # a context cut inside a word
+    tokens["context_right"] = "went home"
+    tokens.loc[tokens["rank"] == tokens["rank"].max(), "mean_activation"] = 0.0  # a zero bar
+    path = root.parent / "wordpiece_tokens.parquet"
+    atomic_parquet(tokens, str(path), {})
+    page = root / "models" / "wordpiece.html"
+    build_report({**inputs, "tokens": str(path)}, str(page),
+                 str(root / "models" / "wordpiece_figures"), config, "wp", site=site)
+    return page
+
+
+@pytest.fixture(scope="module")
+def report(site) -> Path:
+    given = os.environ.get("INTRANEURON_REPORT")
+    return Path(given).resolve() if given else site["tiny"]
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +152,26 @@ def _embedded(drv) -> dict:
         "return document.getElementById('browser-data').textContent;"))
 
 
+def _block_file(page: Path, href: str) -> dict:
+    """A data file of the neuron browser, read as the page reads it (one callback call)."""
+    text = (page.parent / href).read_text(encoding="utf-8")
+    return json.loads(text[text.index("(") + 1: text.rindex(")")])
+
+
+def _neuron(page: Path, data: dict, layer: int, neuron: int) -> dict:
+    """One neuron's entry, with its strings resolved, from the data file that holds it."""
+    block = next(b for b in data["blocks"][str(layer)] if b[0] <= neuron <= b[1])
+    raw = _block_file(page, block[2])
+    entry = next(n for n in raw["neurons"] if n["neuron"] == neuron)
+    strings = raw["strings"]
+    return {**entry, "tok": [strings[t] for t in entry["tok"]]}
+
+
+def _label(token: str) -> str:
+    """How the page shows a token: spaces as ␣, newlines as ↵, tabs as ⇥."""
+    return token.replace(" ", "\u2423").replace("\n", "\u21b5").replace("\t", "\u21e5") or "(empty)"
+
+
 def _show(drv, layer: int, neuron: int) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -142,68 +211,29 @@ def test_report_in_chromium(report, driver, tmp_path):
     assert drv.find_element(By.ID, "excluded-note").text
 
     data = _embedded(drv)
-    strings = data["strings"]
+    assert not data["wordpiece"]  # byte-level BPE tokens carry their own spaces
+    budget = 10  # the synthetic config's report.browser_neurons: the old page embedded these
+    for layer in data["layers"]:
+        ids = data["ids"][str(layer)]
+        assert len(ids) > budget  # more neurons than a page of embedded ones held
+        picked = {p[0] for p in data["picks"][str(layer)]}
+        neuron = max(x for x in ids if x not in picked)
+        _check_neuron(drv, report, data, layer, neuron)
+
+    # a neuron that does not exist gets an explanation, not an error
     layer = data["layers"][-1]
-    target = next(n for n in data["neurons"] if n["layer"] == layer and n["tok"])
-
-    # search by layer + neuron index: its core tokens, in activation order, and contexts
-    _show(drv, target["layer"], target["neuron"])
-    chips = drv.find_elements(By.CSS_SELECTOR, "#nb-view .chips .chip")
-    assert [c.get_attribute("textContent") for c in chips] == [
-        strings[t].strip() or json.dumps(strings[t]) for t in target["tok"]]
-    rows = drv.find_elements(By.CSS_SELECTOR, "#nb-contexts tbody tr")
-    assert len(rows) == len(target["tok"])
-    first_token = strings[target["tok"][0]]
-    assert rows[0].find_element(By.TAG_NAME, "mark").get_attribute("textContent") == (
-        first_token.strip() or first_token)
-    bars = drv.find_elements(By.CSS_SELECTOR, "#nb-view svg.strip rect")
-    assert len(bars) == len(target["tok"])
-    n_boundaries = sum(a != b for a, b in zip(target["seg"], target["seg"][1:], strict=False))
-    assert len(drv.find_elements(By.CSS_SELECTOR, "#nb-view svg.strip line.boundary")) == (
-        n_boundaries)
-    legend = drv.find_element(By.CSS_SELECTOR, "#nb-view .cluster-legend").text
-    for cluster in target["clusters"]:
-        assert cluster[1] in legend
-    # an excluded neuron says why; any other says nothing of the kind
-    notes = drv.find_elements(By.CSS_SELECTOR, "#nb-view .nb-excluded")
-    assert len(notes) == (1 if target["excluded"] else 0)
-    if target["excluded"]:
-        assert target["excluded"] in notes[0].text
-
-    # a neuron that is not embedded gets an explanation, not an error
-    missing = max(n["neuron"] for n in data["neurons"]) + 1000
+    missing = max(data["ids"][str(layer)]) + 1000
     box = drv.find_element(By.ID, "nb-neuron")
     box.clear()
     box.send_keys(str(missing))
     _click(drv, drv.find_element(By.ID, "nb-show"))
-    assert "not embedded" in drv.find_element(By.ID, "nb-message").text
-
-    # search by token text: every embedded neuron with that core token, none without
-    token = strings[target["tok"][0]]
-    wanted = {(n["layer"], n["neuron"]) for n in data["neurons"]
-              if any(strings[t].strip().lower() == token.strip().lower() for t in n["tok"])}
-    query = drv.find_element(By.ID, "nb-token")
-    query.clear()
-    query.send_keys(token.strip().upper())  # case-insensitive, whitespace-insensitive
-    _click(drv, drv.find_element(By.ID, "nb-find"))
-    links = _wait(lambda: drv.find_elements(By.CSS_SELECTOR, "#nb-token-hits li a"),
-                  what="token search results")
-    found = {tuple(int(x) for x in a.get_attribute("href").split("#L")[1].split("N"))
-             for a in links}
-    assert found == wanted
-    other = next(a for a in links if a.get_attribute("href").split("#")[1] != (
-        f"L{target['layer']}N{target['neuron']}")) if len(links) > 1 else links[0]
-    href = other.get_attribute("href").split("#")[1]
-    _click(drv, other)
-    _wait(lambda: drv.execute_script(
-        "var v = document.getElementById('nb-neuron-view');"
-        "return v && ('L' + v.dataset.layer + 'N' + v.dataset.neuron) === arguments[0];", href),
-        what="the clicked search hit to open")
+    _wait(lambda: "has no neuron" in drv.find_element(By.ID, "nb-message").text,
+          what="the message for a missing neuron")
+    _check_search(drv, report, data)
 
     # screenshot of the browser showing the strongest neuron of the first layer
-    first = next((n for n in data["neurons"] if n["why"] in ("example", "strongest")),
-                 data["neurons"][0])
-    _show(drv, first["layer"], first["neuron"])
+    first = data["layers"][0]
+    _show(drv, first, data["picks"][str(first)][0][0])
     drv.execute_script("document.getElementById('browser').scrollIntoView();")
     time.sleep(0.3)
     shot = tmp_path / "report_screenshot.png"
@@ -213,3 +243,153 @@ def test_report_in_chromium(report, driver, tmp_path):
         (REPO / "docs").mkdir(exist_ok=True)
         shutil.copyfile(shot, REPO / "docs" / "report.png")
     assert _errors(drv) == [], "console errors while browsing"
+
+
+def _check_neuron(drv, page: Path, data: dict, layer: int, neuron: int) -> None:
+    """Open a neuron from its data file: its core tokens in activation order (spaces shown as
+    ␣), one bar each however small, its contexts, clusters and exclusion note."""
+    from selenium.webdriver.common.by import By
+
+    target = _neuron(page, data, layer, neuron)
+    _show(drv, layer, neuron)
+    chips = drv.find_elements(By.CSS_SELECTOR, "#nb-view .chips .chip")
+    assert [c.get_attribute("textContent") for c in chips] == [_label(t) for t in target["tok"]]
+    rows = drv.find_elements(By.CSS_SELECTOR, "#nb-contexts tbody tr")
+    assert len(rows) == len(target["tok"])
+    first = target["tok"][0]
+    assert rows[0].find_element(By.TAG_NAME, "mark").get_attribute("textContent") == (
+        first.strip() or first)
+    heights = drv.execute_script(
+        "return Array.from(document.querySelectorAll('#nb-view svg.strip rect'))"
+        ".map(r => r.getBoundingClientRect().height);")
+    assert len(heights) == len(target["tok"]) and min(heights) >= 1  # none invisible
+    n_boundaries = sum(a != b for a, b in zip(target["seg"], target["seg"][1:], strict=False))
+    assert len(drv.find_elements(By.CSS_SELECTOR, "#nb-view svg.strip line.boundary")) == (
+        n_boundaries)
+    legend = drv.find_element(By.CSS_SELECTOR, "#nb-view .cluster-legend").text
+    for cluster in target["clusters"]:
+        assert cluster[1] in legend
+    notes = drv.find_elements(By.CSS_SELECTOR, "#nb-view .nb-excluded")
+    assert len(notes) == (1 if target["excluded"] else 0)
+
+
+def _search(drv, text: str, mode: str) -> set[tuple[int, int]]:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    Select(drv.find_element(By.ID, "nb-token-mode")).select_by_value(mode)
+    query = drv.find_element(By.ID, "nb-token")
+    query.clear()
+    query.send_keys(text)
+    drv.execute_script("document.getElementById('nb-results').textContent = '';")
+    _click(drv, drv.find_element(By.ID, "nb-find"))
+    links = _wait(lambda: drv.find_elements(By.CSS_SELECTOR, "#nb-token-hits li a"),
+                  what="token search results")
+    return {tuple(int(x) for x in a.get_attribute("href").split("#L")[1].split("N"))
+            for a in links}
+
+
+def _check_search(drv, page: Path, data: dict) -> None:
+    """Exact search is case- and space-sensitive; loose search is neither; both find every
+    neuron of every layer (read from the index files), not only suggested ones."""
+    from selenium.webdriver.common.by import By
+
+    index = {layer: _block_file(page, data["index"][str(layer)]) for layer in data["layers"]}
+    token = next(t for t in index[data["layers"][0]]["tokens"] if t.startswith(" "))
+
+    def where(match) -> set[tuple[int, int]]:
+        return {(layer, ix["hits"][j][i]) for layer, ix in index.items()
+                for j, t in enumerate(ix["tokens"]) if match(t)
+                for i in range(0, len(ix["hits"][j]), 2)}
+
+    exact = where(lambda t: t == token)
+    loose = where(lambda t: token.strip().lower() in t.strip().lower())
+    assert _search(drv, _label(token), "exact") == exact
+    assert _search(drv, token.strip().upper(), "loose") == loose
+    assert exact < loose or exact == loose
+    link = drv.find_element(By.CSS_SELECTOR, "#nb-token-hits li a")
+    href = link.get_attribute("href").split("#")[1]
+    _click(drv, link)
+    _wait(lambda: drv.execute_script(
+        "var v = document.getElementById('nb-neuron-view');"
+        "return v && ('L' + v.dataset.layer + 'N' + v.dataset.neuron) === arguments[0];", href),
+        what="the clicked search hit to open")
+
+
+def _open(drv, page: Path) -> None:
+    """Load a page and wait for its neuron browser (if it has one); no smooth scrolling."""
+    drv.get(page.as_uri())
+    _wait(lambda: drv.execute_script(
+        "return document.readyState === 'complete' && (!document.getElementById('browser-data')"
+        " || document.documentElement.getAttribute('data-browser-ready') === '1');"),
+        what=f"{page.name} to load")
+    drv.execute_script("document.documentElement.style.scrollBehavior = 'auto';")
+
+
+def _overflowing(drv) -> list[str]:
+    """Tables (and their scroll wrappers) wider than the content column, by id or class."""
+    return drv.execute_script("""
+        var column = document.querySelector('main.wrap');
+        var style = getComputedStyle(column);
+        var width = column.clientWidth - parseFloat(style.paddingLeft) -
+          parseFloat(style.paddingRight);
+        return Array.from(document.querySelectorAll('main table')).filter(function (t) {
+          return t.getBoundingClientRect().width > width + 1 ||
+            (t.parentElement.scrollWidth > t.parentElement.clientWidth + 1);
+        }).map(function (t) { return t.id || t.className; });""")
+
+
+def test_key_tables_fit_at_1400_px(site, driver):
+    """At 1,400 px no table of the overview or of a model page is wider than the content
+    column (nothing hidden behind a sideways scroll); a table made too wide is caught."""
+    for page in (site["overview"], site["tiny"]):
+        _open(driver, page)
+        assert driver.execute_script("return window.innerWidth;") == 1400
+        assert _overflowing(driver) == [], page.name
+    driver.execute_script(
+        "document.getElementById('claims-table').style.minWidth = '2000px';")
+    assert "claims" in " ".join(_overflowing(driver))  # the check sees an overflow
+
+
+def test_control_page_is_unmistakable(site, driver):
+    """The random-weights page says so in its title, header and summary, and links the
+    trained model; the trained model's page links its control and the overview."""
+    from selenium.webdriver.common.by import By
+
+    _open(driver, site["tiny-random"])
+    assert "random weights: control" in driver.title and "tiny-random" in driver.title
+    header = driver.find_element(By.CSS_SELECTOR, "header.top.control")
+    assert "random weights: control" in header.text.lower()
+    summary = driver.find_element(By.ID, "summary").find_element(By.CLASS_NAME, "control-banner")
+    assert summary.is_displayed() and "Random weights: control" in summary.text
+    twin = header.find_element(By.CSS_SELECTOR, ".page-links a.twin")
+    _click(driver, twin)
+    _wait(lambda: driver.current_url.endswith("/tiny.html"), what="the trained model's page")
+    assert "random weights" not in driver.title
+    assert not driver.find_elements(By.CSS_SELECTOR, "header.top.control")
+    _click(driver, driver.find_element(By.CSS_SELECTOR, ".page-links a.overview"))
+    _wait(lambda: driver.current_url.endswith("/index.html"), what="the overview")
+    assert driver.find_element(By.ID, "findings").text
+    assert _errors(driver) == []
+
+
+def test_wordpiece_contexts_read_as_text(site, driver):
+    """WordPiece contexts are joined as text: a word piece after a space, a '##' piece glued to
+    the word before it, never 'thewordcat'."""
+    from selenium.webdriver.common.by import By
+
+    _open(driver, site["wordpiece"])
+    data = _embedded(driver)
+    assert data["wordpiece"]
+    layer = data["layers"][0]
+    neuron = data["ids"][str(layer)][0]
+    target = _neuron(site["wordpiece"], data, layer, neuron)
+    _show(driver, layer, neuron)
+    cells = [c.get_attribute("textContent") for c in
+             driver.find_elements(By.CSS_SELECTOR, "#nb-contexts td.context")]
+    assert cells[0] == "ed the word" + target["tok"][0][2:] + " went home"  # '##' piece glued
+    assert cells[1] == "ed the word " + target["tok"][1] + " went home"
+    heights = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#nb-view svg.strip rect'))"
+        ".map(r => r.getBoundingClientRect().height);")
+    assert target["act"][-1] == 0 and heights[-1] >= 1.5  # a zero bar stays visible

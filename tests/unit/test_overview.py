@@ -142,7 +142,7 @@ def test_self_contained_and_written_atomically(tmp_path):
     build_overview(runs, matrix, robustness_summary(matrix), MODELS, str(out), {})
     html = out.read_text()
     assert "<style>" in html and not re.search(r'(src|href)="(https?:)?//', html)
-    assert [p.name for p in out.parent.iterdir()] == ["index.html"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["index.html", "index_files"]
 
 
 @pytest.mark.usefixtures("restore_logger")
@@ -208,3 +208,59 @@ def test_an_ablation_verdict_the_random_weights_twin_shares_is_labelled():
     table = 'id="ablation-minilm-table"'
     assert "also with random weights" in both.split(table, 1)[1].split("</table>", 1)[0]
     assert "also with random weights" not in alone.split(table, 1)[1].split("</table>", 1)[0]
+
+
+def test_findings_are_generated_from_the_verdicts():
+    """The findings list says each model's verdicts as the tables have them, grouped by layer,
+    and follows a change in a verdict (nothing in it is written by hand)."""
+    html = page()
+    found = html.split('id="findings"', 1)[1].split("</ul>\n</li>", 1)[0]
+    assert ("<em>exists</em>: supported (layers 0, 3); <em>beyond geometry</em>: supported "
+            "(layer 0), not supported (layer 3).") in found
+    changed = {**VERDICTS, ("smollm2", "base"): {**VERDICTS[("smollm2", "base")],
+                                                 (1, 3): (S, "not identifiable with this proxy")}}
+    from intraneuron.report.findings import findings
+
+    out = findings({"smollm2": claims(changed[("smollm2", "base")])}, MODELS)
+    assert out[0]["lines"][0]["levels"][1] == (
+        "beyond geometry", "supported (layer 0), not identifiable with this proxy (layer 3)")
+
+
+def test_a_verdict_shared_with_the_random_twin_is_marked():
+    from intraneuron.report.findings import findings
+
+    models = {"gpt2": {"id": "gpt2", "weights": "pretrained"},
+              "gpt2-random": {"id": "gpt2", "weights": "random"}}
+    mine = claims({(1, 0): (S, S), (1, 1): (S, N)})
+    twin = claims({(1, 0): (S, N), (1, 1): (N, N)})
+    out = findings({"gpt2": mine, "gpt2-random": twin}, models)
+    real, control = out[0]["lines"]
+    assert real["levels"][0][1] == ("supported (layers 0, 1; also with random weights at "
+                                    "layer 0)")
+    assert real["levels"][1][1] == "supported (layer 0), not supported (layer 1)"
+    assert control["control"] and "also with random weights" not in control["levels"][0][1]
+
+
+def test_overview_files_stamp_and_citation(tmp_path):
+    """The overview writes its pass-rate figure (PNG embedded, SVG beside) and CSV tables,
+    links them, and states its build date, commit and config hash and how to cite."""
+    runs = fixture_runs()
+    crit = pd.DataFrame({"criterion": ["1A", "1A", "1B"], "layer": [0, 3, 0],
+                         "pass_neuron": [0.5, 0.25, 0.75], "pass_shuffled": [0.05, 0.05, 0.0]})
+    runs = [ModelVariant(r.model, r.variant, r.claims, r.layers, r.settings, crit) for r in runs]
+    matrix = robustness_matrix([(r.model, r.variant, r.claims) for r in runs], SETTINGS)
+    out = tmp_path / "report" / "index.html"
+    build_overview(runs, matrix, robustness_summary(matrix), MODELS, str(out), {})
+    html = out.read_text()
+    files = sorted(p.name for p in (tmp_path / "report" / "index_files").iterdir())
+    assert files == ["claims.csv", "pass_rates_by_kind.png", "pass_rates_by_kind.svg",
+                     "robustness.csv", "robustness_summary.csv"]
+    for name in files:
+        if not name.endswith(".png"):
+            assert f'href="index_files/{name}"' in html, name
+    claims_csv = pd.read_csv(tmp_path / "report" / "index_files" / "claims.csv")
+    assert len(claims_csv) == sum(len(r.claims) for r in runs)
+    assert 'src="data:image/png;base64,' in html.split('id="fig-pass-rates"')[1]
+    assert re.search(r'id="stamp">Built \d{4}-\d\d-\d\d \d\d:\d\d UTC .* commit <code>[^<]+'
+                     r'</code> · config hash <code>[0-9a-f]+</code>', html)
+    assert 'id="how-to-cite"' in html and "@software{intraneuron," in html

@@ -131,11 +131,26 @@ def synthetic_inputs(directory: Path, n_neurons: int = 16, seed: int = 1) -> tup
     return paths, config
 
 
-def browser_data(html: str) -> dict:
+def browser_data(html_path: Path) -> dict:
+    """The page's browser manifest, with "neurons": every neuron of every data file it names
+    (strings resolved), read as the page reads them."""
+    html = Path(html_path).read_text(encoding="utf-8")
     m = re.search(r'<script id="browser-data" type="application/json">(.*?)</script>', html,
                   re.S)
     assert m, "browser data tag missing"
-    return json.loads(m.group(1))
+    data = json.loads(m.group(1))
+    data["neurons"] = []
+    for layer in data["layers"]:
+        for first, last, href in data["blocks"][str(layer)]:
+            text = (Path(html_path).parent / href).read_text(encoding="utf-8")
+            assert text.startswith("intraneuronBlock(") and text.rstrip().endswith(");")
+            block = json.loads(text[len("intraneuronBlock("):text.rindex(")")])
+            strings = block["strings"]
+            for n in block["neurons"]:
+                assert first <= n["neuron"] <= last
+                data["neurons"].append({**n, "tok": [strings[t] for t in n["tok"]],
+                                        "ctx": [[strings[a], strings[b]] for a, b in n["ctx"]]})
+    return data
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +160,8 @@ def built(tmp_path_factory):
     html_path = directory / "report" / "index.html"
     figures_dir = directory / "report" / "figures"
     build_report(inputs, str(html_path), str(figures_dir), config, "cfg0123")
-    return {"html": html_path.read_text(encoding="utf-8"), "figures": figures_dir,
+    return {"html": html_path.read_text(encoding="utf-8"), "path": html_path,
+            "figures": figures_dir,
             "inputs": inputs, "config": config, "dir": directory}
 
 
@@ -164,7 +180,8 @@ def test_headline_gives_both_verdict_levels(built):
                 f'{exists}</span> beyond geometry <span class="verdict '
                 f'{verdict_class(beyond)}">{beyond}</span>') in summary
     for claim in claims["claim"].unique():
-        assert f'<span class="claim-id">Claim {claim}</span>' in summary
+        assert (f'<li id="claim-{claim}"><a class="claim-id" href="#claim-{claim}">Claim '
+                f'{claim}</a>') in summary  # a per-claim anchor
     assert "layer 0 (16 neurons), layer 1 (16 neurons)" in summary
     assert "<em>exists</em>" in summary and "<em>beyond geometry</em>" in summary
 
@@ -196,29 +213,51 @@ def test_claims_table_lists_every_criterion(built):
     assert "Rule:" in html.split('id="claims-table"')[0].rsplit("<h3>", 1)[1]
 
 
+def _per_layer_tables(html: str, cls: str) -> dict[int, str]:
+    """The per-layer tables of one kind (class `cls`), by layer."""
+    found = re.findall(rf'<table class="layers {cls}" id="[^"]+" data-layer="(\d+)">(.*?)</table>',
+                       html, re.S)
+    return {int(layer): body for layer, body in found}
+
+
 def test_calibration_table(built):
+    """One table per layer; every criterion row with its pass rates on neurons and controls."""
     criteria = pd.read_parquet(built["inputs"]["criteria"])
-    criteria = criteria[criteria["role"] == "test"]
-    table = _section(built["html"], 'id="calibration-table"')
-    rows = re.findall(r"<tr><td><strong>(\w+)</strong>.*?</tr>", table.split("<tbody>")[1])
-    assert len(rows) == len(criteria)
-    assert sorted(rows) == sorted(criteria["criterion"])
-    for head in ("Realised null rate", "Shuffled pass", "Surrogate pass",
-                 "Random direction pass", "Neurons pass geometry test",
-                 "Linear read-outs pass it"):
-        assert head in table
-    body = table.split("<tbody>")[1]
-    for _, c in criteria.iterrows():
-        start = (f"<tr><td><strong>{c['criterion']}</strong> {c['name']}</td>"
-                 f'<td class="num">{int(c["layer"])}</td>')
-        (row,) = [r for r in re.findall(r"<tr>.*?</tr>", body) if r.startswith(start)]
-        for cell in (f'<span class="n">n = {c["n_neuron"]}</span>',
-                     f'<td class="num">{pct(c["pass_shuffled"])}',
-                     f'<td class="num">{pct(c["pass_surrogate"])}</td>'
-                     f'<td class="num">{pct(c["pass_random_direction"])}</td>'):
-            assert cell in row, (c["criterion"], cell)
+    criteria = criteria[criteria["role"] == "test"]  # effect statements have no pass rates
+    tables = _per_layer_tables(built["html"], "calibration")
+    assert sorted(tables) == sorted(criteria["layer"].astype(int).unique())
+    for layer, table in tables.items():
+        mine = criteria[criteria["layer"] == layer]
+        rows = re.findall(r"<tr><td><strong>(\w+)</strong>.*?</tr>", table.split("<tbody>")[1])
+        assert sorted(rows) == sorted(mine["criterion"])
+        for head in ("Realised null rate", "Shuffled pass", "Surrogate pass",
+                     "Random direction pass", "Neurons pass geometry test",
+                     "Linear read-outs pass it"):
+            assert head in table
+        body = table.split("<tbody>")[1]
+        for _, c in mine.iterrows():
+            start = f"<tr><td><strong>{c['criterion']}</strong> {c['name']}"
+            (row,) = [r for r in re.findall(r"<tr>.*?</tr>", body) if r.startswith(start)]
+            for cell in (f'<span class="n">n = {c["n_neuron"]}</span>',
+                         f'<td class="num">{pct(c["pass_shuffled"])}',
+                         f'<td class="num">{pct(c["pass_surrogate"])}</td>'
+                         f'<td class="num">{pct(c["pass_random_direction"])}</td>'):
+                assert cell in row, (c["criterion"], cell)
     note = built["html"].split('id="calibration-table"')[0].rsplit('<p class="note">', 1)[1]
     assert "alpha = 0.05" in note and "realised null rate" in note
+
+
+def test_calibration_shows_new_criteria_columns_generically():
+    """A p-value or control pass-rate column the criteria table gains is shown, not dropped."""
+    from intraneuron.report.render import calibration_columns
+
+    crit = pd.DataFrame(columns=["pass_neuron", "pass_neuron_lo", "pass_neuron_hi",
+                                 "pass_shuffled", "pass_smooth_null", "planted_pass",
+                                 "variogram_null_p", "calibration_p"])
+    cols = calibration_columns(crit)
+    assert [c[0] for c in cols] == ["pass_neuron", "pass_shuffled", "pass_smooth_null",
+                                    "planted_pass", "variogram_null_p"]
+    assert cols[-1][1] == "p (variogram null)" and cols[-2][1] == "planted pass"
 
 
 def test_contrasts_and_layers_tables(built):
@@ -232,13 +271,14 @@ def test_contrasts_and_layers_tables(built):
                 "</span>") in table
     layers = pd.read_parquet(built["inputs"]["layers"])
     assert set(layers["kind"]) == set(KIND_LABELS)
-    table = _section(built["html"], 'id="layers-table"')
-    for layer in (0, 1):
+    tables = _per_layer_tables(built["html"], "effects")
+    assert sorted(tables) == [0, 1]  # one table per layer, so each fits the page
+    for table in tables.values():
         for label in KIND_LABELS.values():
-            assert f"Layer {layer}<br>{label}</th>" in table
-    assert table.count("<th scope=row>") >= 2
+            assert f'<th class="num">{label}</th>' in table
+        assert table.count("<th scope=row>") >= 2
     row = layers[(layers["layer"] == 1) & (layers["kind"] == "neuron")].iloc[0]
-    assert f'{row["n_neurons"]} ({row["n_excluded"]})' in table
+    assert f'{row["n_neurons"]} ({row["n_excluded"]})' in tables[1]
 
 
 def test_excluded_neurons_are_named_and_left_out(built):
@@ -251,7 +291,7 @@ def test_excluded_neurons_are_named_and_left_out(built):
     criteria = pd.read_parquet(built["inputs"]["criteria"])
     assert set(criteria.loc[criteria["layer"] == 1, "n_neuron"]) <= set(range(16))
     assert (criteria.loc[criteria["layer"] == 0, "n_neuron"] <= 16).all()
-    data = browser_data(built["html"])
+    data = browser_data(built["path"])
     entry = next((n for n in data["neurons"] if (n["layer"], n["neuron"]) == (1, 0)), None)
     if entry is not None:  # excluded neurons stay browsable, with their reason
         assert entry["excluded"].startswith("ranking decided by ties")
@@ -276,32 +316,50 @@ def test_page_is_self_contained(built):
     assert not list(built["dir"].joinpath("report").glob(".*tmp*"))
 
 
-def test_browser_json_holds_the_selected_neurons(built):
-    data = browser_data(built["html"])
-    budget = built["config"]["report"]["browser_neurons"]
+def test_browser_data_files_hold_every_neuron(built):
+    """Every neuron of every layer is in exactly one data file, with its own tokens in rank
+    order, contexts and clusters; the suggested neurons start with the strongest effect."""
+    data = browser_data(built["path"])
     neurons = pd.read_parquet(built["inputs"]["neurons"])
     neurons = neurons[neurons["kind"] == "neuron"]  # the browser shows real neurons only
     tokens = pd.read_parquet(built["inputs"]["tokens"])
     assert data["layers"] == [0, 1]
     for layer in (0, 1):
-        mine = [n for n in data["neurons"] if n["layer"] == layer]
-        assert len(mine) == budget == data["included"][str(layer)]["embedded"]
-        assert data["included"][str(layer)]["total"] == 16
+        mine = sorted(n["neuron"] for n in data["neurons"] if n["layer"] == layer)
+        assert mine == data["ids"][str(layer)] == sorted(
+            neurons.loc[neurons["layer"] == layer, "neuron"])
         part = neurons[(neurons["layer"] == layer) & ~neurons["excluded"]].sort_values(
             ["top_coarse_z", "neuron"], ascending=[False, True])
-        assert int(part["neuron"].iloc[0]) in {n["neuron"] for n in mine}  # strongest is in
-    n = data["neurons"][0]
+        assert int(part["neuron"].iloc[0]) in {p[0] for p in data["picks"][str(layer)]}
+    n = data["neurons"][-1]
     expected = tokens[(tokens["layer"] == n["layer"]) & (tokens["neuron"] == n["neuron"])]
     expected = expected.sort_values("rank")
-    assert [data["strings"][i] for i in n["tok"]] == list(expected["token"])
+    assert n["tok"] == list(expected["token"])
     assert n["cl"] == [int(x) for x in expected["cluster"]]
     assert n["seg"] == [int(x) for x in expected["segment"]]
     left, right = n["ctx"][0]
-    assert data["strings"][left] == expected["context_left"].iloc[0]
-    assert "</script>" in data["strings"][right]  # survived escaping inside the script tag
+    assert left == expected["context_left"].iloc[0]
+    assert "</script>" in right  # survived escaping inside the script file
     assert len(n["clusters"]) == int(neurons.set_index(["layer", "neuron"]).loc[
         (n["layer"], n["neuron"]), "n_clusters"])
-    assert "10 of 16" in built["html"].replace("<strong>", "").replace("</strong>", "")
+    assert "all 16" in built["html"].replace("<strong>", "").replace("</strong>", "")
+
+
+def test_data_files_are_split_in_blocks(tmp_path, monkeypatch):
+    """A layer larger than one file is split into blocks that tile its neurons; a rebuild
+    leaves no stale file of an earlier split."""
+    from intraneuron.report import browser
+
+    inputs, config = synthetic_inputs(tmp_path, n_neurons=10)
+    html_path = tmp_path / "index.html"
+    build_report(inputs, str(html_path), str(tmp_path / "figs"), config, "x")
+    monkeypatch.setattr(browser, "NEURONS_PER_FILE", 4)
+    build_report(inputs, str(html_path), str(tmp_path / "figs"), config, "x")
+    data = browser_data(html_path)
+    assert [b[:2] for b in data["blocks"]["0"]] == [[0, 3], [4, 7], [8, 9]]
+    assert len(data["neurons"]) == 20
+    files = sorted(p.name for p in (tmp_path / "index_data").glob("*.js"))
+    assert len(files) == 2 * 3 + 2  # three blocks and one token index per layer
 
 
 def test_methods_come_from_the_config(built):
@@ -333,9 +391,8 @@ def test_no_budget_no_benchmarks_no_provenance(tmp_path):
     html_path = tmp_path / "index.html"
     build_report(inputs, str(html_path), str(tmp_path / "figs"), config, "x")
     html = html_path.read_text(encoding="utf-8")
-    data = browser_data(html)
+    data = browser_data(html_path)
     assert len(data["neurons"]) == 16
-    assert {n["why"] for n in data["neurons"]} == {"all"}
     assert "No benchmark files were found" in html
 
 
@@ -359,7 +416,7 @@ def test_degenerate_tables_still_build(tmp_path):
         assert text in html, text
     assert "calibration-table" not in html and "contrasts-table" not in html
     assert len(list((tmp_path / "figs").glob("example_L1_*.png"))) == 2
-    assert len(browser_data(html)["neurons"]) == 12  # budget 10 >= 6 per layer: all in
+    assert len(browser_data(html_path)["neurons"]) == 12
 
 
 def test_report_data_splits_neurons_from_controls(built):
@@ -447,15 +504,14 @@ def test_values_are_escaped_by_the_templates(tmp_path):
     html = html_path.read_text(encoding="utf-8")
     assert "<script>alert" not in html
     escaped = escape(evil)
-    assert f"<title>Title {escaped} — tiny/synthetic</title>" in html
-    assert f"<h1>Title {escaped}</h1>" in html
+    assert f"<title>Title {escaped} — index (tiny/synthetic)</title>" in html
+    assert f"<h1>Title {escaped}: index" in html
     assert f"<code>hash{escaped}</code>" in html  # config hash in the header and provenance
     assert f"{escaped} (1)" in _section(html, 'id="excluded-note"', "</p>")
     assert f"corpus/{escaped}.txt" in html.split('id="methods"')[1].split("</section>")[0]
     assert f"title: Title {escaped}" in html.split("<pre class=config>")[1]
-    data = browser_data(html)
-    assert evil in data["strings"]
-    assert {data["strings"][n["tok"][0]] for n in data["neurons"]} == {evil}
+    data = browser_data(html_path)
+    assert {n["tok"][0] for n in data["neurons"]} == {evil}
 
 
 def test_missing_optional_sections_take_the_schema_defaults(tmp_path):
@@ -469,11 +525,11 @@ def test_missing_optional_sections_take_the_schema_defaults(tmp_path):
     html_path = tmp_path / "index.html"
     build_report(inputs, str(html_path), str(tmp_path / "figs"), config, "x")
     html = html_path.read_text(encoding="utf-8")
-    assert f"<h1>{defaults['report']['title']}</h1>" in html
+    assert f"<h1>{defaults['report']['title']}: index" in html
     per_layer = min(defaults["report"]["example_neurons"], 6)
     assert len(list((tmp_path / "figs").glob("example_L*.png"))) == 2 * per_layer
     assert defaults["report"]["browser_neurons"] >= 6
-    assert {n["why"] for n in browser_data(html)["neurons"]} == {"all"}
+    assert len(browser_data(html_path)["neurons"]) == 12
     alpha = defaults["analysis"]["alpha"]
     assert f"alpha = {alpha}" in html and "realised null rate" in html
     assert f"The {defaults['core_tokens']['k']} core tokens" in html
@@ -501,3 +557,113 @@ def test_methods_name_the_variant_choices_and_random_weights():
     for text in ("random weights", "seed <code>3</code>", "spectral clustering", "supersenses",
                  "above zero", "equal-width bands"):
         assert text in varied, text
+
+
+def test_a_random_weights_page_says_it_is_a_control(tmp_path):
+    """model.weights: random puts 'random weights: control' in the title, the header and the
+    summary, and links the trained twin and the overview; a trained model's page has no banner
+    and links its control."""
+    inputs, config = synthetic_inputs(tmp_path, n_neurons=6)
+    models = {"tiny": {"id": "tiny/synthetic", "weights": "pretrained"},
+              "tiny-random": {"id": "tiny/synthetic", "weights": "random"}}
+    site = {"models": models, "overview": str(tmp_path / "report" / "index.html")}
+    pages = {}
+    for name, weights in (("tiny", "pretrained"), ("tiny-random", "random")):
+        cfg = {**config, "model": {**config["model"], "weights": weights, "init_seed": 7}}
+        path = tmp_path / "report" / "models" / f"{name}.html"
+        build_report(inputs, str(path), str(path.with_name(f"{name}_figures")), cfg, "x",
+                     site=site)
+        pages[name] = path.read_text(encoding="utf-8")
+    control = pages["tiny-random"]
+    title = control.split("<title>")[1].split("</title>")[0]
+    assert "random weights: control" in title and "tiny-random" in title
+    header = control.split('<header class="top control">')[1].split("</header>")[0]
+    assert 'class="control-tag">random weights: control' in header
+    assert "Random weights: control." in header and 'href="tiny.html"' in header
+    assert 'href="../index.html"' in header
+    assert "Random weights: control." in _section(control, 'id="summary"', "</section>")
+    trained = pages["tiny"]
+    assert "random weights: control" not in trained.split("</header>")[0].split("<title>")[1]
+    assert "Random weights: control." not in trained
+    assert 'href="tiny-random.html"' in trained.split("</header>")[0]
+
+
+def test_stage_times_name_the_rule_whatever_the_wildcards(tmp_path):
+    """The models x variants layout: benchmarks/<model>/[<variant>/]<rule>[/<wildcards>].tsv;
+    wildcard folders (variant, core-token setting, proxy) are never taken for rules."""
+    from intraneuron.report.data import stage_times
+
+    root = tmp_path / "benchmarks" / "smollm2"
+    files = {"prepare_corpus.tsv": 1, "extract/0.tsv": 2, "extract/1.tsv": 3,
+             "embeddings/minilm.tsv": 4, "core_tokens/k100-589089a7/L0_B0.tsv": 5,
+             "base/analyze/L0_B0.tsv": 6, "base/analyze/L0_B1.tsv": 7, "base/merge.tsv": 8}
+    for rel, seconds in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:0{seconds}\t{2000 * seconds}\n")
+    rules = {"prepare_corpus", "extract", "embeddings", "core_tokens", "analyze", "merge",
+             "report"}
+    times = stage_times([str(root / r) for r in files], rules).set_index("rule")
+    assert set(times.index) == {"prepare_corpus", "extract", "embeddings", "core_tokens",
+                                "analyze", "merge"}
+    assert times.loc["analyze", "jobs"] == 2 and times.loc["analyze", "wall_s"] == 13
+    assert times.loc["extract", "max_rss_mb"] == 6000
+    # without the rule names, the old guess takes wildcard folders for rules
+    guessed = set(stage_times([str(root / r) for r in files])["rule"])
+    assert {"base", "k100-589089a7"} <= guessed
+
+
+def test_numbers_are_shown_truly():
+    from intraneuron.report.render import RESOLUTION, fmt, memory
+
+    assert fmt(5.67e-16) == "0" and fmt(-RESOLUTION / 2) == "0"
+    assert fmt(RESOLUTION * 10) != "0" and fmt(0.0123) == "0.0123"
+    assert memory(1570.0) == "1.53 GB" and memory(512.4) == "512 MB" and memory(None) == "–"
+
+
+def test_configuration_as_used():
+    """Settings of options the run did not use are left out; local paths are shortened."""
+    from intraneuron.config import with_defaults
+    from intraneuron.report.settings import as_used
+
+    config = with_defaults({"results": "/work/main/results/demo",
+                            "corpus": {"source": "wordnet", "path": "/usr/share/wordnet"},
+                            "analysis": {"clustering": "hdbscan"}})
+    shown = as_used(config)
+    assert "dataset" not in shown["corpus"] and "split" not in shown["corpus"]
+    assert shown["corpus"]["path"] == "…/wordnet" and shown["results"] == "…/demo"
+    assert "linkage" not in shown["analysis"] and "min_clusters" not in shown["analysis"]
+    assert shown["analysis"]["hdbscan_min_cluster_size"] == config["analysis"][
+        "hdbscan_min_cluster_size"]
+    assert "init_seed" not in shown["model"] and "models" not in shown
+    hf = as_used(with_defaults({"corpus": {"source": "huggingface", "dataset": "x/y"}}))
+    assert hf["corpus"]["dataset"] == "x/y" and "path" not in hf["corpus"]
+    assert "linkage" in hf["analysis"]  # hierarchical clustering is the default
+
+
+def test_citation_is_read_from_citation_cff(tmp_path):
+    from intraneuron.report.meta import FALLBACK, citation
+
+    cff = tmp_path / "CITATION.cff"
+    cff.write_text("cff-version: 1.2.0\ntitle: intraneuron\nversion: 9.9.9\n"
+                   "date-released: 2026-12-01\nrepository-code: https://example.org/x\n"
+                   "authors:\n  - family-names: Doe\n    given-names: Ada\n", encoding="utf-8")
+    cite = citation(cff)
+    assert cite["text"] == "Ada Doe (2026). intraneuron (version 9.9.9). https://example.org/x"
+    assert "author = {Ada Doe}" in cite["bibtex"] and cite["source"] == "CITATION.cff"
+    missing = citation(tmp_path / "absent.cff")
+    assert missing["source"].startswith("built in") and FALLBACK["title"] in missing["text"]
+
+
+def test_downloads_beside_the_page(built):
+    """Every key table as CSV and every figure as SVG, linked from the page."""
+    html, folder = built["html"], built["path"].with_name("index_data")
+    for name in ("claims", "criteria", "contrasts", "layers", "neurons", "stage_times"):
+        assert (folder / f"{name}.csv").exists(), name
+        assert f'href="index_data/{name}.csv"' in html, name
+    criteria = pd.read_csv(folder / "criteria.csv")
+    assert len(criteria) == len(pd.read_parquet(built["inputs"]["criteria"]))
+    for png in built["figures"].glob("*.png"):
+        assert png.with_suffix(".svg").exists(), png.name
+        assert f'href="figures/{png.stem}.svg"' in html, png.name
+    assert re.search(r'id="stamp">Built .* commit <code>[^<]+</code> · config hash '
+                     r'<code>cfg0123</code>', html)

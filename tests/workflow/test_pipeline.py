@@ -96,6 +96,12 @@ def test_report_and_logs(baseline):
     for html in (page, overview):
         assert "http://" not in html.replace("http://www.w3.org", "")
     assert list((baseline / "results/report/models/model_figures").glob("*.png"))
+    # every neuron's browser data and the tables as CSV, declared outputs of the page's rule
+    data = baseline / "results/report/models/model_data"
+    assert list(data.glob("L*_N*.js")) and list(data.glob("L*_index.js"))
+    assert (data / "claims.csv").exists() and 'href="model_data/claims.csv"' in page
+    assert list((baseline / "results/report/index_files").glob("*.csv"))
+    assert "Run time per stage" in page and '<td>analyze</td>' in page
     for log in ("model/prepare_corpus", "model/base/merge", "model/report", "overview"):
         assert (baseline / f"results/logs/{log}.log").exists()
     assert (baseline / "results/benchmarks/model/extract/1-of-1.tsv").exists()

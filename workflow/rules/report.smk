@@ -48,9 +48,14 @@ rule report_model:
             category="Figures",
             subcategory="{model}",
         ),
+        # every neuron's data, script files the page loads on demand
+        data=directory(f"{RESULTS}/report/models/{{model}}_data"),
     params:
         config=model_setting(),
         config_hash=model_config_hash,
+        # links to the overview and the random-weights twin; rule names for the stage times
+        site={"models": MODEL_DESCRIPTIONS, "overview": REPORT_HTML},
+        rules=lambda wildcards: sorted(r.name for r in workflow.rules),
     log:
         f"{LOGS}/{{model}}/report.log",
     benchmark:
@@ -89,6 +94,7 @@ rule overview:
     input:
         claims=variant_tables("claims"),
         layers=variant_tables("layers"),
+        criteria=variant_tables("criteria"),
         matrix=rules.robustness.output.matrix,
         summary=rules.robustness.output.summary,
         pages=MODEL_PAGES,
@@ -102,6 +108,8 @@ rule overview:
         ),
     output:
         html=report(REPORT_HTML, caption="../report/overview.rst", category="Report"),
+        # the overview's figure (PNG, SVG) and its tables as CSV
+        files=directory(f"{RESULTS}/report/index_files"),
     params:
         runs=RUN_DESCRIPTIONS,
         models=MODEL_DESCRIPTIONS,

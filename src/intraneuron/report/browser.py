@@ -1,22 +1,29 @@
-"""The neuron browser's data: which neurons are embedded, and their compact JSON payload.
+"""The neuron browser's data: every neuron, in small script files the page loads on demand.
 
-The HTML must stay openable from disk, so the budget `report.browser_neurons` bounds how many
-neurons per layer are embedded: the strongest-effect half plus a sample seeded by
-`analysis.seed` (example neurons always included). Strings (tokens and contexts) are interned
-in one table because the same token and, at early layers, the same maximally activating
-context recur across neurons; floats are rounded to 4 significant digits.
+A page opened from disk cannot `fetch()` a file:// URL, but it can add a `<script src>` tag, so
+each block of `NEURONS_PER_FILE` neurons of a layer is a JS file that hands its data to the
+page (`intraneuronBlock({...})`), and each layer has a token index file for search
+(`intraneuronIndex({...})`). Opening one neuron reads one block file, whatever the model's size.
+The page itself only carries the manifest (which file holds which neurons) and the suggested
+neurons: examples, the strongest half of `report.browser_neurons` and a sample seeded by
+`analysis.seed`. Strings (tokens and contexts) are interned per file because the same token
+and, at early layers, the same maximally activating context recur across neurons; floats are
+rounded to 4 significant digits.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
-from .data import EFFECT, ReportData, strongest
+from .data import ReportData, strongest
 
 # Per-neuron metrics shown next to a neuron, with the label the page uses.
 METRICS = [
@@ -40,7 +47,12 @@ METRICS = [
     ("tied_share", "share of tied core tokens"),
 ]
 
-CONTEXT_CHARS = 60  # characters kept on each side of a token's context (bounds the page size)
+CONTEXT_CHARS = 60  # characters kept on each side of a token's context (bounds the file sizes)
+# Neurons per data file: opening a neuron loads one file of about this many neurons (about
+# 15 kB each with 100 core tokens), so the wait stays well under a second on a laptop while
+# GPT-2 XL's 6,400 neurons per layer need only 50 files.
+NEURONS_PER_FILE = 128
+PICKS_PER_LAYER = 10  # suggested neurons listed per layer above the browser
 
 
 @dataclass
@@ -79,21 +91,17 @@ def select(data: ReportData, examples: dict[int, list[int]]) -> list[Selection]:
     return out
 
 
-def _num(x) -> float | int | None:
-    """JSON-safe number: None for NaN/missing, 4 significant digits for floats."""
-    if x is None or x is pd.NA:
-        return None
-    if isinstance(x, (bool, np.bool_)):
-        return int(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(f):
-        return None
-    return float(f"{f:.4g}")
+def round4(values) -> list:
+    """JSON-safe numbers: 4 significant digits, None for NaN or missing (vectorised: a layer of
+    GPT-2 XL has 640,000 core-token rows)."""
+    x = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(float)
+    ok = np.isfinite(x)
+    mag = np.zeros_like(x)
+    mag[ok & (x != 0)] = np.floor(np.log10(np.abs(x[ok & (x != 0)])))
+    digits = (3 - mag).astype(int)
+    out = [float(np.round(v, d)) if good else None for v, d, good in zip(x, digits, ok,
+                                                                           strict=True)]
+    return [int(v) if v is not None and v.is_integer() and abs(v) < 2**53 else v for v in out]
 
 
 def _text(x) -> str:
@@ -111,6 +119,8 @@ def _clip_right(x) -> str:
 
 
 class _Strings:
+    """An interned string table: each distinct text once, referenced by its index."""
+
     def __init__(self):
         self.items: list[str] = []
         self.index: dict[str, int] = {}
@@ -124,60 +134,128 @@ class _Strings:
         return i
 
 
-def payload(data: ReportData, selections: list[Selection], palette: list[str]) -> dict:
-    keys = {(s.layer, n) for s in selections for n, _ in s.neurons}
-    tokens = data.tokens_for(keys)
-    by_neuron = {k: g for k, g in tokens.groupby(["layer", "neuron"], sort=False)}
-    neurons = data.neurons.set_index(["layer", "neuron"]) if len(data.neurons) else None
-    clusters = {k: g for k, g in data.clusters.groupby(["layer", "neuron"], sort=False)} if len(
-        data.clusters) else {}
+TOKEN_COLUMNS = {"mean_activation": "act", "count": "cnt", "cluster": "cl", "segment": "seg",
+                 "fine_segment": "fine"}
+
+
+def layer_tokens(data: ReportData, layer: int) -> pd.DataFrame:
+    """One layer's core-token rows, sorted by neuron and rank."""
+    table = data.tokens
+    if table.num_rows == 0:
+        return pd.DataFrame(columns=["neuron", "rank", "token"])
+    part = table.filter(pc.equal(table.column("layer"), layer)).to_pandas()
+    return part.sort_values(["neuron", "rank"], kind="stable").reset_index(drop=True)
+
+
+def _token_lists(tk: pd.DataFrame, strings: _Strings) -> dict[str, list]:
+    """Per-column lists of one block's token rows (numbers rounded, strings interned)."""
+    out = {"tok": [strings(t) for t in tk["token"]]}
+    for col, key in TOKEN_COLUMNS.items():
+        out[key] = round4(tk[col]) if col in tk else [None] * len(tk)
+    left = tk["context_left"] if "context_left" in tk else [""] * len(tk)
+    right = tk["context_right"] if "context_right" in tk else [""] * len(tk)
+    out["ctx"] = [[strings(_clip_left(a)), strings(_clip_right(b))]
+                  for a, b in zip(left, right, strict=True)]
+    return out
+
+
+def _block(layer: int, ids: list[int], tk: pd.DataFrame, rows: pd.DataFrame,
+           clusters: dict, metrics: list[str]) -> dict:
+    """The data file of one block of neurons: each neuron's metrics, clusters and core tokens."""
     strings = _Strings()
-    metrics = [(c, label) for c, label in METRICS if neurons is not None and c in neurons]
-    out_neurons = []
+    lists = _token_lists(tk, strings)
+    bounds = np.searchsorted(tk["neuron"].to_numpy(np.int64), [*ids, ids[-1] + 1]) if len(
+        tk) else np.zeros(len(ids) + 1, dtype=np.int64)
+    values = rows.reindex(ids)
+    matrix = [round4(values[c]) for c in metrics]
+    excluded = ([_text(x) for x in values["exclusion_reason"]] if "exclusion_reason" in values
+                else [""] * len(ids))
+    neurons = []
+    for j, neuron in enumerate(ids):
+        a, b = int(bounds[j]), int(bounds[j + 1])
+        entry = {"layer": layer, "neuron": neuron, "excluded": excluded[j],
+                 "m": [col[j] for col in matrix]}
+        entry.update({key: lst[a:b] for key, lst in lists.items()})
+        cl = clusters.get(neuron)
+        entry["clusters"] = [] if cl is None else [
+            [int(c), str(name), int(size), act] for c, name, size, act in zip(
+                cl["cluster"], cl["name"], cl["size"], round4(cl["mean_activation"]),
+                strict=True)]
+        neurons.append(entry)
+    return {"layer": layer, "strings": strings.items, "neurons": neurons}
+
+
+def _index(layer: int, tk: pd.DataFrame) -> dict:
+    """A layer's token index: each distinct core-token text with its (neuron, rank) pairs."""
+    hits: dict[str, list[int]] = {}
+    for token, neuron, rank in zip(tk["token"].map(_text), tk["neuron"].astype(int),
+                                   tk["rank"].astype(int), strict=True):
+        hits.setdefault(token, []).extend((neuron, rank))
+    return {"layer": layer, "tokens": list(hits), "hits": list(hits.values())}
+
+
+def _write_js(path: Path, callback: str, obj: dict) -> int:
+    """A data file: one call of the page's `callback` with `obj`; returns its size in bytes."""
+    text = f"{callback}({script_json(obj)});\n"
+    path.write_text(text, encoding="utf-8")
+    return len(text.encode())
+
+
+def write_data(data: ReportData, out: Path, href: str) -> dict:
+    """Write every neuron's block files and the token index of each layer into `out`; return
+    the manifest the page embeds (`href` is `out` relative to the page)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("*.js"):  # the directory is this rule's output: no foreign files
+        stale.unlink()
+    metrics = [(c, label) for c, label in METRICS if c in data.neurons]
+    manifest = {"layers": [], "blocks": {}, "index": {}, "ids": {}, "bytes": 0}
+    for layer in data.layer_ids:
+        rows = data.neurons[data.neurons["layer"] == layer].set_index("neuron")
+        ids = sorted(int(x) for x in rows.index)
+        tk = layer_tokens(data, layer)
+        clusters = (dict(list(data.clusters[data.clusters["layer"] == layer]
+                              .sort_values(["neuron", "cluster"]).groupby("neuron")))
+                    if len(data.clusters) else {})
+        blocks = []
+        for start in range(0, len(ids), NEURONS_PER_FILE):
+            part = ids[start:start + NEURONS_PER_FILE]
+            name = f"L{layer}_N{part[0]}-{part[-1]}.js"
+            lo, hi = np.searchsorted(tk["neuron"].to_numpy(np.int64), [part[0], part[-1] + 1]) \
+                if len(tk) else (0, 0)
+            block = _block(layer, part, tk.iloc[lo:hi], rows, clusters, [c for c, _ in metrics])
+            manifest["bytes"] += _write_js(out / name, "intraneuronBlock", block)
+            blocks.append([part[0], part[-1], f"{href}/{name}"])
+        name = f"L{layer}_index.js"
+        manifest["bytes"] += _write_js(out / name, "intraneuronIndex", _index(layer, tk))
+        manifest["layers"].append(layer)
+        manifest["blocks"][str(layer)] = blocks
+        manifest["index"][str(layer)] = f"{href}/{name}"
+        manifest["ids"][str(layer)] = ids
+    manifest["metrics"] = [[c, label] for c, label in metrics]
+    return manifest
+
+
+def relative_href(target: Path, page: Path) -> str:
+    """`target` as a URL path relative to the page's folder."""
+    return Path(os.path.relpath(target, page.parent)).as_posix()
+
+
+def wordpiece(data: ReportData) -> bool:
+    """Whether the tokens are WordPiece pieces ('##' continues a word; other pieces are words
+    that the text separates by spaces), so that contexts are joined as text, not glued."""
+    if data.tokens.num_rows == 0:
+        return False
+    tokens = pd.Series(data.tokens.column("token").to_pylist(), dtype=object).map(_text)
+    return bool(tokens.str.startswith("##").any() and not tokens.str.startswith(" ").any())
+
+
+def picks(selections: list[Selection]) -> dict[str, list[list]]:
+    """Per layer: the suggested neurons (examples, then the strongest effects) with why."""
+    out = {}
     for sel in selections:
-        for neuron, why in sel.neurons:
-            key = (sel.layer, neuron)
-            entry: dict = {"layer": sel.layer, "neuron": neuron, "why": why}
-            row = neurons.loc[key] if neurons is not None and key in neurons.index else None
-            entry["excluded"] = str(row["exclusion_reason"]) if row is not None else ""
-            entry["m"] = [_num(row[c]) if row is not None else None for c, _ in metrics]
-            cl = clusters.get(key)
-            entry["clusters"] = [] if cl is None else [
-                [int(r.cluster), str(r.name), int(r.size), _num(r.mean_activation)]
-                for r in cl.sort_values("cluster").itertuples(index=False)
-            ]
-            tk = by_neuron.get(key)
-            if tk is None:
-                tk = pd.DataFrame(columns=["token"])
-            left = tk["context_left"] if "context_left" in tk else [""] * len(tk)
-            right = tk["context_right"] if "context_right" in tk else [""] * len(tk)
-            entry["tok"] = [strings(t) for t in tk["token"]]
-            entry["act"] = [_num(x) for x in tk.get("mean_activation", [])]
-            entry["cnt"] = [_num(x) for x in tk.get("count", [])]
-            entry["cl"] = [_num(x) for x in tk.get("cluster", [])]
-            entry["seg"] = [_num(x) for x in tk.get("segment", [])]
-            entry["fine"] = [_num(x) for x in tk.get("fine_segment", [])]
-            entry["ctx"] = [[strings(_clip_left(a)), strings(_clip_right(b))]
-                            for a, b in zip(left, right, strict=True)]
-            out_neurons.append(entry)
-    return {
-        "version": 1,
-        "layers": [s.layer for s in selections],
-        "included": {str(s.layer): {"embedded": len(s.neurons), "total": s.total,
-                                    "why": _count_reasons(s)} for s in selections},
-        "effect": EFFECT,
-        "metrics": [[c, label] for c, label in metrics],
-        "palette": palette,
-        "strings": strings.items,
-        "neurons": out_neurons,
-    }
-
-
-def _count_reasons(sel: Selection) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for _, why in sel.neurons:
-        counts[why] = counts.get(why, 0) + 1
-    return counts
+        shown = [[n, why] for n, why in sel.neurons if why in ("example", "strongest")]
+        out[str(sel.layer)] = (shown or [[n, why] for n, why in sel.neurons])[:PICKS_PER_LAYER]
+    return out
 
 
 def script_json(obj: dict) -> str:

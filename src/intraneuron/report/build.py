@@ -1,7 +1,8 @@
 """`build_report`: the PNG figures and one self-contained HTML page.
 
 The page must open from disk with no network: figures are embedded as base64 data URIs, CSS
-and JS are inlined from `assets/`, and the neuron browser's data sits in a JSON script tag.
+and JS are inlined from `assets/`, and the neuron browser's data are script files in a folder
+beside the page, loaded on demand by `<script>` tags (see `browser`).
 The markup is in `templates/` (Jinja2, autoescaped); this module makes the figures and gathers
 what the templates show. The HTML is written to a temporary sibling and renamed, so a failed
 build leaves no half file.
@@ -13,15 +14,14 @@ import base64
 import logging
 from importlib import resources
 from pathlib import Path
+from urllib.parse import quote
 
 from ..h5io import atomic_path
-from . import ablation, browser, figures, render
-from .data import ReportData, example_neurons, load
+from . import ablation, browser, figures, meta, pages, render
+from .data import EFFECT, ReportData, example_neurons, load
 from .methods import methods_html
 
 log = logging.getLogger("intraneuron")
-
-LARGE_MB = 50  # above this the page gets slow to open and to share
 
 EXAMPLE_LABELS = {"strongest": "strongest effect", "typical": "typical effect",
                   "other": "example"}
@@ -44,13 +44,18 @@ def _asset(name: str) -> str:
 
 
 def _figure(path: Path) -> dict:
-    """What the `figure` macro needs: id, data URI and width in CSS pixels (the figure's size
-    in inches at 96 px per inch, so text in every figure appears at the same size)."""
+    """What the `figure` macro needs: id, data URI, width in CSS pixels (the figure's size in
+    inches at 96 px per inch, so text in every figure appears at the same size) and the links
+    to its PNG and SVG files (relative to the page: the figures folder is its sibling)."""
     png = path.read_bytes()
     width_px = int.from_bytes(png[16:20], "big")  # IHDR width of the PNG
+    folder = quote(path.parent.name)
     return {"id": "fig-" + path.stem.replace("_", "-"),
             "uri": "data:image/png;base64," + base64.b64encode(png).decode("ascii"),
-            "width": round(width_px * 96 / figures.DPI)}
+            "width": round(width_px * 96 / figures.DPI),
+            "png": f"{folder}/{quote(path.name)}",
+            "svg": f"{folder}/{quote(path.stem)}.svg" if path.with_suffix(".svg").exists()
+            else None}
 
 
 def _figures(data: ReportData, out: Path) -> dict:
@@ -95,59 +100,71 @@ def _examples(data: ReportData, out: Path,
     return layers
 
 
-def _browser(data: ReportData, selections: list[browser.Selection], payload: dict) -> dict:
-    seed = data.config["analysis"]["seed"]
-    lines = []
-    for sel in selections:
-        why = payload["included"][str(sel.layer)]["why"]
-        if "all" in why:
-            detail = "all of them"
-        else:
-            bits = []
-            if why.get("example"):
-                bits.append(f"{why['example']} example neurons")
-            if why.get("strongest"):
-                bits.append(f"the {why['strongest']} with the largest top-segment homogeneity z")
-            if why.get("sample"):
-                bits.append(f"{why['sample']} sampled at random (seed {seed})")
-            detail = ", ".join(bits)
-        lines.append({"layer": sel.layer, "embedded": len(sel.neurons), "total": sel.total,
-                      "detail": detail})
-    return {"budget": data.config["report"]["browser_neurons"], "lines": lines,
-            "json": browser.script_json(payload)}
+def _browser(data: ReportData, selections: list[browser.Selection], manifest: dict) -> dict:
+    """What the browser section says and the manifest JSON the page embeds."""
+    lines = [{"layer": sel.layer, "total": sel.total,
+              "files": len(manifest["blocks"].get(str(sel.layer), []))} for sel in selections]
+    page = {"version": 2, "layers": manifest["layers"], "blocks": manifest["blocks"],
+            "index": manifest["index"], "ids": manifest["ids"], "metrics": manifest["metrics"],
+            "palette": figures.CLUSTER_PALETTE, "effect": EFFECT,
+            "picks": browser.picks(selections), "wordpiece": browser.wordpiece(data)}
+    size = manifest["bytes"]
+    return {"lines": lines, "per_file": browser.NEURONS_PER_FILE,
+            "size": f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.0f} kB",
+            "json": browser.script_json(page)}
+
+
+def _clean(folder: Path, patterns: tuple[str, ...]) -> None:
+    """Empty a directory output of its earlier files (no foreign or stale files in it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for pattern in patterns:
+        for stale in folder.glob(pattern):
+            stale.unlink()
+
+
+def _header(data: ReportData, html_path: str, site: dict | None) -> dict:
+    """Title, model, control banner, links and build stamp of a model page."""
+    name = Path(html_path).stem
+    model = data.extraction.get("model_id") or data.config["model"]["id"]
+    links = pages.model_links(name, html_path, site)
+    return {"title": data.config["report"]["title"], "name": name, "model": model,
+            "control": pages.control(name, data.config, links),
+            "links": links["nav"], "stamp": meta.stamp(data.config_hash),
+            "layers": ", ".join(str(x) for x in data.layer_ids)}
 
 
 def build_report(inputs: dict[str, str], html_path: str, figures_dir: str, config: dict,
-                 config_hash: str) -> None:
-    """Write the figures into `figures_dir` and the self-contained report to `html_path`."""
-    data = load(inputs, config, config_hash)
-    out = Path(figures_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob("*.png"):  # the directory is this rule's output: no foreign files
-        stale.unlink()
+                 config_hash: str, data_dir: str | None = None,
+                 site: dict | None = None) -> None:
+    """Write the figures into `figures_dir`, the neuron browser's data files and the tables as
+    CSV into `data_dir` (default: `<page>_data` beside the page) and the page to `html_path`.
+
+    `site` ({"models": {name: {"id", "weights"}}, "overview": path, "rules": [rule names]})
+    links the page to the overview and to its random-weights twin or trained model, and names
+    the workflow's rules for the stage times.
+    """
+    data = load(inputs, config, config_hash, (site or {}).get("rules"))
+    page, out = Path(html_path), Path(figures_dir)
+    data_out = Path(data_dir) if data_dir else page.with_name(page.stem + "_data")
+    _clean(out, ("*.png", "*.svg"))
+    _clean(data_out, ("*.js", "*.csv"))
     examples = {layer: example_neurons(data, layer) for layer in data.layer_ids}
     ablated = ablation.section(data, out)
     if ablated is not None:
         ablated["figure"] = _figure(ablated["figure"])
     selections = browser.select(data, {k: [n for n, _ in v] for k, v in examples.items()})
-    payload = browser.payload(data, selections, figures.CLUSTER_PALETTE)
+    manifest = browser.write_data(data, data_out, browser.relative_href(data_out, page))
     html = render.render(
-        "page.html", sections=_sections(ablated is not None),
-        title=data.config["report"]["title"],
-        model=data.extraction.get("model_id") or data.config["model"]["id"],
-        layers=", ".join(str(x) for x in data.layer_ids), config_hash=data.config_hash,
+        "page.html", sections=_sections(ablated is not None), **_header(data, html_path, site),
         css=_asset("report.css"), js=_asset("browser.js"), summary=render.summary(data),
         methods=methods_html(data.config), results=render.results(data),
         k=data.config["core_tokens"]["k"], figures=_figures(data, out),
         openai=render.openai(data) if data.openai is not None else None,
         ablation=ablated, examples=_examples(data, out, examples),
-        browser=_browser(data, selections, payload),
-        provenance=render.provenance(data))
+        browser=_browser(data, selections, manifest), provenance=render.provenance(data),
+        csv_links=pages.write_csv(render.csv_tables(data), data_out, page), cite=meta.citation())
     with atomic_path(html_path) as tmp:
         Path(tmp).write_text(html, encoding="utf-8")
-    size_mb = len(html.encode()) / 1e6
-    log.info("report: %s (%.1f MB, %d neurons in the browser), %d figures in %s", html_path,
-             size_mb, len(payload["neurons"]), len(list(out.glob("*.png"))), out)
-    if size_mb > LARGE_MB:
-        log.warning("the report is %.0f MB; lower report.browser_neurons (now %s) for a lighter "
-                    "page", size_mb, data.config["report"]["browser_neurons"])
+    log.info("report: %s (%.1f MB; neuron browser data %.1f MB in %s), %d figures in %s",
+             html_path, len(html.encode()) / 1e6, manifest["bytes"] / 1e6, data_out,
+             len(list(out.glob("*.png"))), out)

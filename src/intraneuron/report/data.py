@@ -92,9 +92,10 @@ def _read_parquet(path: str | None) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def load(inputs: dict[str, str], config: dict, config_hash: str) -> ReportData:
+def load(inputs: dict[str, str], config: dict, config_hash: str,
+         rules: list[str] | None = None) -> ReportData:
     """The run's tables, with `config` completed by the schema's defaults (the only place the
-    report's defaults come from)."""
+    report's defaults come from); `rules` are the workflow's rule names (for stage times)."""
     config = with_defaults(config)
     frames = {name: _read_parquet(inputs.get(name)) for name in TABLES}
     tokens_path = inputs.get("tokens")
@@ -124,7 +125,7 @@ def load(inputs: dict[str, str], config: dict, config_hash: str) -> ReportData:
         segments=real["segments"][0], clusters=real["clusters"][0],
         controls=real["neurons"][1], control_segments=real["segments"][1], tokens=tokens,
         config=config, config_hash=config_hash, extraction=extraction,
-        table_provenance=provenance, stage_times=_stage_times(inputs.get("benchmarks") or []),
+        table_provenance=provenance, stage_times=_stage_times(inputs.get("benchmarks") or [], set(rules or [])),
         openai=openai,
         openai_meta=openai_meta,
         ablation=_optional(inputs, "ablation"),
@@ -145,12 +146,40 @@ def _split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame[real].reset_index(drop=True), frame[~real].reset_index(drop=True)
 
 
-def _stage_times(paths: list[str]) -> pd.DataFrame:
-    """Stage times from the benchmark files the report rule declares as inputs."""
-    from ..pipeline import stage_times
+def rule_of(path: Path, rules: set[str] | None) -> str:
+    """The rule a benchmark file belongs to. Benchmarks are laid out as
+    `benchmarks/<model>/[<variant>/]<rule>[/<wildcards>...].tsv`, so the rule is the last part of
+    the path (file stem included) that names a rule of the workflow; other parts are wildcard
+    values (variants, core-token settings, proxies, shards). Without the rule names, the file's
+    folder, or its stem directly under `benchmarks`."""
+    parts = [*path.parent.parts, path.stem]
+    if rules:
+        found = next((p for p in reversed(parts) if p in rules), None)
+        if found:
+            return found
+    return path.stem if path.parent.name == "benchmarks" else path.parent.name
 
+
+def stage_times(paths: list[str], rules: set[str] | None = None) -> pd.DataFrame:
+    """Wall time (summed over a rule's jobs) and peak memory per rule from Snakemake's
+    benchmark files (`s` and `max_rss` in MB, last repeat)."""
+    rows = []
+    for path in map(Path, sorted(paths)):
+        frame = pd.read_csv(path, sep="\t")
+        rows.append({"rule": rule_of(path, rules), "jobs": 1, "wall_s": float(frame["s"].iloc[-1]),
+                     "max_rss_mb": float(pd.to_numeric(frame["max_rss"],
+                                                       errors="coerce").iloc[-1])})
+    if not rows:
+        return pd.DataFrame(columns=["rule", "jobs", "wall_s", "max_rss_mb"])
+    out = pd.DataFrame(rows).groupby("rule", sort=False).agg(
+        jobs=("jobs", "sum"), wall_s=("wall_s", "sum"), max_rss_mb=("max_rss_mb", "max"))
+    return out.reset_index()
+
+
+def _stage_times(paths: list[str], rules: set[str] | None) -> pd.DataFrame:
+    """Stage times from the benchmark files the report rule declares as inputs."""
     try:
-        return stage_times([str(p) for p in paths])
+        return stage_times([str(p) for p in paths], rules)
     except Exception as exc:  # a half-written benchmark file must not stop the report
         log.warning("could not read stage times from %d benchmark files: %s", len(paths), exc)
         return pd.DataFrame(columns=["rule", "jobs", "wall_s", "max_rss_mb"])

@@ -61,8 +61,11 @@ def _new(width: float, height: float) -> Figure:
 
 
 def _save(fig: Figure, directory: Path, name: str) -> Path:
+    """The figure as PNG (embedded in the page) and as SVG beside it (for papers); the PNG's
+    path is returned."""
     path = directory / f"{name}.png"
     fig.savefig(path, dpi=DPI, metadata={"Software": None})
+    fig.savefig(path.with_suffix(".svg"), metadata={"Date": None, "Creator": None})
     return path
 
 
@@ -389,3 +392,34 @@ def example_neuron(tokens: pd.DataFrame, clusters: pd.DataFrame, layer: int, neu
                   fontsize=7.5, title="cluster (most central tokens)", title_fontsize=8)
         ax.set_title(f"Layer {layer}, neuron {neuron}: {subtitle}", loc="left")
         return _save(fig, out, f"example_L{layer}_N{neuron}")
+
+
+KIND_PASS = [("pass_neuron", "neurons", "#1f4e79"), ("pass_shuffled", "shuffled", "#bab0ac"),
+             ("pass_surrogate", "linear surrogate", "#f28e2b"),
+             ("pass_random_direction", "random direction", "#59a14f")]
+
+
+def pass_rates_by_kind(criteria: dict[str, pd.DataFrame], out: Path) -> Path:
+    """One panel per model: each criterion's pass rate (mean over layers) on real neurons beside
+    each control kind, so a criterion that controls pass as often as neurons shows at a glance."""
+    shown = {name: frame for name, frame in criteria.items() if frame is not None and len(frame)}
+    with mpl.rc_context(STYLE):
+        fig = _new(9.6, 1.2 + 2.1 * max(len(shown), 1))
+        axes = fig.subplots(max(len(shown), 1), 1, squeeze=False)[:, 0]
+        if not shown:
+            _empty(axes[0], "no criteria table")
+            return _save(fig, out, "pass_rates_by_kind")
+        for ax, (name, frame) in zip(axes, shown.items(), strict=True):
+            means = frame.groupby("criterion", sort=True).mean(numeric_only=True)
+            kinds = [(c, label, colour) for c, label, colour in KIND_PASS if c in means]
+            width = 0.8 / max(len(kinds), 1)
+            x = np.arange(len(means))
+            for j, (col, label, colour) in enumerate(kinds):
+                ax.bar(x + (j - (len(kinds) - 1) / 2) * width, means[col].to_numpy(float), width,
+                       color=colour, label=label)
+            ax.set_xticks(x, list(means.index))
+            ax.set_ylim(0, 1)
+            ax.set_ylabel("share passing")
+            ax.set_title(name, loc="left", fontsize=10)
+        axes[0].legend(loc="upper right", ncols=len(KIND_PASS), fontsize=8)
+        return _save(fig, out, "pass_rates_by_kind")

@@ -57,92 +57,132 @@ def segment_cut_text(a: dict) -> str:
     return "of equal size by rank"
 
 
-def methods_html(config: dict) -> str:
-    from ..config import with_defaults
+def proxy_text(a: dict) -> str:
+    if a["proxy"] == "sentence_model":
+        return (f"the cosine similarity of each token's text embedded by the sentence model "
+                f"{_v(a.get('sentence_model'))}")
+    if a["proxy"] == "wordnet":
+        return ("shared membership in WordNet 3.0's supersenses (lexicographer files, "
+                "human-curated categories) of the token's word; tokens that are not WordNet "
+                "words have no vector, and neurons with too few that are (below "
+                f"{_v(a['min_proxy_coverage'])} of their core tokens) are excluded")
+    return "the cosine similarity of the model's own input token embeddings"
 
-    config = with_defaults(config)
-    model, core, a = config["model"], config["core_tokens"], config["analysis"]
+
+def cluster_count_text(a: dict) -> str:
+    if a["n_clusters"] != "auto":
+        return f"a fixed number of {_v(a['n_clusters'])} clusters"
+    if a["cluster_selection"] == "distance_threshold":
+        return (f"cutting the dendrogram at cosine distance {_v(a['distance_threshold'])}, "
+                f"clamped to {_v(a['min_clusters'])}–{_v(a['max_clusters'])} clusters")
+    return (f"the number of clusters between {_v(a['min_clusters'])} and "
+            f"{_v(a['max_clusters'])} with the highest mean silhouette (cosine distance)")
+
+
+def model_paragraph(config: dict) -> str:
+    model = config["model"]
     layers = ", ".join(str(x) for x in config.get("layers", []))
     n_neurons = config.get("n_neurons")
     neurons = (f"The first {_v(n_neurons)} MLP neurons" if n_neurons else "All MLP neurons")
     revision = f" at revision {_v(model['revision'])}" if model.get("revision") else ""
-    if a["proxy"] == "sentence_model":
-        proxy = (f"the cosine similarity of each token's text embedded by the sentence model "
-                 f"{_v(a.get('sentence_model'))}")
-    elif a["proxy"] == "wordnet":
-        proxy = ("shared membership in WordNet 3.0's supersenses (lexicographer files, "
-                 "human-curated categories) of the token's word; tokens that are not WordNet "
-                 "words have no vector, and neurons with too few that are (below "
-                 f"{_v(a['min_proxy_coverage'])} of their core tokens) are excluded")
-    else:
-        proxy = "the cosine similarity of the model's own input token embeddings"
     weights = (f" with <strong>random weights</strong> (the architecture's own initialisation, "
                f"seed {_v(model['init_seed'])}): a control, not a trained model"
                if model.get("weights") == "random" else "")
-    if a["n_clusters"] != "auto":
-        count = f"a fixed number of {_v(a['n_clusters'])} clusters"
-    elif a["cluster_selection"] == "distance_threshold":
-        count = (f"cutting the dendrogram at cosine distance {_v(a['distance_threshold'])}, "
-                 f"clamped to {_v(a['min_clusters'])}–{_v(a['max_clusters'])} clusters")
-    else:
-        count = (f"the number of clusters between {_v(a['min_clusters'])} and "
-                 f"{_v(a['max_clusters'])} with the highest mean silhouette (cosine distance)")
-    special = ("special tokens excluded" if core["exclude_special"]
-               else "special tokens allowed")
-    paragraphs = [
-        f"<strong>Model and neurons.</strong> {neurons} of layer(s) {_v(layers)} of "
-        f"{_v(model.get('id', ''))}{revision}{weights} (architecture {_v(model['architecture'])}, "
-        f"compute dtype {_v(model['dtype'])}). A neuron's activation is its value "
-        f"after the MLP's non-linearity (the input of the MLP's output projection).",
-        f"<strong>Corpus.</strong> {corpus_text(config['corpus'])}. For every "
-        f"neuron and token type the mean and maximum activation over all occurrences are "
-        f"accumulated exactly while the corpus is streamed through the model.",
-        f"<strong>Core tokens.</strong> A neuron's {_v(core['k'])} core tokens are the "
-        f"token types with the highest mean activation among those occurring at least "
-        f"{_v(core['min_count'])} times ({special}), ranked from the highest (rank 0) in "
-        f"float64, ties in a random order seeded per neuron (never by token id, whose order "
-        f"is the vocabulary's). A neuron whose core tokens tie in more than "
-        f"{_v(a['max_tied_share'])} of cases (among themselves or with a type left out of the "
-        f"core set) is excluded from every claim and counted in the summary. Each core token "
-        f"keeps the context of its maximally activating occurrence "
-        f"({_v(core['context_tokens'])} tokens on each side).",
-        f"<strong>Top-down: categorical clusters.</strong> Categorical proximity is {proxy}. "
-        f"Core tokens are clustered by {clustering_text(a, count)}. Clusters are numbered "
-        f"by decreasing mean activation (cluster 0 = most activating) and named by their "
-        f"{_v(a['cluster_name_tokens'])} most central tokens.",
-        f"<strong>Bottom-up: activation segments.</strong> {selectivity_text(a)}The ranking "
-        f"is cut into {_v(a['n_segments'])} coarse segments and {_v(a['fine_segments'])} fine "
-        f"segments (segment 0 = highest activations), {segment_cut_text(a)}. A segment's "
-        f"homogeneity is the mean pairwise cosine similarity of its tokens.",
-        f"<strong>Statistics.</strong> Each neuron's ranking is compared with "
-        f"{_v(a['permutations'])} random permutations of its own core tokens (seed "
-        f"{_v(a['seed'])}, one stream per neuron) and with {_v(a['geometry_surrogates'])} "
-        f"geometry surrogates (Moran spectral randomizations of its order over the proxy "
-        f"similarity of its core tokens, which keep the order's smoothness in the proxy "
-        f"space). Every per-neuron statistic (segment homogeneity, its "
-        f"slope over segments, the top segment's margin over the others and its excess over "
-        f"the trend of the others, adjusted mutual information (AMI) of segments and clusters, "
-        f"runs of cluster labels, Kruskal-Wallis H of activation rank across clusters with "
-        f"effect size ε² = H / (n − 1), and the Spearman correlation of cluster mean rank with "
-        f"distinctness standardised against its null) is computed for every permutation by "
-        f"the same code, and its one-sided permutation p-value is exact. Homogeneity is also "
-        f"computed on the double-centred similarity (each token's mean similarity to the core "
-        f"set removed), so that a segment of typical tokens is not mistaken for a category.",
-        f"<strong>Controls.</strong> Beside every neuron, through the same code: its core "
-        f"tokens in a random order (shuffled: noise), ranked by a leave-one-out ridge "
-        f"read-out of their embeddings fitted to the neuron's activations (linear surrogate: "
-        f"what the embedding geometry reproduces), and for every "
-        f"{_v(a['random_direction_every'])}th neuron a pseudo-neuron made of the top "
-        f"{_v(core['k'])} eligible token types along a random direction of the embedding "
-        f"space (random direction). Enabled: {_v(', '.join(a['controls']) or 'none')}.",
-        f"<strong>Claims.</strong> Each claim is a list of criteria; each criterion is a "
-        f"per-neuron test with a stated pass rule (α = {_v(a['alpha'])}; a weak relation "
-        f"means an AMI below {_v(a['weak_ami_max'])}; interleaved means an interleaving index "
-        f"of at least {_v(a['interleaving_min'])}). A criterion holds at level "
-        f"<em>exists</em> when real neurons pass it more often than α (one-sided binomial "
-        f"test) and <em>beyond geometry</em> when they also pass it more often than their "
-        f"linear surrogates (exact paired test) and than random-direction pseudo-neurons "
-        f"(Fisher's exact test). Layer-level numbers carry bootstrap 95% intervals over "
-        f"neurons ({_v(a['bootstrap'])} resamples).",
-    ]
-    return "\n".join(f"<p>{p}</p>" for p in paragraphs)
+    return (f"<strong>Model and neurons.</strong> {neurons} of layer(s) {_v(layers)} of "
+            f"{_v(model.get('id', ''))}{revision}{weights} (architecture "
+            f"{_v(model['architecture'])}, compute dtype {_v(model['dtype'])}). A neuron's "
+            f"activation is its value after the MLP's non-linearity (the input of the MLP's "
+            f"output projection).")
+
+
+def corpus_paragraph(config: dict) -> str:
+    return (f"<strong>Corpus.</strong> {corpus_text(config['corpus'])}. For every neuron and "
+            f"token type the mean and maximum activation over all occurrences are accumulated "
+            f"exactly while the corpus is streamed through the model.")
+
+
+def core_paragraph(config: dict) -> str:
+    core, a = config["core_tokens"], config["analysis"]
+    special = "special tokens excluded" if core["exclude_special"] else "special tokens allowed"
+    return (f"<strong>Core tokens.</strong> A neuron's {_v(core['k'])} core tokens are the "
+            f"token types with the highest mean activation among those occurring at least "
+            f"{_v(core['min_count'])} times ({special}), ranked from the highest (rank 0) in "
+            f"float64, ties in a random order seeded per neuron (never by token id, whose order "
+            f"is the vocabulary's). A neuron whose core tokens tie in more than "
+            f"{_v(a['max_tied_share'])} of cases (among themselves or with a type left out of "
+            f"the core set) is excluded from every claim and counted in the summary. Each core "
+            f"token keeps the context of its maximally activating occurrence "
+            f"({_v(core['context_tokens'])} tokens on each side).")
+
+
+def clusters_paragraph(config: dict) -> str:
+    a = config["analysis"]
+    return (f"<strong>Top-down: categorical clusters.</strong> Categorical proximity is "
+            f"{proxy_text(a)}. Core tokens are clustered by "
+            f"{clustering_text(a, cluster_count_text(a))}. Clusters are numbered by decreasing "
+            f"mean activation (cluster 0 = most activating) and named by their "
+            f"{_v(a['cluster_name_tokens'])} most central tokens.")
+
+
+def segments_paragraph(config: dict) -> str:
+    a = config["analysis"]
+    return (f"<strong>Bottom-up: activation segments.</strong> {selectivity_text(a)}The ranking "
+            f"is cut into {_v(a['n_segments'])} coarse segments and {_v(a['fine_segments'])} "
+            f"fine segments (segment 0 = highest activations), {segment_cut_text(a)}. A "
+            f"segment's homogeneity is the mean pairwise cosine similarity of its tokens.")
+
+
+def statistics_paragraph(config: dict) -> str:
+    a = config["analysis"]
+    return (f"<strong>Statistics.</strong> Each neuron's ranking is compared with "
+            f"{_v(a['permutations'])} random permutations of its own core tokens (seed "
+            f"{_v(a['seed'])}, one stream per neuron) and with {_v(a['geometry_surrogates'])} "
+            f"geometry surrogates (Moran spectral randomizations of its order over the proxy "
+            f"similarity of its core tokens, which keep the order's smoothness in the proxy "
+            f"space). Every per-neuron statistic (segment "
+            f"homogeneity, its slope over segments, the top segment's margin over the others "
+            f"and its excess over the trend of the others, adjusted mutual information (AMI) of "
+            f"segments and clusters, runs of cluster labels, Kruskal-Wallis H of activation rank "
+            f"across clusters with effect size ε² = H / (n − 1), and the Spearman correlation of "
+            f"cluster mean rank with distinctness standardised against its null) is computed for "
+            f"every permutation by the same code, and its one-sided permutation p-value is "
+            f"exact. Homogeneity is also computed on the double-centred similarity (each "
+            f"token's mean similarity to the core set removed), so that a segment of typical "
+            f"tokens is not mistaken for a category.")
+
+
+def controls_paragraph(config: dict) -> str:
+    a, core = config["analysis"], config["core_tokens"]
+    return (f"<strong>Controls.</strong> Beside every neuron, through the same code: its core "
+            f"tokens in a random order (shuffled: noise), ranked by a leave-one-out ridge "
+            f"read-out of their embeddings fitted to the neuron's activations (linear "
+            f"surrogate: what the embedding geometry reproduces), and for every "
+            f"{_v(a['random_direction_every'])}th neuron a pseudo-neuron made of the top "
+            f"{_v(core['k'])} eligible token types along a random direction of the embedding "
+            f"space (random direction). Enabled: {_v(', '.join(a['controls']) or 'none')}.")
+
+
+def claims_paragraph(config: dict) -> str:
+    a = config["analysis"]
+    return (f"<strong>Claims.</strong> Each claim is a list of criteria; each criterion is a "
+            f"per-neuron test with a stated pass rule (α = {_v(a['alpha'])}; a weak relation "
+            f"means an AMI below {_v(a['weak_ami_max'])}; interleaved means an interleaving "
+            f"index of at least {_v(a['interleaving_min'])}). A criterion holds at level "
+            f"<em>exists</em> when real neurons pass it more often than α (one-sided binomial "
+            f"test) and <em>beyond geometry</em> when they also pass it more often than their "
+            f"linear surrogates (exact paired test) and than random-direction pseudo-neurons "
+            f"(Fisher's exact test). Layer-level numbers carry bootstrap 95% intervals over "
+            f"neurons ({_v(a['bootstrap'])} resamples).")
+
+
+PARAGRAPHS = (model_paragraph, corpus_paragraph, core_paragraph, clusters_paragraph,
+              segments_paragraph, statistics_paragraph, controls_paragraph, claims_paragraph)
+
+
+def methods_html(config: dict) -> str:
+    """The Methods section: one paragraph per stage, each written from its config section
+    (with the schema's defaults filled in)."""
+    from ..config import with_defaults
+
+    config = with_defaults(config)
+    return "\n".join(f"<p>{paragraph(config)}</p>" for paragraph in PARAGRAPHS)

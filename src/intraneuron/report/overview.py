@@ -10,6 +10,7 @@ written atomically.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 from dataclasses import dataclass, field
@@ -20,13 +21,16 @@ from urllib.parse import quote
 import pandas as pd
 
 from ..analysis.robustness import PAPER
+from ..config import subset_hash
 from ..h5io import atomic_path
-from . import render
+from . import figures, findings, meta, render
+from .pages import href, twin, write_csv
 
 log = logging.getLogger("intraneuron")
 
-SECTIONS = {"models": "Models side by side", "robustness": "Robustness across variants",
-            "ablation": "Ablation", "reports": "Model reports"}  # fmt: skip
+SECTIONS = {"findings": "What this run found", "models": "Models side by side",
+            "robustness": "Robustness across variants", "ablation": "Ablation",
+            "reports": "Model reports", "cite": "How to cite"}  # fmt: skip
 # (metric summarised in layers.parquet, label); a metric without _lo/_hi is a share
 HEADLINE = [("top_coarse_z", "top-segment homogeneity z"),
             ("kw_epsilon2", "Kruskal-Wallis ε²"),
@@ -46,6 +50,7 @@ class ModelVariant:
     claims: pd.DataFrame
     layers: pd.DataFrame
     settings: dict = field(default_factory=dict)
+    criteria: pd.DataFrame | None = None  # the criteria table, for the pass-rate figure
 
 
 def _asset(name: str) -> str:
@@ -82,11 +87,9 @@ def _verdict_rows(claims: pd.DataFrame, claim_ids: list[int],
 
 def _twin_name(name: str, models: dict) -> str | None:
     """The random-weights control of a pretrained model: a random model with the same id."""
-    info = models.get(name, {})
-    if info.get("weights", "pretrained") == "random":
+    if models.get(name, {}).get("weights", "pretrained") == "random":
         return None
-    return next((other for other, o in models.items()
-                 if o.get("weights") == "random" and o.get("id") == info.get("id")), None)
+    return twin(name, models)
 
 
 def _random_twin(name: str, models: dict, runs: list[ModelVariant]) -> tuple | None:
@@ -221,14 +224,39 @@ def _hrefs(models: dict, pages: dict[str, str] | None, html_path: str) -> dict[s
     return hrefs
 
 
+def _files(runs: list[ModelVariant], models: dict, matrix: pd.DataFrame,
+           summary: pd.DataFrame, html_path: str, files_dir: str | None) -> dict:
+    """The overview's figure (PNG embedded, SVG beside it) and its tables as CSV, written into
+    `files_dir` (default: `<page>_files` beside the page)."""
+    page = Path(html_path)
+    out = Path(files_dir) if files_dir else page.with_name(page.stem + "_files")
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in [*out.glob("*.csv"), *out.glob("*.png"), *out.glob("*.svg")]:
+        stale.unlink()
+    paper = {m: _paper_run(runs, m) for m in models if _paper_run(runs, m) is not None}
+    criteria = {m: r.criteria for m, r in paper.items() if r.criteria is not None}
+    fig = figures.pass_rates_by_kind(criteria, out) if criteria else None
+    claims = pd.concat([r.claims.assign(model=r.model, variant=r.variant) for r in runs]
+                       or [pd.DataFrame()], ignore_index=True)
+    csv = write_csv({"claims": claims, "robustness": matrix,
+                           "robustness_summary": summary}, out, page)
+    return {"csv": csv, "figure": None if fig is None else {
+        "uri": "data:image/png;base64," + base64.b64encode(fig.read_bytes()).decode("ascii"),
+        "png": href(fig, page), "svg": href(fig.with_suffix(".svg"), page),
+        "id": "fig-pass-rates", "width": round(int.from_bytes(fig.read_bytes()[16:20], "big")
+                                               * 96 / figures.DPI)}}
+
+
 def overview_html(runs: list[ModelVariant], matrix: pd.DataFrame, summary: pd.DataFrame,
                   models: dict, config: dict, html_path: str = "report/index.html",
                   ablation: dict[str, pd.DataFrame] | None = None,
-                  pages: dict[str, str] | None = None) -> str:
-    """The overview page as a string (see `build_overview`)."""
+                  pages: dict[str, str] | None = None, files: dict | None = None) -> str:
+    """The overview page as a string (see `build_overview`); `files` are the figure and CSV
+    links `_files` wrote (None: the page offers none)."""
     hrefs = _hrefs(models, pages, html_path)
     ablation_blocks = _ablation(ablation or {}, models)
     sections = {k: v for k, v in SECTIONS.items() if k != "ablation" or ablation_blocks}
+    paper = {m: _paper_run(runs, m).claims for m in models if _paper_run(runs, m) is not None}
     return render.render(
         "overview.html", sections=sections,
         title=config.get("report", {}).get("title", "Intra-neuronal attention"),
@@ -236,20 +264,25 @@ def overview_html(runs: list[ModelVariant], matrix: pd.DataFrame, summary: pd.Da
         robustness=_robustness(matrix, summary, models), ablation=ablation_blocks,
         reports=[{"name": m, "id": models[m].get("id", ""), "href": hrefs[m],
                   "weights": models[m].get("weights", "pretrained")} for m in models],
+        findings=findings.findings(paper, models), hrefs=hrefs, links=[],
+        files=files,
+        stamp=meta.stamp(subset_hash(config)), cite=meta.citation(),
     )  # fmt: skip
 
 
 def build_overview(runs: list[ModelVariant], matrix: pd.DataFrame, summary: pd.DataFrame,
                    models: dict, html_path: str, config: dict,
                    ablation: dict[str, pd.DataFrame] | None = None,
-                   pages: dict[str, str] | None = None) -> None:
-    """Write the overview to `html_path`.
+                   pages: dict[str, str] | None = None, files_dir: str | None = None) -> None:
+    """Write the overview to `html_path` and its figure and CSV tables into `files_dir`.
 
     `models` maps a model name to {"id", "weights" ('pretrained' or 'random'), "layers"};
     `ablation` maps a model name to its ablation_layers table; `pages` maps a model name to its
     report page, linked relative to `html_path`.
     """
-    html = overview_html(runs, matrix, summary, models, config, html_path, ablation, pages)
+    files = _files(runs, models, matrix, summary, html_path, files_dir)
+    html = overview_html(runs, matrix, summary, models, config, html_path, ablation, pages,
+                         files)
     with atomic_path(html_path) as tmp:
         Path(tmp).write_text(html, encoding="utf-8")
     log.info("overview: %s (%d models, %d runs)", html_path, len(models), len(runs))

@@ -14,13 +14,18 @@ from functools import cache
 import jinja2
 import numpy as np
 import pandas as pd
-import yaml
 
+from . import settings
 from .data import ReportData, openai_by_layer
+
+# Values smaller than this in magnitude are floating-point noise around an exact zero (e.g. an
+# AMI of 5.7e-16 for identical partitions by chance): shown as 0, as the pages state.
+RESOLUTION = 1e-9
 
 
 def fmt(x, digits: int = 3) -> str:
-    """A number for a table cell: '–' for missing, thousands separators, `digits` significant."""
+    """A number for a table cell: '–' for missing, thousands separators, `digits` significant,
+    0 below RESOLUTION."""
     if x is None or x is pd.NA:
         return "–"
     if isinstance(x, (bool, np.bool_)):
@@ -33,35 +38,45 @@ def fmt(x, digits: int = 3) -> str:
         return str(x)  # the template escapes it
     if not math.isfinite(f):
         return "–"
+    if abs(f) < RESOLUTION:
+        return "0"
     if f.is_integer() and abs(f) < 1e15:
         return f"{int(f):,}"
     return f"{f:.{digits}g}"
 
 
-def fmt_p(p) -> str:
+def finite(x) -> float | None:
+    """`x` as a float, or None when it is missing, not a number or not finite."""
     try:
-        f = float(p)
+        f = float(x)
     except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def memory(mb) -> str:
+    """Peak memory from a benchmark's MB: in MB below 1 GB, else in GB."""
+    f = finite(mb)
+    if f is None:
         return "–"
-    if not math.isfinite(f):
+    return f"{f:,.0f} MB" if f < 1024 else f"{f / 1024:.2f} GB"
+
+
+def fmt_p(p) -> str:
+    f = finite(p)
+    if f is None:
         return "–"
     return f"{f:.2g}" if f >= 1e-4 else f"{f:.1e}"
 
 
 def pct(x) -> str:
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return "–"
-    return "–" if not math.isfinite(f) else f"{100 * f:.1f}%"
+    f = finite(x)
+    return "–" if f is None else f"{100 * f:.1f}%"
 
 
 def duration(seconds) -> str:
-    try:
-        s = float(seconds)
-    except (TypeError, ValueError):
-        return "–"
-    if not math.isfinite(s):
+    s = finite(seconds)
+    if s is None:
         return "–"
     if s < 60:
         return f"{s:.1f} s"
@@ -80,7 +95,7 @@ def verdict_class(verdict) -> str:
     return "verdict-mixed"
 
 
-FILTERS = {"fmt": fmt, "fmt_p": fmt_p, "pct": pct, "duration": duration,
+FILTERS = {"fmt": fmt, "fmt_p": fmt_p, "pct": pct, "duration": duration, "memory": memory,
            "verdict_class": verdict_class}
 
 
@@ -177,32 +192,101 @@ LAYER_ROWS = [
 ]
 
 
-def layers_table(data: ReportData) -> dict | None:
-    """Medians with bootstrap intervals, real neurons beside each control kind."""
+def layers_table(data: ReportData) -> list[dict]:
+    """Per layer: medians with bootstrap intervals, real neurons beside each control kind (one
+    table per layer, so that it fits the page's width)."""
     frame = data.layers
     if frame.empty:
-        return None
+        return []
     kinds = [k for k in KIND_LABELS if k in set(frame["kind"])]
-    cols = [(int(layer), kind) for layer in sorted(frame["layer"].unique()) for kind in kinds]
     index = frame.set_index(["layer", "kind"])
-    metrics = [(label, [tuple(index.loc[c, f"{metric}_{s}"] for s in ("median", "lo", "hi"))
-                        for c in cols])
-               for metric, label in LAYER_ROWS if f"{metric}_median" in frame]
-    return {"head": [(layer, KIND_LABELS[kind]) for layer, kind in cols],
-            "counts": [(index.loc[c, "n_neurons"], index.loc[c, "n_excluded"]) for c in cols],
-            "metrics": metrics}
+    out = []
+    for layer in sorted(int(x) for x in frame["layer"].unique()):
+        cols = [(layer, kind) for kind in kinds if (layer, kind) in index.index]
+        metrics = [(label, [tuple(index.loc[c, f"{metric}_{s}"] for s in ("median", "lo", "hi"))
+                            for c in cols])
+                   for metric, label in LAYER_ROWS if f"{metric}_median" in frame]
+        out.append({"layer": layer, "head": [KIND_LABELS[kind] for _, kind in cols],
+                    "counts": [(index.loc[c, "n_neurons"], index.loc[c, "n_excluded"])
+                               for c in cols], "metrics": metrics})
+    return out
+
+
+# Calibration columns in the order shown: (column, label, kind); `interval` columns have _lo and
+# _hi. Other pass rate (pass_*, *_pass) and p-value (*_p) columns the criteria table gains are
+# shown after these, so a new null or control is never dropped from the page.
+CALIBRATION = [
+    ("pass_neuron", "Neurons pass [95% CI]", "interval"),
+    ("null_rate", "Realised null rate", "pct"),
+    ("pass_shuffled", "Shuffled pass", "pct"),
+    ("pass_surrogate", "Surrogate pass", "pct"),
+    ("pass_random_direction", "Random direction pass", "pct"),
+    ("pass_geometry", "Neurons pass geometry test", "pct"),
+    ("smooth_pass", "Linear read-outs pass it", "pct"),
+    ("geometry_p", "p (vs geometry null)", "p"),
+    ("smooth_p", "p (vs read-outs)", "p"),
+    ("vs_surrogate", "Neurons − surrogates [95% CI]", "interval"),
+    ("vs_surrogate_p", "p (vs surrogates)", "p"),
+    ("vs_random_p", "p (vs random directions)", "p"),
+]
+# shown otherwise (the miscalibrated mark, the claims table) or not a calibration number
+HIDDEN = {"noise_excess_p", "calibration_p", "exists_p"}
+
+
+def calibration_columns(crit: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """The calibration table's columns: the known ones present, then any other pass rate or
+    p-value column the criteria table has (e.g. a new control kind or null)."""
+    known = [c for c in CALIBRATION if c[0] in crit]
+    names = {c[0] for c in CALIBRATION} | HIDDEN
+    extra = [(c, c.removeprefix("pass_").removesuffix("_pass").replace("_", " ") + " pass",
+              "pct") for c in crit.columns if c.startswith("pass_") or c.endswith("_pass")
+             if c not in names and not c.endswith(("_lo", "_hi"))]
+    extra += [(c, "p (" + c.removesuffix("_p").replace("_", " ") + ")", "p")
+              for c in crit.columns if c.endswith("_p") and c not in names]
+    return known + extra
+
+
+def _cell(row: dict, col: str, kind: str) -> tuple[str, str | None]:
+    """(value, interval or None) of one calibration cell, formatted."""
+    if kind == "interval":
+        return pct(row.get(col)), f"[{pct(row.get(col + '_lo'))}, {pct(row.get(col + '_hi'))}]"
+    return (pct(row.get(col)) if kind == "pct" else fmt_p(row.get(col))), None
+
+
+def _miscalibrated(row: dict) -> bool:
+    """The criteria table's own flag, else shuffled controls passing beyond binomial error."""
+    if "miscalibrated" in row:
+        return bool(row["miscalibrated"])
+    p = finite(row.get("noise_excess_p"))
+    return p is not None and p < 0.001
+
+
+def calibration(data: ReportData) -> list[dict]:
+    """Per layer: each criterion's pass rates on neurons and controls, one table per layer so
+    that it fits the page's width."""
+    crit = data.criteria
+    if "role" in crit:  # effect statements do not vote and have no pass rates
+        crit = crit[crit["role"] == "test"]
+    if crit.empty:
+        return []
+    columns = calibration_columns(crit)
+    tables = []
+    for layer, group in crit.sort_values(["claim", "criterion"]).groupby("layer", sort=True):
+        rows = []
+        for c in group.to_dict("records"):
+            rows.append({"criterion": c["criterion"], "name": c.get("name", ""),
+                         "n": c.get("n_neuron"), "miscalibrated": _miscalibrated(c),
+                         "identifiable": bool(c.get("identifiable", True)),
+                         "cells": [_cell(c, col, kind) for col, _, kind in columns]})
+        tables.append({"layer": int(layer), "rows": rows})
+    return [{"head": [label for _, label, _ in columns], **t} for t in tables]
 
 
 def results(data: ReportData) -> dict:
     """The calibration, contrasts and layers tables."""
-    crit = data.criteria
-    calibration = []
-    if not crit.empty:
-        tests = crit[crit["role"] == "test"]
-        calibration = tests.sort_values(["claim", "criterion", "layer"]).to_dict("records")
-    return {"alpha": float(data.config["analysis"]["alpha"]), "calibration": calibration,
+    return {"alpha": float(data.config["analysis"]["alpha"]), "calibration": calibration(data),
             "contrasts": data.contrasts.to_dict("records"), "layers": layers_table(data),
-            "structure": cluster_structure(data)}
+            "structure": cluster_structure(data), "resolution": RESOLUTION}
 
 
 def cluster_structure(data: ReportData) -> list[dict]:
@@ -259,7 +343,7 @@ def provenance(data: ReportData) -> dict:
         "stages": times.to_dict("records") if has_times else None,
         "total": (duration(float(pd.to_numeric(times["wall_s"], errors="coerce").sum()))
                   if has_times else None),
-        "config_yaml": yaml.safe_dump(data.config, sort_keys=False, allow_unicode=True),
+        "config_yaml": settings.as_yaml(data.config),
     }
 
 
@@ -286,3 +370,11 @@ def openai(data: ReportData) -> dict:
         "rows": ([(label, [f(v) for v in summary[col]]) for col, label, f in OPENAI_ROWS]
                  if has else []),
     }
+
+
+def csv_tables(data: ReportData) -> dict[str, pd.DataFrame | None]:
+    """The tables a page offers as CSV downloads, by file name."""
+    return {"claims": data.claims, "criteria": data.criteria, "contrasts": data.contrasts,
+            "layers": data.layers, "neurons": data.neurons, "controls": data.controls,
+            "stage_times": data.stage_times if len(data.stage_times) else None,
+            "openai_overlap": data.openai, "ablation_layers": data.ablation_layers}

@@ -1,22 +1,25 @@
-/* Neuron browser of the intraneuron report: vanilla JS, no network, data from the embedded
- * <script id="browser-data" type="application/json"> (see intraneuron/report/browser.py).
- * Every data string is inserted with textContent, never as HTML. */
+/* Neuron browser of the intraneuron report: vanilla JS, no network. The page embeds a manifest
+ * (<script id="browser-data" type="application/json">, see intraneuron/report/browser.py); every
+ * neuron's data is in a script file beside the page, added as a <script> tag when first needed
+ * (browsers block fetch() of file:// URLs, not script tags). Every data string is inserted with
+ * textContent, never as HTML. */
 (function () {
   "use strict";
 
   var source = document.getElementById("browser-data");
   if (!source) { return; }
   var DATA = JSON.parse(source.textContent);
-  var S = DATA.strings;
   var PALETTE = DATA.palette;
   var SVGNS = "http://www.w3.org/2000/svg";
-  var WHY = {
-    example: "example neuron", strongest: "strongest effect", sample: "random sample",
-    all: "all neurons embedded"
-  };
+  var MIN_BAR = 2;  /* px of the 1000-wide strip: a bar near zero stays visible */
+  var WHY = { example: "example neuron", strongest: "strongest effect", sample: "random sample",
+    all: "" };
 
-  var byKey = new Map();
-  DATA.neurons.forEach(function (n) { byKey.set(n.layer + ":" + n.neuron, n); });
+  var byKey = new Map(), loading = {}, indexes = {};
+  var pickWhy = {};
+  Object.keys(DATA.picks).forEach(function (layer) {
+    DATA.picks[layer].forEach(function (p) { pickWhy[layer + ":" + p[0]] = p[1]; });
+  });
 
   var form = document.getElementById("nb-neuron-form");
   var layerSelect = document.getElementById("nb-layer");
@@ -24,10 +27,41 @@
   var neuronList = document.getElementById("nb-neuron-list");
   var tokenForm = document.getElementById("nb-token-form");
   var tokenInput = document.getElementById("nb-token");
+  var tokenMode = document.getElementById("nb-token-mode");
   var message = document.getElementById("nb-message");
   var results = document.getElementById("nb-results");
   var view = document.getElementById("nb-view");
   var picks = document.getElementById("nb-picks");
+
+  /* the data files call these two functions */
+  window.intraneuronBlock = function (block) {
+    var S = block.strings;
+    block.neurons.forEach(function (n) {
+      n.tok = n.tok.map(function (i) { return S[i]; });
+      n.ctx = n.ctx.map(function (p) { return [S[p[0]], S[p[1]]]; });
+      byKey.set(n.layer + ":" + n.neuron, n);
+    });
+  };
+  window.intraneuronIndex = function (index) { indexes[index.layer] = index; };
+
+  function load(file) {
+    if (!loading[file]) {
+      loading[file] = new Promise(function (resolve, reject) {
+        var tag = document.createElement("script");
+        tag.src = file;
+        tag.onload = resolve;
+        tag.onerror = function () { reject(new Error("could not read " + file)); };
+        document.head.appendChild(tag);
+      });
+    }
+    return loading[file];
+  }
+
+  function blockOf(layer, neuron) {
+    return (DATA.blocks[String(layer)] || []).find(function (b) {
+      return neuron >= b[0] && neuron <= b[1];
+    });
+  }
 
   function h(tag, attrs, children) {
     var node = document.createElement(tag);
@@ -60,9 +94,9 @@
     return (0.299 * r + 0.587 * g + 0.114 * b) > 150 ? "#111" : "#fff";
   }
 
-  function shown(token) {  /* visible label of a token; whitespace-only tokens stay visible */
-    var t = token.trim();
-    return t.length ? t : JSON.stringify(token);
+  function shown(token) {  /* a token as it is: spaces as ␣, newlines as ↵, tabs as ⇥ */
+    return token.replace(/ /g, "\u2423").replace(/\n/g, "\u21b5").replace(/\t/g, "\u21e5") ||
+      "(empty)";
   }
 
   function num(x, digits) {
@@ -74,26 +108,19 @@
   function say(text) { message.textContent = text; }
 
   function fillNeuronList() {
-    var layer = Number(layerSelect.value);
     neuronList.textContent = "";
-    DATA.neurons.forEach(function (n) {
-      if (n.layer === layer) { neuronList.appendChild(h("option", { value: String(n.neuron) })); }
+    (DATA.ids[layerSelect.value] || []).forEach(function (id) {
+      neuronList.appendChild(h("option", { value: String(id) }));
     });
   }
 
   function fillPicks() {
     picks.textContent = "";
-    picks.appendChild(h("div", { cls: "pick-title", text: "Quick picks (example neurons, then the strongest effects):" }));
+    picks.appendChild(h("div", { cls: "pick-title", text: "Suggested neurons (example neurons, then the strongest effects):" }));
     DATA.layers.forEach(function (layer) {
-      var strongest = DATA.neurons.filter(function (n) {
-        return n.layer === layer && (n.why === "strongest" || n.why === "example");
-      }).slice(0, 10);
-      if (!strongest.length) {
-        strongest = DATA.neurons.filter(function (n) { return n.layer === layer; }).slice(0, 10);
-      }
       var row = h("div", { cls: "pick-row" }, [h("span", { cls: "pick-label", text: "Layer " + layer + ":" })]);
-      strongest.forEach(function (n) {
-        row.appendChild(h("a", { href: "#L" + n.layer + "N" + n.neuron, cls: "pick", text: "neuron " + n.neuron }));
+      (DATA.picks[String(layer)] || []).forEach(function (p) {
+        row.appendChild(h("a", { href: "#L" + layer + "N" + p[0], cls: "pick", text: "neuron " + p[0] }));
       });
       picks.appendChild(row);
     });
@@ -116,13 +143,14 @@
       "aria-label": "core tokens by mean activation, coloured by cluster"
     });
     acts.forEach(function (a, i) {
+      var tall = Math.max(Math.abs(y(a) - y(0)), MIN_BAR);
       var bar = svg("rect", {
         x: (i * step + step * 0.08).toFixed(2), width: (step * 0.84).toFixed(2),
-        y: Math.min(y(a), y(0)).toFixed(2), height: Math.max(Math.abs(y(a) - y(0)), 0.5).toFixed(2),
+        y: (a >= 0 ? y(0) - tall : y(0)).toFixed(2), height: tall.toFixed(2),
         fill: colour(n.cl[i]), "data-rank": String(i)
       });
       var title = svg("title", {});
-      title.textContent = "rank " + i + ": " + shown(S[n.tok[i]]) + " — mean activation " +
+      title.textContent = "rank " + i + ": " + shown(n.tok[i]) + " — mean activation " +
         num(n.act[i], 4) + ", cluster " + n.cl[i];
       bar.appendChild(title);
       root.appendChild(bar);
@@ -173,7 +201,7 @@
       var chip = h("button", {
         type: "button", cls: "chip", style: "background:" + c + ";color:" + ink(c),
         title: "rank " + i + ", mean activation " + num(n.act[i], 4) + ", cluster " + n.cl[i],
-        "data-rank": String(i), text: shown(S[t])
+        "data-rank": String(i), text: shown(t)
       });
       chip.addEventListener("click", function () { focusRow(i); });
       box.appendChild(chip);
@@ -191,7 +219,15 @@
   }
 
   function contextCell(left, token, right) {
-    /* the token highlighted in its context; its surrounding whitespace stays unhighlighted */
+    /* the token highlighted in its context; its surrounding whitespace stays unhighlighted.
+     * WordPiece text is joined as words: a '##' piece continues the word before it, any other
+     * piece follows a space. */
+    if (DATA.wordpiece) {
+      var glued = token.indexOf("##") === 0;
+      left = left.replace(/^(\u2026?)##/, "$1");  /* a context that starts inside a word */
+      token = (glued ? "" : (left ? " " : "")) + token.replace(/^##/, "");
+      right = right ? (right.indexOf("##") === 0 ? right.slice(2) : " " + right) : "";
+    }
     var core = token.trim() || token, at = token.indexOf(core);
     return [
       h("span", { cls: "ctx-left", text: left + token.slice(0, at) }),
@@ -205,16 +241,16 @@
     n.clusters.forEach(function (c) { names[c[0]] = c[1]; });
     var body = h("tbody");
     n.tok.forEach(function (t, i) {
-      var ctx = n.ctx[i] || [0, 0];
+      var ctx = n.ctx[i] || ["", ""];
       var c = colour(n.cl[i]);
       body.appendChild(h("tr", { id: "nb-row-" + i }, [
         h("td", { cls: "num", text: String(i) }),
-        h("td", {}, [h("span", { cls: "chip small", style: "background:" + c + ";color:" + ink(c), text: shown(S[t]) })]),
+        h("td", {}, [h("span", { cls: "chip small", style: "background:" + c + ";color:" + ink(c), text: shown(t) })]),
         h("td", { cls: "num", text: num(n.act[i], 4) }),
         h("td", { cls: "num", text: num(n.cnt[i]) }),
         h("td", { text: n.cl[i] + (names[n.cl[i]] ? " · " + names[n.cl[i]] : "") }),
         h("td", { cls: "num", text: n.seg[i] + " / " + n.fine[i] }),
-        h("td", { cls: "context" }, contextCell(S[ctx[0]], S[t], S[ctx[1]]))
+        h("td", { cls: "context" }, contextCell(ctx[0], t, ctx[1]))
       ]));
     });
     var head = h("thead", {}, [h("tr", {}, ["rank", "token", "mean act.", "count", "cluster",
@@ -231,23 +267,11 @@
     return dl;
   }
 
-  function showNeuron(layer, neuron, scroll) {
-    var n = byKey.get(layer + ":" + neuron);
-    view.textContent = "";
-    if (!n) {
-      var inc = DATA.included[String(layer)];
-      say(inc ? "Neuron " + neuron + " of layer " + layer + " is not embedded in this report (" +
-        inc.embedded + " of " + inc.total + " neurons of that layer are; the list offers them)."
-        : "Layer " + layer + " is not in this report.");
-      return false;
-    }
-    layerSelect.value = String(layer);
-    fillNeuronList();
-    neuronInput.value = String(neuron);
-    say("");
-    var title = h("h3", { text: "Layer " + layer + " · neuron " + neuron });
-    var article = h("article", { cls: "neuron", id: "nb-neuron-view", "data-layer": String(layer), "data-neuron": String(neuron) }, [
-      h("div", { cls: "neuron-head" }, [title, h("span", { cls: "why", text: WHY[n.why] || n.why })])
+  function render(n, scroll) {
+    var why = pickWhy[n.layer + ":" + n.neuron];
+    var title = h("h3", { text: "Layer " + n.layer + " · neuron " + n.neuron });
+    var article = h("article", { cls: "neuron", id: "nb-neuron-view", "data-layer": String(n.layer), "data-neuron": String(n.neuron) }, [
+      h("div", { cls: "neuron-head" }, why && WHY[why] ? [title, h("span", { cls: "why", text: WHY[why] })] : [title])
     ]);
     if (n.excluded) {
       article.appendChild(h("p", { cls: "muted nb-excluded", text: "Excluded from the claims: " + n.excluded + "." }));
@@ -257,63 +281,88 @@
       article.appendChild(h("h4", { text: "Core tokens by mean activation (bars coloured by cluster; lines: segment boundaries)" }));
       article.appendChild(strip(n));
       article.appendChild(clusterLegend(n));
-      article.appendChild(h("h4", { text: "Tokens per activation segment (click a token for its context)" }));
+      article.appendChild(h("h4", { text: "Tokens per activation segment (␣ is a space; click a token for its context)" }));
       article.appendChild(chips(n));
       article.appendChild(h("h4", { text: "Each core token in its maximally activating context" }));
       article.appendChild(contexts(n));
     }
+    view.textContent = "";
     view.appendChild(article);
     if (scroll) { view.scrollIntoView({ block: "start" }); }
-    return true;
   }
 
-  var tokenIndex = null;
-  function buildTokenIndex() {
-    tokenIndex = new Map();
-    DATA.neurons.forEach(function (n, idx) {
-      n.tok.forEach(function (t, rank) {
-        var key = S[t].trim().toLowerCase();
-        if (!tokenIndex.has(key)) { tokenIndex.set(key, []); }
-        tokenIndex.get(key).push([idx, rank]);
-      });
+  function showNeuron(layer, neuron, scroll) {
+    var block = blockOf(layer, neuron);
+    if (!block) {
+      view.textContent = "";
+      say(DATA.blocks[String(layer)] ? "Layer " + layer + " has no neuron " + neuron + "."
+        : "Layer " + layer + " is not in this report.");
+      return Promise.resolve(false);
+    }
+    layerSelect.value = String(layer);
+    fillNeuronList();
+    neuronInput.value = String(neuron);
+    say("Loading layer " + layer + " · neuron " + neuron + "…");
+    return load(block[2]).then(function () {
+      var n = byKey.get(layer + ":" + neuron);
+      if (!n) { say("Layer " + layer + " has no neuron " + neuron + "."); return false; }
+      say("");
+      render(n, scroll);
+      return true;
+    }, function (err) {
+      say(err.message + ": the data folder must stay beside the page.");
+      return false;
     });
   }
 
-  function searchToken(text) {
-    var query = text.trim().toLowerCase();
+  function matcher(query, exact) {
+    /* exact: the token's text as typed, case and spaces count (␣ may be typed for a space);
+     * loose: case and surrounding spaces ignored, any token containing the query */
+    if (exact) {
+      var want = query.replace(/\u2423/g, " ");
+      return function (t) { return t === want; };
+    }
+    var q = query.trim().toLowerCase();
+    return function (t) { return t.trim().toLowerCase().indexOf(q) >= 0; };
+  }
+
+  function searchToken(text, exact) {
     results.textContent = "";
-    if (!query) { say("Type a token, e.g. a word that appears among the core tokens."); return; }
-    if (!tokenIndex) { buildTokenIndex(); }
-    var hits = (tokenIndex.get(query) || []).slice();
-    var how = "exactly";
-    if (!hits.length) {
-      how = "containing";
-      tokenIndex.forEach(function (list, key) {
-        if (key.indexOf(query) >= 0) { hits = hits.concat(list); }
+    if (!text.trim()) { say("Type a token, e.g. a word that appears among the core tokens."); return Promise.resolve(); }
+    say("Searching…");
+    var files = DATA.layers.map(function (l) { return load(DATA.index[String(l)]); });
+    return Promise.all(files).then(function () {
+      var match = matcher(text, exact), hits = [];
+      DATA.layers.forEach(function (layer) {
+        var index = indexes[layer];
+        index.tokens.forEach(function (t, j) {
+          if (!match(t)) { return; }
+          var pairs = index.hits[j];
+          for (var i = 0; i < pairs.length; i += 2) { hits.push([layer, pairs[i], pairs[i + 1], t]); }
+        });
       });
-    }
-    if (!hits.length) {
-      say("No embedded neuron has a core token matching “" + text.trim() + "”.");
-      return;
-    }
-    hits.sort(function (a, b) { return a[1] - b[1] || a[0] - b[0]; });
+      listHits(hits, text, exact);
+    }, function (err) { say(err.message + ": the data folder must stay beside the page."); });
+  }
+
+  function listHits(hits, text, exact) {
+    var how = exact ? "exactly “" + shown(text.replace(/\u2423/g, " ")) + "”" : "containing “" + text.trim() + "”, any case";
+    if (!hits.length) { say("No neuron has a core token " + how + "."); return; }
+    hits.sort(function (a, b) { return a[2] - b[2] || a[0] - b[0] || a[1] - b[1]; });
     var limit = 200;
     say(hits.length + " core-token match" + (hits.length === 1 ? "" : "es") + " (" + how +
-      " “" + text.trim() + "”) among the embedded neurons" + (hits.length > limit ? "; the " + limit + " best-ranked are listed" : "") + ".");
+      ")" + (hits.length > limit ? "; the " + limit + " best-ranked are listed" : "") + ".");
     var list = h("ol", { cls: "token-hits", id: "nb-token-hits" });
     hits.slice(0, limit).forEach(function (hit) {
-      var n = DATA.neurons[hit[0]], rank = hit[1];
-      var name = "";
-      n.clusters.forEach(function (c) { if (c[0] === n.cl[rank]) { name = c[1]; } });
-      var link = h("a", { href: "#L" + n.layer + "N" + n.neuron, text: "layer " + n.layer + " · neuron " + n.neuron });
-      list.appendChild(h("li", {}, [link, h("span", { cls: "muted", text: " — “" + shown(S[n.tok[rank]]) + "” at rank " + rank + " of " + n.tok.length + ", cluster " + n.cl[rank] + (name ? " (" + name + ")" : "") })]));
+      var link = h("a", { href: "#L" + hit[0] + "N" + hit[1], text: "layer " + hit[0] + " · neuron " + hit[1] });
+      list.appendChild(h("li", {}, [link, h("span", { cls: "muted", text: " — “" + shown(hit[3]) + "” at rank " + hit[2] })]));
     });
     results.appendChild(list);
   }
 
   function fromHash(scroll) {
     var m = /^#L(\d+)N(\d+)$/.exec(window.location.hash);
-    if (m) { showNeuron(Number(m[1]), Number(m[2]), scroll); }
+    return m ? showNeuron(Number(m[1]), Number(m[2]), scroll) : Promise.resolve(false);
   }
 
   DATA.layers.forEach(function (layer) {
@@ -324,18 +373,19 @@
     event.preventDefault();
     var layer = Number(layerSelect.value), neuron = parseInt(neuronInput.value, 10);
     if (isNaN(neuron)) { say("Enter a neuron index."); return; }
-    if (showNeuron(layer, neuron, true)) {
-      history.replaceState(null, "", "#L" + layer + "N" + neuron);
-    }
+    showNeuron(layer, neuron, true).then(function (ok) {
+      if (ok) { history.replaceState(null, "", "#L" + layer + "N" + neuron); }
+    });
   });
   tokenForm.addEventListener("submit", function (event) {
     event.preventDefault();
-    searchToken(tokenInput.value);
+    searchToken(tokenInput.value, tokenMode.value === "exact");
   });
   window.addEventListener("hashchange", function () { fromHash(true); });
   fillNeuronList();
   fillPicks();
-  if (/^#L\d+N\d+$/.test(window.location.hash)) { fromHash(true); }
-  else if (DATA.neurons.length) { showNeuron(DATA.neurons[0].layer, DATA.neurons[0].neuron, false); }
-  document.documentElement.setAttribute("data-browser-ready", "1");
+  var first = DATA.layers.length ? DATA.picks[String(DATA.layers[0])] : null;
+  var start = /^#L\d+N\d+$/.test(window.location.hash) ? fromHash(true)
+    : first && first.length ? showNeuron(DATA.layers[0], first[0][0], false) : Promise.resolve();
+  start.then(function () { document.documentElement.setAttribute("data-browser-ready", "1"); });
 })();
