@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .convert import ConversionError, conversion_record, converted_checkpoint, is_gguf_id
+from .tensors import NEURON_TENSOR, neuron_tensor  # noqa: F401 (re-exported)
 
 PACKAGE_PREFIX = "package:"
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
@@ -58,26 +59,6 @@ ARCHITECTURES: dict[str, Architecture] = {
                      "input", "num_hidden_layers", lambda c: c.intermediate_size),
     )
 }
-
-
-# Which tensor "the neuron" is, per architecture, in words for the README and the report's
-# methods (one sentence each; a test checks every architecture has one naming its module).
-NEURON_TENSOR: dict[str, str] = {
-    "gpt2": "GPT-2: the output of the MLP's activation (`mlp.act`, GELU of `c_fc`), the tensor "
-            "that enters the output projection `c_proj`; bounded below by GELU's minimum "
-            "(about -0.17).",
-    "bert": "BERT: the output of the `intermediate` module (its dense layer followed by its "
-            "activation, `hidden_act`: GELU in BERT and MiniLM), the tensor that enters "
-            "`output.dense`; bounded below as GELU is.",
-    "llama": "Llama-style gated MLP: the input of `mlp.down_proj`, `act_fn(gate_proj(x)) * "
-             "up_proj(x)` (SiLU gate times a linear unit), signed and unbounded in both "
-             "directions, so a large negative value is as strong as a large positive one.",
-}
-
-
-def neuron_tensor(architecture: str) -> str:
-    """The sentence of `NEURON_TENSOR` for an architecture name (a `ARCHITECTURES` key)."""
-    return NEURON_TENSOR[architecture]
 
 
 def architecture_for(model_type: str, requested: str = "auto") -> Architecture:

@@ -229,7 +229,7 @@ def probe(script: Path) -> dict:
 
 def test_the_light_environment_serves_the_analysis_merge_and_report_stages():
     assert {"analyze", "merge", "robustness"} <= set(LIGHT_RULES)
-    assert {RULES[r][1].name for r in LIGHT_RULES} >= {"overview.py", "report.py"}
+    assert {RULES[r][1].name for r in LIGHT_RULES} >= {"overview.py", "report_model.py"}
     assert all(env in (MODEL_ENV, LIGHT_ENV) for env, _ in RULES.values()), RULES
 
 

@@ -16,8 +16,11 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import quote
 
+from ..analysis.diagnostics import clustering_diagnostics
+from ..analysis.params import resolve_params
 from ..h5io import atomic_path
 from . import ablation, browser, figures, meta, pages, render
+from .clustering_diagnostics import diagnostics_html
 from .data import EFFECT, ReportData, example_neurons, load
 from .methods import methods_html
 
@@ -133,6 +136,13 @@ def _header(data: ReportData, html_path: str, site: dict | None) -> dict:
             "layers": ", ".join(str(x) for x in data.layer_ids)}
 
 
+def _results(data) -> dict:
+    """The results section's tables, with the clustering diagnostics of the real neurons."""
+    frame = clustering_diagnostics(data.neurons, data.clusters,
+                                   resolve_params(data.config["analysis"]))
+    return {**render.results(data), "diagnostics": diagnostics_html(frame)}
+
+
 def build_report(inputs: dict[str, str], html_path: str, figures_dir: str, config: dict,
                  config_hash: str, data_dir: str | None = None,
                  site: dict | None = None) -> None:
@@ -157,7 +167,7 @@ def build_report(inputs: dict[str, str], html_path: str, figures_dir: str, confi
     html = render.render(
         "page.html", sections=_sections(ablated is not None), **_header(data, html_path, site),
         css=_asset("report.css"), js=_asset("browser.js"), summary=render.summary(data),
-        methods=methods_html(data.config), results=render.results(data),
+        methods=methods_html(data.config), results=_results(data),
         k=data.config["core_tokens"]["k"], figures=_figures(data, out),
         openai=render.openai(data) if data.openai is not None else None,
         ablation=ablated, examples=_examples(data, out, examples),

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from html import escape
 
+from ..analysis.criteria import CLAIM_RULE, LEVEL_RULE
+from ..tensors import NEURON_TENSOR, neuron_tensor
+
 
 def _v(value) -> str:
     """A config value, monospaced."""
@@ -91,8 +94,14 @@ def model_paragraph(config: dict) -> str:
     return (f"<strong>Model and neurons.</strong> {neurons} of layer(s) {_v(layers)} of "
             f"{_v(model.get('id', ''))}{revision}{weights} (architecture "
             f"{_v(model['architecture'])}, compute dtype {_v(model['dtype'])}). A neuron's "
-            f"activation is its value after the MLP's non-linearity (the input of the MLP's "
-            f"output projection).")
+            f"activation is the input of the MLP's output projection: "
+            f"{' '.join(neuron_tensors(model['architecture']))}")
+
+
+def neuron_tensors(architecture: str) -> list[str]:
+    """The sentence for the configured architecture, or every one when it is detected."""
+    return ([escape(neuron_tensor(architecture))] if architecture in NEURON_TENSOR
+            else [escape(text) for text in NEURON_TENSOR.values()])  # fmt: skip
 
 
 def corpus_paragraph(config: dict) -> str:
@@ -154,24 +163,28 @@ def statistics_paragraph(config: dict) -> str:
 def controls_paragraph(config: dict) -> str:
     a, core = config["analysis"], config["core_tokens"]
     return (f"<strong>Controls.</strong> Beside every neuron, through the same code: its core "
-            f"tokens in a random order (shuffled: noise), ranked by a leave-one-out ridge "
-            f"read-out of their embeddings fitted to the neuron's activations (linear "
-            f"surrogate: what the embedding geometry reproduces), and for every "
-            f"{_v(a['random_direction_every'])}th neuron a pseudo-neuron made of the top "
-            f"{_v(core['k'])} eligible token types along a random direction of the embedding "
-            f"space (random direction). Enabled: {_v(', '.join(a['controls']) or 'none')}.")
+            f"tokens in a random order (shuffled: the calibration check), ranked by a "
+            f"leave-one-out ridge read-out of their embeddings fitted to the neuron's "
+            f"activations (linear surrogate: descriptive only, the smoothest version of the "
+            f"neuron rather than a null), and for every {_v(a['random_direction_every'])}th "
+            f"neuron a pseudo-neuron made of the top {_v(core['k'])} eligible token types along "
+            f"a random direction of the embedding space (random direction: a linear read-out "
+            f"that beyond-geometry verdicts must beat). The power check plants a proxy "
+            f"neighbourhood on top of {_v(a['power_blocks'])} blocks of "
+            f"{_v(a['power_block_size'])} pseudo-neurons (benchmark over WordNet supersenses and "
+            f"smooth read-outs: docs/geometry-null.md). Enabled: "
+            f"{_v(', '.join(a['controls']) or 'none')}.")
 
 
 def claims_paragraph(config: dict) -> str:
     a = config["analysis"]
     return (f"<strong>Claims.</strong> Each claim is a list of criteria; each criterion is a "
-            f"per-neuron test with a stated pass rule (α = {_v(a['alpha'])}; a weak relation "
-            f"means an AMI below {_v(a['weak_ami_max'])}; interleaved means an interleaving "
-            f"index of at least {_v(a['interleaving_min'])}). A criterion holds at level "
-            f"<em>exists</em> when real neurons pass it more often than α (one-sided binomial "
-            f"test) and <em>beyond geometry</em> when they also pass it more often than their "
-            f"linear surrogates (exact paired test) and than random-direction pseudo-neurons "
-            f"(Fisher's exact test). Layer-level numbers carry bootstrap 95% intervals over "
+            f"per-neuron test with a stated pass rule (α = {_v(a['alpha'])}); claims 1 and 3 "
+            f"also carry effect statements (weak: the median AMI of related neurons below "
+            f"{_v(a['weak_ami_max'])}; interleaved: their median interleaving index at least "
+            f"{_v(a['interleaving_min'])}), which do not vote. Two levels, <em>exists</em> and "
+            f"<em>beyond geometry</em>: {escape(LEVEL_RULE)} "
+            f"{escape(CLAIM_RULE)} Layer-level numbers carry bootstrap 95% intervals over "
             f"neurons ({_v(a['bootstrap'])} resamples).")
 
 
