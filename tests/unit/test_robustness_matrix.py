@@ -74,6 +74,8 @@ def test_matrix_has_one_row_per_model_layer_claim_variant():
     ([N, M, N, N], "none"),  # mixed is not support
     ([T, T, T, T], "not testable"),
     ([T, S, T, T], "all"),  # the one testable variant supports it
+    ([S, "not identifiable with this proxy", N], "few"),  # an unjudged level does not count
+    (["not identifiable with this proxy"] * 2, "not testable"),
 ])  # fmt: skip
 def test_holds_in_each_outcome_from_planted_verdicts(verdicts, expected):
     assert outcome(verdicts) == expected

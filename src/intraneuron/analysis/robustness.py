@@ -23,6 +23,7 @@ from .columns import TABLES, conform
 from .criteria import CRITERIA
 
 PAPER = "base"  # the variant with the paper's setting
+UNJUDGED = ("not testable", "not identifiable with this proxy")  # verdicts that judge nothing
 LEVELS = {"exists": "verdict_exists", "beyond geometry": "verdict_beyond_geometry"}
 SAME_RULE = (
     "A variant is 'same as base' for a claim in a layer when, for every criterion of the claim, "
@@ -33,7 +34,7 @@ SAME_RULE = (
 HOLDS_RULE = (
     "Variants that are 'same as base' for the claim are left out (they repeat base's "
     "computation). A variant counts as testable for a claim when its verdict at that level is "
-    "not 'not testable', and as supporting it when the verdict is 'supported' (mixed counts "
+    "neither 'not testable' nor 'not identifiable with this proxy', and as supporting it when the verdict is 'supported' (mixed counts "
     "against). "
     "The claim holds in all variants when every testable one supports it, in most when more "
     "than half do, in few when at least one but at most half do, in none when none does; it is "
@@ -95,7 +96,7 @@ def holds_in(n_testable: int, n_supported: int) -> str:
 
 def _summary_row(keys: tuple, group: pd.DataFrame, level: str, column: str) -> dict:
     verdicts = group.loc[~group["same_as_base"], column]
-    testable = int((verdicts != "not testable").sum())
+    testable = int((~verdicts.isin(UNJUDGED)).sum())
     supported = int((verdicts == "supported").sum())
     paper = group.loc[group["paper"], column]
     model, layer, claim = keys

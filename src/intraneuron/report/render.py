@@ -86,8 +86,11 @@ def duration(seconds) -> str:
 
 
 def verdict_class(verdict) -> str:
-    """CSS class of a verdict: negative wording is checked first ('not supported')."""
+    """CSS class of a verdict: a level that cannot be judged is neutral ('not testable', 'not
+    identifiable with this proxy'); negative wording is checked next ('not supported')."""
     v = str(verdict).strip().lower()
+    if v.startswith(("not testable", "not identifiable")):
+        return "verdict-na"
     if any(w in v for w in ("not", "reject", "contradict", "fail")) or v in ("no", "false"):
         return "verdict-no"
     if v.startswith("support") or v in ("yes", "true", "pass", "holds"):
