@@ -168,9 +168,13 @@ def test_tokens_shown_with_leading_spaces(project, tokenizer):
         assert token == tokenizer.decode([int(token_id)])
         assert token.startswith(" ") == pieces[token_id].startswith("Ġ"), (token_id, token)
     assert tokens["token"].str.startswith(" ").mean() > 0.5
-    html = (project / PAGE).read_text(encoding="utf-8")
+    page = project / PAGE
+    html = page.read_text(encoding="utf-8")
     assert "Ġ" not in html and "Ġ" not in "".join(tokens["context_left"])
-    assert '" farmer"' in html  # the neuron browser's token strings, space kept
+    data = "".join(f.read_text(encoding="utf-8")
+                   for f in page.with_name(page.stem + "_data").glob("*.js"))  # fmt: skip
+    assert "Ġ" not in data
+    assert '" farmer"' in data  # the neuron browser's token strings (loaded on demand), space kept
 
 
 def test_hub_revision_in_provenance(project):
