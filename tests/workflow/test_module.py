@@ -91,7 +91,8 @@ def test_dry_run_plans_every_rule_under_the_module_prefix(outer):
     assert counts == {"intraneuron_prepare_corpus": 1, "intraneuron_extract": 1,
                       "intraneuron_reduce_chunks": 1, "intraneuron_embeddings": 1,
                       "intraneuron_core_tokens": 1, "intraneuron_analyze": 1,
-                      "intraneuron_merge": 1, "intraneuron_report_model": 1,
+                      "intraneuron_check_power": 1, "intraneuron_merge": 1,
+                      "intraneuron_report_model": 1,
                       "intraneuron_robustness": 1, "intraneuron_overview": 1}
 
 

@@ -45,10 +45,12 @@ def test_outputs_cover_every_neuron_once(baseline):
     layers = pd.read_parquet(baseline / BASE / "layers.parquet")
     assert sorted(set(layers["layer"])) == [0, 1] and len(layers) == 8
     criteria = pd.read_parquet(baseline / BASE / "criteria.parquet")
-    assert len(criteria) == 2 * 9 and criteria["n_neuron"].gt(0).all()
+    tests = criteria[criteria["role"] == "test"]
+    assert len(criteria) == 2 * 9 and len(tests) == 2 * 7 and tests["n_neuron"].gt(0).all()
     claims = pd.read_parquet(baseline / BASE / "claims.parquet")
     assert sorted(set(claims["claim"])) == [1, 2, 3]
-    verdicts = {"supported", "not supported", "mixed", "not testable"}
+    verdicts = {"supported", "not supported", "mixed", "not testable",
+                "not identifiable with this proxy"}
     assert set(claims["verdict_exists"]) | set(claims["verdict_beyond_geometry"]) <= verdicts
 
 

@@ -132,7 +132,8 @@ def test_adding_a_variant_plans_only_its_analysis(reference):
     project, snakefile = reference
     plan = planned(project, snakefile, variants={"ward": WARD})
     # the same core_tokens keys: its core tokens are shared; only its 4 shards are analysed
-    assert plan == {"analyze": 4, "merge": 1, "robustness": 1, "overview": 1}
+    # (and its power check, which depends on its analysis settings)
+    assert plan == {"analyze": 4, "check_power": 1, "merge": 1, "robustness": 1, "overview": 1}
 
 
 def test_a_variant_with_other_core_token_keys_gets_its_own_core_tokens(reference):
@@ -151,7 +152,7 @@ def test_changing_or_removing_a_variant_plans_only_what_it_affects(reference, tm
     run_snakemake(project, snakefile=snakefile)
     changed = {"ward": {"analysis": {"linkage": "complete"}}}
     assert planned(project, snakefile, variants=changed) == {
-        "analyze": 4, "merge": 1, "robustness": 1, "overview": 1}
+        "analyze": 4, "check_power": 1, "merge": 1, "robustness": 1, "overview": 1}
     # removed: only the run's summary and overview are redone; the base variant stays
     assert set(planned(project, snakefile, variants={})) == {"robustness", "overview"}
     matrix = pd.read_parquet(project / "results/robustness.parquet")
