@@ -1,15 +1,26 @@
 # Ablation of a sample of each layer's neurons, measured on the next layer. Only layers below a
 # model's last analysed layer are ablated (the last has no next layer in the run); the sample,
 # its top and lower segments and the proxy come from the model's base variant.
+def ablation_run(wildcards):
+    """The ablation settings a forward pass depends on: alpha and swaps decide only the layer
+    verdict (merge_ablation), so changing them reruns no forward pass."""
+    return {
+        k: v for k, v in MODELS[wildcards.model]["ablation"].items() if k not in ("alpha", "swaps")
+    }
+
+
 ablation_settings = settings_file(
     f"{MODEL_SETTINGS}/ablation.json",
     model=model_identity,
     dtype=model_setting("model", "dtype"),
     device=model_setting("model", "device"),
     batch_tokens=model_setting("extract", "batch_tokens"),
-    ablation=model_setting("ablation"),
+    ablation=ablation_run,
     proxy=lambda wildcards: proxy_of(wildcards.model, BASE_VARIANT),
     plan=shard_plan,
+)
+verdict_settings = settings_file(
+    f"{MODEL_SETTINGS}/ablation-verdict.json", ablation=model_setting("ablation")
 )
 
 
@@ -28,10 +39,7 @@ rule ablate:
         dtype=model_setting("model", "dtype"),
         device=model_setting("model", "device"),
         batch_tokens=model_setting("extract", "batch_tokens"),
-        # alpha and swaps decide only the layer verdict (merge_ablation): no forward pass reruns
-        ablation=lambda w: {
-            k: v for k, v in MODELS[w.model]["ablation"].items() if k not in ("alpha", "swaps")
-        },
+        ablation=ablation_run,
     threads: workflow.cores
     log:
         f"{LOGS}/{{model}}/ablate/L{{layer}}_P{{part}}.log",
@@ -46,7 +54,7 @@ rule ablate:
 rule merge_ablation:
     input:
         parts=ablation_parts,
-        settings=ablation_settings,
+        settings=verdict_settings,
     output:
         ablation=report(
             f"{MODEL_DIR}/ablation.parquet",
