@@ -167,7 +167,9 @@ def test_adding_a_model_plans_only_that_models_jobs(reference):
     plan = planned(project, snakefile, models={"model": {}, "copy": {"model": {"id": str(other)}}})
     # every stage once for the new model; the old model's jobs are not planned
     assert plan["prepare_corpus"] == 1 and plan["extract"] == 1 and plan["analyze"] == 4
-    assert plan["report_model"] == 1 and plan["merge"] == 1
+    assert plan["merge"] == 1 and plan["check_power"] == 1
+    # every model page links the run's other pages: the old model's page is rebuilt, only it
+    assert plan["report_model"] == 2
 
 
 def test_a_variant_naming_an_unknown_model_is_refused(reference):
