@@ -1,14 +1,6 @@
 # Ablation of a sample of each layer's neurons, measured on the next layer. Only layers below a
 # model's last analysed layer are ablated (the last has no next layer in the run); the sample,
 # its top and lower segments and the proxy come from the model's base variant.
-def ablation_run(wildcards):
-    """The ablation settings a forward pass depends on: alpha and swaps decide only the layer
-    verdict (merge_ablation), so changing them reruns no forward pass."""
-    return {
-        k: v for k, v in MODELS[wildcards.model]["ablation"].items() if k not in ("alpha", "swaps")
-    }
-
-
 ablation_settings = settings_file(
     f"{MODEL_SETTINGS}/ablation.json",
     model=model_identity,

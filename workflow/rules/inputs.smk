@@ -98,3 +98,11 @@ def model_inputs(wildcards):
 
 def corpus_inputs(wildcards):
     return corpus_files(MODELS[wildcards.model]["corpus"])
+
+
+def ablation_run(wildcards):
+    """The ablation settings a forward pass depends on: alpha and swaps decide only the layer
+    verdict (merge_ablation), so changing them reruns no forward pass."""
+    return {
+        k: v for k, v in MODELS[wildcards.model]["ablation"].items() if k not in ("alpha", "swaps")
+    }
