@@ -228,9 +228,6 @@ CALIBRATION = [
     ("smooth_pass", "Linear read-outs pass it", "pct"),
     ("geometry_p", "p (vs geometry null)", "p"),
     ("smooth_p", "p (vs read-outs)", "p"),
-    ("vs_surrogate", "Neurons − surrogates [95% CI]", "interval"),
-    ("vs_surrogate_p", "p (vs surrogates)", "p"),
-    ("vs_random_p", "p (vs random directions)", "p"),
 ]
 # shown otherwise (the miscalibrated mark, the claims table) or not a calibration number
 HIDDEN = {"noise_excess_p", "calibration_p", "exists_p"}
