@@ -101,6 +101,20 @@ def test_distinctness_and_rho_equal_brute_force(batch):
         assert rho[row] == pytest.approx(stats.spearmanr(position[row], z[row]).statistic)
 
 
+@pytest.mark.parametrize("chunk", [3, 256])
+def test_pairs_above_counts_every_pair_across_row_blocks(monkeypatch, chunk):
+    monkeypatch.setattr(rowstats, "PAIR_CHUNK", chunk)  # 3: 11 rows in four blocks, one partial
+    labels = np.random.default_rng(5).integers(0, 4, size=(11, 17))
+    before = rowstats.pairs_above(labels, 4)
+    for row in range(labels.shape[0]):
+        lab = labels[row]
+        for a in range(4):
+            for b in range(4):
+                expected = sum(1 for i in range(17) for j in range(i + 1, 17)
+                               if lab[i] == a and lab[j] == b)  # fmt: skip
+                assert before[row, b, a] == expected
+
+
 def test_distinct_rho_needs_three_clusters():
     labels = np.tile(np.array([0, 1] * 10), (5, 1))
     assert np.isnan(rowstats.distinct_rho(labels, 2)).all()

@@ -52,7 +52,7 @@ class PermutationPlan:
     permutation.
     """
 
-    def __init__(self, k: int, permutations: int, schemes: list[np.ndarray], chunk: int = 128):
+    def __init__(self, k: int, permutations: int, schemes: list[np.ndarray], chunk: int = 256):
         self.k = int(k)
         self.permutations = int(permutations)
         rows = self.chunk = min(int(chunk), self.permutations + 1)

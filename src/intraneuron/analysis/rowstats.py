@@ -114,21 +114,52 @@ def kruskal_h(labels: np.ndarray, cluster_size: np.ndarray) -> np.ndarray:
     return 12.0 / (k * (k + 1)) * np.sum(rank_sum**2 / size, axis=1) - 3.0 * (k + 1)
 
 
+PAIR_CHUNK = 256  # rows per block of `pairs_above`: its working arrays stay in cache
+
+
+def pairs_above(labels: np.ndarray, n_clusters: int) -> np.ndarray:
+    """(R, c, c) float32: [r, b, a] = number of (a, b) token pairs with a above b in row r.
+
+    Per block of rows, the one-hot labels are laid out (position, row, cluster) so that the
+    running count of each cluster above each position is one vector add per position (numpy's
+    cumsum along the short last axis of (row, cluster, position) was 2.5x slower), and the
+    counts are contracted with the one-hot labels in one batched product. Exact: the counts
+    are integers far below 2**24."""
+    rows, k = labels.shape
+    c = int(n_clusters)
+    chunk = min(PAIR_CHUNK, rows)
+    out = np.empty((rows, c, c), dtype=np.float32)
+    onehot = np.zeros((k, chunk, c), dtype=np.float32)
+    earlier = np.empty_like(onehot)
+    base = (np.arange(k)[:, None] * chunk + np.arange(chunk)) * c
+    for lo in range(0, rows, chunk):
+        part = labels[lo : lo + chunk]
+        n = part.shape[0]
+        onehot.fill(0.0)
+        onehot.reshape(-1)[(base[:, :n] + part.T).ravel()] = 1.0
+        ones, counts = onehot[:, :n], earlier[:, :n]
+        counts[0] = 0.0
+        for j in range(1, k):
+            np.add(counts[j - 1], ones[j - 1], out=counts[j])
+        np.matmul(ones.transpose(1, 2, 0), counts.transpose(1, 0, 2), out=out[lo : lo + n])
+    return out
+
+
 def cluster_distinctness(labels: np.ndarray, n_clusters: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row and cluster: mean absolute Cliff's delta against the other clusters, and the
     cluster's mean position (0 = top), from pair counts along the ranking."""
-    rows, k = labels.shape
-    # (R, c, k): cumulative sums run along contiguous memory
-    onehot = (labels[:, None, :] == np.arange(n_clusters)[None, :, None]).astype(np.float32)
-    earlier = np.cumsum(onehot, axis=2) - onehot  # [r, a, j] = #(a above position j)
-    before = np.matmul(onehot, earlier.transpose(0, 2, 1))  # [r, b, a] = #(a above b)
-    size = onehot.sum(axis=2)  # (R, c)
+    rows = labels.shape[0]
+    cells = (np.arange(rows)[:, None] * n_clusters + labels).reshape(-1)
+    size = np.bincount(cells, minlength=rows * n_clusters).reshape(rows, n_clusters)
+    size = size.astype(np.float32)
+    before = pairs_above(labels, n_clusters)
+    position_sum = before.sum(axis=2)  # a token's position = the tokens above it
     pairs = size[:, :, None] * size[:, None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
         delta = (before.transpose(0, 2, 1) - before) / pairs  # [r, a, b]: a above b
     np.nan_to_num(delta, copy=False)
     distinct = np.abs(delta).sum(axis=2) / max(n_clusters - 1, 1)
-    position = (onehot @ np.arange(k, dtype=np.float32)) / np.maximum(size, 1)
+    position = position_sum / np.maximum(size, 1)
     return distinct, position
 
 
