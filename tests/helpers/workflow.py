@@ -51,7 +51,10 @@ def tiny_config(project: Path, **overrides) -> dict:
                    "max_tokens": 6000, "window_tokens": 48},
         "extract": {"batch_tokens": 512, "chunks": 1},
         "core_tokens": {"k": 12, "min_count": 3, "context_tokens": 4},
-        "analysis": {"permutations": 50, "n_segments": 3, "fine_segments": 4,
+        # The nulls' sizes set only the p-values' resolution and the power check's precision,
+        # not the code path: small ones keep each of the suite's many tiny runs short.
+        "analysis": {"permutations": 50, "geometry_surrogates": 50, "power_blocks": 1,
+                     "power_block_size": 16, "n_segments": 3, "fine_segments": 4,
                      "max_clusters": 4},
         "report": {"example_neurons": 2, "browser_neurons": 20},
     }

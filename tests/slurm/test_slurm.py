@@ -44,6 +44,9 @@ TEST_ONLY = {
     # The plugin waits 40 s before its first status check by default, then 10 s more per check
     # that finds nothing finished; 5 s catches this workflow's ~15 s jobs on the second check.
     "slurm-init-seconds-before-status-checks": 5,
+    # Snakemake checks every 10 s by default: each of the run's ten stages then waits up to
+    # 10 s after its job ended. A throwaway cluster answers squeue at once.
+    "seconds-between-status-checks": 2,
     # Account guessing calls sacct, which fails without accounting.
     "slurm-no-account": True,
     # Keep one log per SLURM job id as evidence (by default only failed jobs' logs stay).

@@ -22,7 +22,7 @@ RULE_ENVS = sorted(ENVS.glob("*.yaml"))
 MODEL_ENV, LIGHT_ENV = ENVS / "model.yaml", ENVS / "analysis.yaml"
 SRC = REPO / "src"
 # Tools for tests, lint and cluster submission: in requirements.txt, never in a job's environment.
-NOT_FOR_JOBS = {"pytest", "ruff", "snakefmt", "selenium", "snakemake-executor-plugin-slurm"}
+NOT_FOR_JOBS = {"pytest", "pytest-xdist", "ruff", "snakefmt", "selenium", "snakemake-executor-plugin-slurm"}
 
 
 def pip_pins(lines):
