@@ -75,7 +75,7 @@ def test_scheme_rows_equal_brute_force(batch):
 
 def test_kruskal_h_equals_scipy(batch):
     b = batch
-    h = rowstats.kruskal_h(b["perm"].labels, np.bincount(b["clusters"], minlength=b["c"]))
+    h = rowstats.kruskal_h(rowstats.ClusterPairs.of(b["perm"].labels, b["c"]))
     for row in (0, 1, 17):
         labels = b["perm"].labels[row]
         groups = [np.flatnonzero(labels == g) for g in range(b["c"])]
@@ -86,7 +86,8 @@ def test_distinctness_and_rho_equal_brute_force(batch):
     b = batch
     labels = b["perm"].labels
     c = b["c"]
-    distinct, position = rowstats.cluster_distinctness(labels, c)
+    pairs = rowstats.ClusterPairs.of(labels, c)
+    distinct, position = rowstats.cluster_distinctness(pairs)
     for row in (0, 3):
         pos = {g: np.flatnonzero(labels[row] == g) for g in range(c)}
         for a in range(c):
@@ -94,7 +95,7 @@ def test_distinctness_and_rho_equal_brute_force(batch):
                       for x in range(c) if x != a]  # a above x when its position is lower
             assert distinct[row, a] == pytest.approx(np.mean(np.abs(deltas)), abs=1e-6)
             assert position[row, a] == pytest.approx(pos[a].mean(), abs=1e-5)
-    rho = rowstats.distinct_rho(labels, c)
+    rho = rowstats.distinct_rho(pairs)
     mean, sd = rowstats.distinctness_reference(tuple(np.bincount(labels[0], minlength=c)))
     z = (distinct - mean) / sd
     for row in (0, 1, 9):
@@ -117,7 +118,7 @@ def test_pairs_above_counts_every_pair_across_row_blocks(monkeypatch, chunk):
 
 def test_distinct_rho_needs_three_clusters():
     labels = np.tile(np.array([0, 1] * 10), (5, 1))
-    assert np.isnan(rowstats.distinct_rho(labels, 2)).all()
+    assert np.isnan(rowstats.distinct_rho(rowstats.ClusterPairs.of(labels, 2))).all()
 
 
 def test_permutation_p_counts_ties_and_ignores_nan():
@@ -164,7 +165,7 @@ def test_realised_rate_matches_the_observed_rows_pass_rate_on_a_discrete_statist
         c = int(rng.integers(3, 6))
         clusters = np.repeat(np.arange(c), 100 // c + 1)[:100]
         pi = np.stack([rng.permutation(100) for _ in range(201)])
-        rho = rowstats.distinct_rho(clusters[pi], c)
+        rho = rowstats.distinct_rho(rowstats.ClusterPairs.of(clusters[pi], c))
         passed.append(rowstats.permutation_p(rho[:1], rho[1:])[0] < 0.05)
         rates.append(rowstats.null_pass_rate(rho[:1], rho[1:], 0.05))
     n = len(passed)

@@ -19,6 +19,9 @@ rule extract:
         extraction=extraction_settings,
         device=model_setting("model", "device"),
         batch_tokens=model_setting("extract", "batch_tokens"),
+    # Every model's forward pass first: a model extracted last would leave its whole chain of
+    # single-core jobs (core tokens, analysis, ablation, report) to run alone at the end.
+    priority: 1
     # The forward pass uses every core it is given (Snakemake caps BLAS/OpenMP threads at this).
     threads: workflow.cores
     log:

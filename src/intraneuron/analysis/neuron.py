@@ -195,9 +195,9 @@ def _shared(token_set: TokenSet, orders: list[Order], embeddings: np.ndarray, pa
         rowstats.scheme_rows(within, lab, segment_starts(lab), typical, sums, size, pi)
         for lab, within, sums in zip(schemes, perm.within, perm.sum_xlogx, strict=True)
     ]
-    statistics = {"runs": perm.runs.astype(np.float64),
-                  "kw_h": rowstats.kruskal_h(perm.labels, size),
-                  "distinct_rho": rowstats.distinct_rho(perm.labels, c)}
+    pairs = rowstats.ClusterPairs.of(perm.labels, c)
+    statistics = {"runs": perm.runs.astype(np.float64), "kw_h": rowstats.kruskal_h(pairs),
+                  "distinct_rho": rowstats.distinct_rho(pairs)}
     return _Shared(
         k=k, sim=sim64, clusters=clusters, n_clusters=c, silhouette=silhouette,
         schemes=schemes, schemes_rows=schemes_rows, labels=perm.labels, rows=rows,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -103,17 +103,6 @@ def _shape_statistics(homogeneity: np.ndarray,
     return trend, _margin(homogeneity, rest), excess
 
 
-def kruskal_h(labels: np.ndarray, cluster_size: np.ndarray) -> np.ndarray:
-    """Kruskal-Wallis H of position (rank 1 = top) across clusters, per row (no ties)."""
-    rows, k = labels.shape
-    c = cluster_size.size
-    flat = (np.arange(rows)[:, None] * c + labels).reshape(-1)
-    rank_sum = np.bincount(flat, weights=np.tile(np.arange(1.0, k + 1), rows),
-                           minlength=rows * c).reshape(rows, c)  # fmt: skip
-    size = np.maximum(cluster_size.astype(np.float64), 1.0)
-    return 12.0 / (k * (k + 1)) * np.sum(rank_sum**2 / size, axis=1) - 3.0 * (k + 1)
-
-
 PAIR_CHUNK = 256  # rows per block of `pairs_above`: its working arrays stay in cache
 
 
@@ -145,22 +134,49 @@ def pairs_above(labels: np.ndarray, n_clusters: int) -> np.ndarray:
     return out
 
 
-def cluster_distinctness(labels: np.ndarray, n_clusters: int) -> tuple[np.ndarray, np.ndarray]:
+@dataclass
+class ClusterPairs:
+    """How the clusters lie along every row's order, counted once per batch: Kruskal-Wallis H
+    (rank sums) and the clusters' distinctness (pairwise Cliff's deltas) both follow from it."""
+
+    above: np.ndarray  # (R, c, c) float32: [r, b, a] = token pairs with a above b
+    size: np.ndarray  # (R, c) float32: tokens per cluster
+
+    @classmethod
+    def of(cls, labels: np.ndarray, n_clusters: int) -> ClusterPairs:
+        rows = labels.shape[0]
+        cells = (np.arange(rows)[:, None] * n_clusters + labels).reshape(-1)
+        size = np.bincount(cells, minlength=rows * n_clusters).reshape(rows, n_clusters)
+        return cls(pairs_above(labels, n_clusters), size.astype(np.float32))
+
+    @property
+    def n_clusters(self) -> int:
+        return self.above.shape[1]
+
+    @cached_property
+    def position_sum(self) -> np.ndarray:
+        """(R, c): summed positions (0 = top); a token's position is the tokens above it."""
+        return self.above.sum(axis=2)
+
+
+def kruskal_h(pairs: ClusterPairs) -> np.ndarray:
+    """Kruskal-Wallis H of position (rank 1 = top) across clusters, per row (no ties)."""
+    size = pairs.size.astype(np.float64)
+    k = float(size[0].sum())
+    rank_sum = pairs.position_sum.astype(np.float64) + size
+    return (12.0 / (k * (k + 1)) * np.sum(rank_sum**2 / np.maximum(size, 1.0), axis=1)
+            - 3.0 * (k + 1))  # fmt: skip
+
+
+def cluster_distinctness(pairs: ClusterPairs) -> tuple[np.ndarray, np.ndarray]:
     """Per row and cluster: mean absolute Cliff's delta against the other clusters, and the
     cluster's mean position (0 = top), from pair counts along the ranking."""
-    rows = labels.shape[0]
-    cells = (np.arange(rows)[:, None] * n_clusters + labels).reshape(-1)
-    size = np.bincount(cells, minlength=rows * n_clusters).reshape(rows, n_clusters)
-    size = size.astype(np.float32)
-    before = pairs_above(labels, n_clusters)
-    position_sum = before.sum(axis=2)  # a token's position = the tokens above it
-    pairs = size[:, :, None] * size[:, None, :]
+    c, size, before = pairs.n_clusters, pairs.size, pairs.above
     with np.errstate(invalid="ignore", divide="ignore"):
-        delta = (before.transpose(0, 2, 1) - before) / pairs  # [r, a, b]: a above b
-    np.nan_to_num(delta, copy=False)
-    distinct = np.abs(delta).sum(axis=2) / max(n_clusters - 1, 1)
-    position = position_sum / np.maximum(size, 1)
-    return distinct, position
+        delta = (before.transpose(0, 2, 1) - before) / (size[:, :, None] * size[:, None, :])
+    np.nan_to_num(delta, copy=False)  # [r, a, b]: a above b
+    distinct = np.abs(delta).sum(axis=2) / max(c - 1, 1)
+    return distinct, pairs.position_sum / np.maximum(size, 1)
 
 
 def _rank_rows(x: np.ndarray) -> np.ndarray:
@@ -180,11 +196,11 @@ def distinctness_reference(size: tuple[int, ...]) -> tuple[np.ndarray, np.ndarra
     labels = np.repeat(np.arange(len(size)), size)
     rng = np.random.default_rng([len(size), *size])
     orders = rng.permuted(np.tile(labels, (REFERENCE_ROWS, 1)), axis=1)
-    distinct, _ = cluster_distinctness(orders, len(size))
+    distinct, _ = cluster_distinctness(ClusterPairs.of(orders, len(size)))
     return distinct.mean(axis=0), distinct.std(axis=0, ddof=1)
 
 
-def distinct_rho(labels: np.ndarray, n_clusters: int) -> np.ndarray:
+def distinct_rho(pairs: ClusterPairs) -> np.ndarray:
     """Per row: Spearman over clusters between mean position (higher = lower activation) and
     distinctness standardised against random orders of the same cluster sizes
     (`distinctness_reference`).
@@ -194,11 +210,10 @@ def distinct_rho(labels: np.ndarray, n_clusters: int) -> np.ndarray:
     activation removes what skewed activations do to small clusters' means. NaN below 3
     clusters.
     """
-    if n_clusters < 3:
-        return np.full(labels.shape[0], np.nan)
-    size = tuple(int(n) for n in np.bincount(labels[0], minlength=n_clusters))
-    mean, sd = distinctness_reference(size)
-    distinct, position = cluster_distinctness(labels, n_clusters)
+    if pairs.n_clusters < 3:
+        return np.full(pairs.size.shape[0], np.nan)
+    mean, sd = distinctness_reference(tuple(int(n) for n in pairs.size[0]))
+    distinct, position = cluster_distinctness(pairs)
     z = (distinct - mean) / np.where(sd > 0, sd, 1.0)
     a = _rank_rows(position)
     b = _rank_rows(z)
