@@ -84,9 +84,10 @@ case "${1:-demo}" in
         apt_install slurm-wlm munge chromium chromium-driver fonts-liberation fonts-dejavu-core wordnet-base \
             || log "could not install SLURM/Chromium (not root?): those tests will be skipped"
         export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-        # One worker per core (pytest-xdist); tests that share a workflow run, a cluster or a
-        # browser stay on one worker (tests/conftest.py). `-n 0` after `test` runs serially.
-        exec "$VENV/bin/python" -m pytest -n "${INTRANEURON_TEST_WORKERS:-auto}" --dist loadgroup "${@:2}"
+        # One worker per core (pytest-xdist), a test file at a time: a file's tests share its
+        # module fixtures (a workflow run, a SLURM cluster, a browser), built once per worker.
+        # `-n 0` after `test` runs serially.
+        exec "$VENV/bin/python" -m pytest -n "${INTRANEURON_TEST_WORKERS:-auto}" --dist loadfile "${@:2}"
         ;;
     *)
         echo "usage: bash setup.sh [demo|test] [extra arguments for snakemake or pytest]" >&2

@@ -24,13 +24,3 @@ def restore_logger():
     logger.handlers[:] = handlers
     logger.setLevel(level)
 
-
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`--dist loadgroup`), tests that share an expensive module- or
-    session-scoped fixture of this suite (a workflow run, a SLURM cluster, a browser) go to one
-    worker, so the fixture is built once; every other test is spread over the workers."""
-    for item in items:
-        shared = [defs[-1].baseid for defs in item._fixtureinfo.name2fixturedefs.values()
-                  if defs and defs[-1].scope != "function" and defs[-1].baseid]
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(min(shared, key=len)))

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from .tiny_checkpoints import tiny_gpt2
@@ -129,3 +130,24 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
         if parts[0] != "all":  # the target rule, listed whenever anything runs
             counts[parts[0]] = int(parts[1])
     return counts
+
+
+REPORTS = {"report_model", "robustness", "overview"}
+# the base variant's tables choose the ablated neurons and their segments
+ABLATION = {"ablate", "merge_ablation"}
+DOWNSTREAM_OF_ANALYSIS = {"analyze", "check_power", "merge"} | ABLATION | REPORTS
+DOWNSTREAM_OF_CORE = DOWNSTREAM_OF_ANALYSIS | {"core_tokens"}
+
+TABLES = ["neurons.parquet", "layers.parquet", "claims.parquet", "tables/tokens.parquet",
+          "tables/segments.parquet", "tables/clusters.parquet"]
+
+
+def assert_same_results(a: Path, b: Path) -> None:
+    """Every table equal: integers and strings exactly, floats to relative 1e-6 (absolute 1e-6
+    near 0). A forward pass on the CPU is not bitwise reproducible from run to run (the BLAS may
+    take another code path; a fresh-clone CI run saw mean activations differ by ~1e-7), so
+    bitwise equality would make these tests flaky."""
+    for name in TABLES:
+        x = pd.read_parquet(a / BASE / name)
+        y = pd.read_parquet(b / BASE / name)
+        pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=1e-6, atol=1e-6)

@@ -1,6 +1,6 @@
 """Workflow runs shared between test modules: each full run of the tiny project costs most of a
 minute on 2 cores, so tests that only read a complete run, or dry-run changes against it,
-share one."""
+share one (under pytest-xdist, one per worker that runs such a test)."""
 
 from __future__ import annotations
 
