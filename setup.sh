@@ -85,9 +85,11 @@ case "${1:-demo}" in
             || log "could not install SLURM/Chromium (not root?): those tests will be skipped"
         export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
         # One worker per core (pytest-xdist), a test file at a time: a file's tests share its
-        # module fixtures (a workflow run, a SLURM cluster, a browser), built once per worker.
+        # module fixtures (a workflow run, a SLURM cluster, a browser), built once per worker;
+        # files in tests/conftest.py's order (the slow ones first), not by test count.
         # `-n 0` after `test` runs serially.
-        exec "$VENV/bin/python" -m pytest -n "${INTRANEURON_TEST_WORKERS:-auto}" --dist loadfile "${@:2}"
+        exec "$VENV/bin/python" -m pytest -n "${INTRANEURON_TEST_WORKERS:-auto}" --dist loadfile \
+            --no-loadscope-reorder "${@:2}"
         ;;
     *)
         echo "usage: bash setup.sh [demo|test] [extra arguments for snakemake or pytest]" >&2

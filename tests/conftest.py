@@ -24,3 +24,19 @@ def restore_logger():
     logger.handlers[:] = handlers
     logger.setLevel(level)
 
+
+
+
+HEAVY_MARKS = ("workflow", "slurm", "browser")  # files that run real workflows, clusters, browsers
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files with slow tests first, then the other heavy ones: pytest-xdist (`--dist loadfile
+    --no-loadscope-reorder`, as setup.sh runs it) hands out whole files in this order, so the
+    long ones start at once and the many short unit files fill the workers' gaps at the end."""
+    rank: dict = {}
+    for item in items:
+        heavy = 0 if item.get_closest_marker("slow") else (
+            1 if any(item.get_closest_marker(mark) for mark in HEAVY_MARKS) else 2)
+        rank[item.path] = min(rank.get(item.path, 2), heavy)
+    items.sort(key=lambda item: rank[item.path])

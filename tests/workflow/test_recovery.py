@@ -45,6 +45,7 @@ def core_sizes(project: Path) -> set[int]:
     return set(tokens.groupby(["layer", "neuron"]).size())
 
 
+@pytest.mark.slow  # two more runs of the tiny project and their reruns: about 2 minutes
 def test_same_config_gives_identical_outputs_and_settings_files_rerun_without_metadata(
         reference, tmp_path):
     """Same config, same outputs (to relative 1e-6), on one core as on two (issue 21, case 9); then, with
