@@ -25,8 +25,6 @@ def restore_logger():
     logger.setLevel(level)
 
 
-
-
 HEAVY_MARKS = ("workflow", "slurm", "browser")  # files that run real workflows, clusters, browsers
 
 
