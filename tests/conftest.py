@@ -12,6 +12,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory):
+    """One uninterrupted run of the tiny project, shared by the workflow and SLURM tests (each
+    full run costs most of a minute on 2 cores; under pytest-xdist, one per worker that runs
+    such a test). It runs through a private copy of the workflow code (tests that edit a script
+    edit the copy). Tests that change files of the project restore them; tests that run it
+    further work on a copy."""
+    from helpers.workflow import copy_workflow, make_tiny_project, run_snakemake
+
+    project = make_tiny_project(tmp_path_factory.mktemp("reference"))
+    snakefile = copy_workflow(project / "wf")
+    run_snakemake(project, snakefile=snakefile)
+    return project, snakefile
+
+
 @pytest.fixture
 def restore_logger():
     """Scripts run through run_script replace the package logger's handlers; give the other

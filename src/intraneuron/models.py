@@ -19,12 +19,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from .convert import ConversionError, conversion_record, converted_checkpoint, is_gguf_id
 from .tensors import NEURON_TENSOR, neuron_tensor  # noqa: F401 (re-exported)
+
+if TYPE_CHECKING:  # torch is imported where a model is built: planning a run needs none of it
+    import torch
+    from torch import nn
 
 PACKAGE_PREFIX = "package:"
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
@@ -137,9 +139,31 @@ def read_hf_config(model_path: str):
     return AutoConfig.from_pretrained(model_path)
 
 
-def model_shape(model_path: str, requested: str = "auto") -> tuple[Architecture, int, int]:
+class ConfigFile:
+    """A model's config.json read as attributes, for planning: reading the file takes
+    milliseconds where transformers' config classes import transformers and torch (seconds,
+    in every dry run). A key the file leaves out is looked up on transformers' config (its
+    class default), which is built only then."""
+
+    def __init__(self, model_path: str):
+        self._path = model_path
+        self._values = json.loads(Path(model_path, "config.json").read_text(encoding="utf-8"))
+        self._full = None
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self._values:
+            return self._values[name]
+        if self._full is None:
+            self._full = read_hf_config(self._path)
+        return getattr(self._full, name)
+
+
+def model_shape(model_path: str, requested: str = "auto",
+                cfg: ConfigFile | None = None) -> tuple[Architecture, int, int]:
     """(architecture, number of blocks, neurons per layer), read from config.json only."""
-    cfg = read_hf_config(model_path)
+    cfg = cfg or ConfigFile(model_path)
     arch = architecture_for(cfg.model_type, requested)
     return arch, int(getattr(cfg, arch.depth_key)), int(arch.width(cfg))
 
@@ -175,6 +199,8 @@ def weights_fingerprint(model_path: str, seed: int | None = None) -> str:
 def pick_device(requested: str = "auto") -> torch.device:
     """The torch device for `model.device`; a device this machine lacks is a ModelError naming
     the key, raised before any weights are read."""
+    import torch
+
     if requested != "auto":
         return _available_device(torch.device(requested), requested)
     if torch.cuda.is_available():
@@ -185,6 +211,8 @@ def pick_device(requested: str = "auto") -> torch.device:
 
 
 def _available_device(dev: torch.device, requested: str) -> torch.device:
+    import torch
+
     if dev.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0 or (dev.index or 0) >= count:
@@ -204,6 +232,8 @@ def _available_device(dev: torch.device, requested: str) -> torch.device:
 
 
 def pick_dtype(requested: str, device: torch.device) -> torch.dtype:
+    import torch
+
     if requested != "auto":
         return getattr(torch, requested)
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
@@ -349,6 +379,7 @@ def _random_truncated(cfg, arch: Architecture, depth: int, seed: int) -> nn.Modu
     used) and of the device; initialisers that scale with depth (GPT-2's residual projections)
     see the full depth. Parameters start as NaN so one an initialiser skips cannot pass unseen.
     """
+    import torch
     from transformers import AutoModel
 
     with _quiet_transformers(), _parameters_on_meta():
@@ -447,6 +478,8 @@ def _safetensors_index(path: str) -> dict[str, str] | None:
 def _parameters_on_meta() -> Iterator[None]:
     """Every parameter registered inside the block lives on the meta device (no memory, and
     initialisers run on it as no-ops); buffers stay real, since checkpoints often lack them."""
+    from torch import nn
+
     register = nn.Module.register_parameter
 
     def on_meta(module: nn.Module, name: str, param: nn.Parameter | None) -> None:
@@ -478,6 +511,7 @@ def _assign_from_safetensors(model: nn.Module, path: str, index: dict[str, str],
     """Fill `model`'s meta parameters (and persistent buffers) from the checkpoint; False when a
     parameter has no same-named, same-shaped tensor there (the caller then falls back).
     Parameters named in `optional` that the checkpoint lacks are filled with NaN instead."""
+    import torch
     from safetensors import safe_open
 
     wanted = model.state_dict(keep_vars=True)
@@ -507,6 +541,8 @@ def _assign_from_safetensors(model: nn.Module, path: str, index: dict[str, str],
 
 
 def _set_tensor(model: nn.Module, name: str, value: torch.Tensor) -> None:
+    from torch import nn
+
     owner, _, attr = name.rpartition(".")
     module = model.get_submodule(owner)
     if attr in module._parameters:

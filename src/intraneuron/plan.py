@@ -107,10 +107,10 @@ def _gguf_neurons(config: dict) -> int:
 def checked_shape(path: str, model: dict) -> tuple[int, int, int | None]:
     """(blocks, MLP width, position limit) of a local model, with a `model.architecture` that
     does not fit the model named as a config error instead of a traceback."""
-    from .models import ARCHITECTURES, read_hf_config
+    from .models import ARCHITECTURES, ConfigFile
 
     requested = model.get("architecture", "auto")
-    cfg = read_hf_config(path)
+    cfg = ConfigFile(path)
     owner = next((n for n, a in ARCHITECTURES.items() if cfg.model_type in a.model_types), None)
     if requested != "auto" and owner not in (None, requested):
         raise ModelError(
@@ -118,7 +118,7 @@ def checked_shape(path: str, model: dict) -> tuple[int, int, int | None]:
             f"{cfg.model_type} model (config.json), which the '{owner}' adapter reads: set "
             f"model.architecture to auto or {owner}")
     try:
-        _, depth, width = model_shape(path, requested)
+        _, depth, width = model_shape(path, requested, cfg)
     except (AttributeError, KeyError, TypeError) as exc:
         raise ModelError(
             f"config key 'model.architecture' is '{requested}', whose layout does not fit "

@@ -118,10 +118,9 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory):
-    project = make_tiny_project(tmp_path_factory.mktemp("local"))
-    run_snakemake(project)
-    return project
+def local_run(reference):
+    """The same tiny project run locally (tests/conftest.py's shared run)."""
+    return reference[0]
 
 
 @pytest.fixture(scope="module")

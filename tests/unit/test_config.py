@@ -412,3 +412,48 @@ def test_a_missing_openai_directory_is_refused_at_config_time(tmp_path):
                                           r"folder.*or set it to null"):
         checked(openai_comparison={"directory": str(tmp_path / "absent")})
     assert checked(openai_comparison={"directory": str(tmp_path)})["openai_comparison"]
+
+
+PLAN_IN_A_FRESH_PROCESS = """
+import json, sys
+from intraneuron.models import ModelError
+from intraneuron.plan import plan_run
+config = json.loads(sys.argv[1])
+try:
+    result = plan_run(config).n_neurons
+except ModelError as exc:
+    result = str(exc)
+print(json.dumps([result, sorted(m for m in ("torch", "transformers") if m in sys.modules)]))
+"""
+
+
+def plan_in_a_fresh_process(model: Path, window_tokens: int) -> list:
+    import json
+    import subprocess
+    import sys
+
+    config = {"model": {"id": str(model)}, "layers": [0, 1],
+              "corpus": {"source": "text", "path": "corpus/*.txt", "window_tokens": window_tokens}}
+    out = subprocess.run([sys.executable, "-c", PLAN_IN_A_FRESH_PROCESS, json.dumps(config)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def test_planning_reads_config_json_without_importing_torch_or_transformers(tmp_path):
+    """Every `snakemake -n` plans from config.json alone: importing torch and transformers for
+    it cost about 3 s per invocation. A key the file leaves out still gets transformers'
+    default (GPT-2's 1,024 positions), and only then is transformers imported."""
+    import json
+
+    from helpers.tiny_checkpoints import tiny_gpt2
+
+    model = tiny_gpt2(tmp_path / "model", n_inner=44)
+    assert plan_in_a_fresh_process(model, 48) == [{"model": 44}, []]
+    message, _ = plan_in_a_fresh_process(model, 300)
+    assert "300" in message and "256" in message  # n_positions of the tiny model's config.json
+    config = json.loads((model / "config.json").read_text())
+    del config["n_positions"]
+    (model / "config.json").write_text(json.dumps(config))
+    assert plan_in_a_fresh_process(model, 1000)[0] == {"model": 44}
+    message, imported = plan_in_a_fresh_process(model, 1100)
+    assert "1024" in message and "transformers" in imported

@@ -28,7 +28,7 @@ N_NEURONS = 40  # tiny GPT-2 MLP width (n_inner)
 
 @pytest.fixture(scope="module")
 def baseline(reference):
-    """The shared complete run of the tiny project (tests/workflow/conftest.py)."""
+    """The shared complete run of the tiny project (tests/conftest.py)."""
     return reference[0]
 
 

@@ -26,7 +26,7 @@ from helpers.workflow import (
 
 pytestmark = pytest.mark.workflow
 
-# `reference` (tests/workflow/conftest.py): one uninterrupted run of the tiny project, shared.
+# `reference` (tests/conftest.py): one uninterrupted run of the tiny project, shared.
 
 
 # ----------------------------------------------------------------------- determinism, invariance
@@ -45,14 +45,16 @@ def core_sizes(project: Path) -> set[int]:
     return set(tokens.groupby(["layer", "neuron"]).size())
 
 
-@pytest.mark.slow  # two more runs of the tiny project and their reruns: about 2 minutes
-def test_same_config_gives_identical_outputs_and_settings_files_rerun_without_metadata(
-        reference, tmp_path):
-    """Same config, same outputs (to relative 1e-6), on one core as on two (issue 21, case 9); then, with
-    Snakemake's .snakemake metadata deleted, a changed setting still reruns exactly the jobs it
-    affects, from the settings files alone (case 1)."""
-    again = make_tiny_project(tmp_path)
+@pytest.mark.slow  # another run of the tiny project and its reruns: about 2 minutes
+def test_same_config_gives_the_same_outputs_whatever_the_cores_and_sharding(reference, tmp_path):
+    """Same config, same outputs (to relative 1e-6) on one core as on two, and whatever the
+    sharding: uneven neuron blocks (30 + 10 per layer) and three corpus chunks against the
+    reference's 20 + 20 and one (issue 21, case 9). Then, with Snakemake's .snakemake metadata
+    deleted, a changed setting still reruns exactly the jobs it affects, from the settings files
+    alone (case 1)."""
+    again = make_tiny_project(tmp_path, block_size=30, extract={"batch_tokens": 512, "chunks": 3})
     run_snakemake(again, "--cores", "1")
+    assert len(list((again / MODEL_RESULTS / "activations/chunks").glob("*.h5"))) == 3
     assert_same_results(reference[0], again)
     expected = activation_tables(reference[0])
     for name, values in activation_tables(again).items():
@@ -87,37 +89,18 @@ def test_same_config_gives_identical_outputs_and_settings_files_rerun_without_me
     assert set(job_counts(run_snakemake(again, "-n").stdout)) == DOWNSTREAM_OF_ANALYSIS
 
 
-def test_results_do_not_depend_on_sharding(reference, tmp_path):
-    # (the ablation tables are not compared here: the ablation stage is left out of this run)
-    other = make_tiny_project(tmp_path, block_size=13, extract={"batch_tokens": 512, "chunks": 3},
-                              ablation={"enabled": False})
-    run_snakemake(other, "--cores", "2")
-    assert len(list((other / MODEL_RESULTS / "activations/chunks").glob("*.h5"))) == 3
-    assert_same_results(reference[0], other)
-
-
 # -------------------------------------------------------------------------------- interruption
 
-# What a run remakes from each killed stage on: removed from a copy of the shared complete run.
-# (Removing only the killed stage's outputs would not do: Snakemake does not remake an
-# intermediate file whose consumers are complete.)
-REMADE_FROM = {"extract": ["activations", "core", "variants"], "analyze": ["variants"]}
+# Two faults per project, one after the other: a job killed mid-write in the extraction, then
+# Snakemake itself (with all its jobs, as a power cut would) in the rerun's analysis, and the
+# other way round. Each rerun finishes the interrupted stage, so each project pays for the
+# stages after the extraction once, not once per fault.
+CHAINS = [("h5-write:1:job", "analyze-output:2:group"), ("h5-write:1:group", "analyze-output:1:job")]
 
 
-@pytest.mark.parametrize("fault, stage", [("h5-write:1:job", "extract"),
-                                          ("analyze-output:1:job", "analyze"),
-                                          ("h5-write:1:group", "extract"),
-                                          ("analyze-output:2:group", "analyze")])
-def test_sigkill_mid_job_then_rerun_completes_with_same_outputs(reference, tmp_path, fault, stage):
-    """A job (or Snakemake with all its jobs) killed mid-write; the next run finishes the job.
-    A copy of the shared complete run, without the outputs from the killed stage on, so the
-    stages before it are not paid for again."""
-    project = tmp_path / "p"
-    shutil.copytree(reference[0], project, symlinks=True)
-    for folder in REMADE_FROM[stage]:
-        shutil.rmtree(project / MODEL_RESULTS / folder)
-    snakefile = reference[1]
-    killed = run_snakemake(project, check=False, snakefile=snakefile,
+def run_killed(project: Path, snakefile: Path, fault: str, stage: str, *extra: str) -> None:
+    """A run killed at `fault`; afterwards the project is as the kill left it (unlocked)."""
+    killed = run_snakemake(project, *extra, check=False, snakefile=snakefile,
                            env={"INTRANEURON_KILL_AT": fault})
     assert killed.returncode != 0
     assert f"rule {stage}:" in killed.stdout + killed.stderr
@@ -128,5 +111,22 @@ def test_sigkill_mid_job_then_rerun_completes_with_same_outputs(reference, tmp_p
     if fault.endswith("group"):
         # Snakemake itself died: its lock stays, as after a power cut; --unlock is its remedy.
         run_snakemake(project, "--unlock", snakefile=snakefile)
+
+
+@pytest.mark.parametrize("extract_fault, analyze_fault", CHAINS)
+def test_sigkill_mid_job_then_rerun_completes_with_same_outputs(reference, tmp_path,
+                                                                extract_fault, analyze_fault):
+    """A job (or Snakemake with all its jobs) killed mid-write; the next run finishes the job.
+    A copy of the shared complete run, without the outputs from the extraction on (removing
+    only a stage's own outputs would not do: Snakemake does not remake an intermediate file
+    whose consumers are complete), so the corpus and proxy are not paid for again."""
+    project = tmp_path / "p"
+    shutil.copytree(reference[0], project, symlinks=True)
+    for folder in ("activations", "core", "variants"):
+        shutil.rmtree(project / MODEL_RESULTS / folder)
+    snakefile = reference[1]
+    run_killed(project, snakefile, extract_fault, "extract")
+    run_killed(project, snakefile, analyze_fault, "analyze", "--rerun-incomplete")
+    assert (project / MODEL_RESULTS / "activations/L1.h5").exists()  # the extraction finished
     run_snakemake(project, "--rerun-incomplete", snakefile=snakefile)
     assert_same_results(reference[0], project)

@@ -31,7 +31,7 @@ from helpers.workflow import (
 
 pytestmark = pytest.mark.workflow
 
-# `reference` (tests/workflow/conftest.py): one uninterrupted run of the tiny project, shared.
+# `reference` (tests/conftest.py): one uninterrupted run of the tiny project, shared.
 
 
 # ---------------------------------------------------------------- minimal reruns (dry-run plan)
