@@ -41,9 +41,11 @@ RUN_TIMEOUT_S = 900
 TEST_ONLY = {
     # No slurmdbd here, so sacct cannot answer; squeue works while MinJobAge keeps finished jobs.
     "slurm-status-command": "squeue",
-    # The plugin waits 40 s before its first status check by default, then 10 s more per check
-    # that finds nothing finished; 5 s catches this workflow's ~15 s jobs on the second check.
-    "slurm-init-seconds-before-status-checks": 5,
+    # The plugin waits 40 s before its first status check by default, then 10 s more after each
+    # check that finds nothing finished. This workflow's jobs take 5-10 s each under SLURM here
+    # (most of it starting Python); with 10 s the first check finds each stage done, where 5 s
+    # made every stage wait for the second check, 20 s after submission.
+    "slurm-init-seconds-before-status-checks": 10,
     # Snakemake checks every 10 s by default: each of the run's ten stages then waits up to
     # 10 s after its job ended. A throwaway cluster answers squeue at once.
     "seconds-between-status-checks": 2,
