@@ -7,7 +7,7 @@ import os
 import re
 import sys
 
-from intraneuron.config import BASE_VARIANT, ConfigError, subset_hash
+from intraneuron.config import BASE_VARIANT, ConfigError, labelled_models, subset_hash
 from intraneuron.convert import checkpoint_dir, gguf_source, is_gguf_id
 from intraneuron.corpus import corpus_files
 from intraneuron.models import ModelError
@@ -19,6 +19,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 try:
     PLAN = plan_run(config)
+    # LABELLED: the models whose clusters and segments the labelling stage names
+    LABELLED = labelled_models(PLAN.config["labels"], list(PLAN.models))
 except (ConfigError, ModelError) as exc:
     sys.exit(f"intraneuron: {exc}")
 config.clear()
