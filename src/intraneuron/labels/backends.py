@@ -98,6 +98,7 @@ class OpenAIBackend:
     is sent only in the Authorization header: never logged, never written."""
 
     name = "openai"
+    cache_chunk = 1  # one request per answer: each is cached as soon as it arrives
 
     def __init__(self, url: str, model: str, api_key_env: str | None = None,
                  timeout: float = 60.0, retries: int = 3, backoff: float = 1.0,

@@ -36,6 +36,10 @@ class AnswerCache:
                 found.update(rows)
         return found
 
+    def answers(self) -> list[str]:
+        with self._connect() as db:
+            return [row[0] for row in db.execute("SELECT answer FROM answers")]
+
     def put_many(self, rows: list[tuple[str, str, str, str, str]]) -> None:
         """(key, identity, prompts key, question, answer) rows, in one transaction."""
         with self._connect() as db:

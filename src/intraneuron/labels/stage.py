@@ -61,7 +61,7 @@ def label_table(sets: pd.DataFrame, backend, cache: AnswerCache,
     questions = [prompts.label_prompt(t.split(", ")) for t in sets["tokens"]]
     start = time.perf_counter()
     labels, asked = cached_answers(cache, backend.identity, prompts.key, questions,
-                                   backend.labels)
+                                   backend.labels, getattr(backend, "cache_chunk", 64))
     seconds = time.perf_counter() - start
     stats = {"labels": len(questions), "asked": asked, "seconds": seconds,
              "labels_per_s": asked / seconds if asked and seconds > 0 else float("nan")}
