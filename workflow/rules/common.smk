@@ -7,8 +7,15 @@ import os
 import re
 import sys
 
-from intraneuron.config import BASE_VARIANT, ConfigError, labelled_models, subset_hash
+from intraneuron.config import (
+    BASE_VARIANT,
+    ConfigError,
+    label_settings,
+    labelled_models,
+    subset_hash,
+)
 from intraneuron.convert import checkpoint_dir, gguf_source, is_gguf_id
+from intraneuron.labels import default_prompts
 from intraneuron.corpus import corpus_files
 from intraneuron.models import ModelError
 from intraneuron.plan import PROXY_KEYS, core_key, local_model_files, plan_run, proxy_key
