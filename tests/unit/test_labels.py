@@ -89,10 +89,10 @@ def test_distinctness_false_when_clusters_share_a_label_true_when_not(local, tmp
     assert labels[(1, "cluster", 0)] == labels[(1, "cluster", 1)]
     assert labels[(2, "cluster", 0)] != labels[(2, "cluster", 1)]
     assert tables["labels"]["label"].str.len().gt(0).all()
-    neurons = tables["neurons"].set_index("neuron")
+    neurons = tables["label_neurons"].set_index("neuron")
     assert not neurons.loc[1, "labels_distinct"] and neurons.loc[2, "labels_distinct"]
     assert not neurons.loc[3, "defined"]  # one cluster: nothing to compare
-    layer = tables["layers"].iloc[0]
+    layer = tables["label_layers"].iloc[0]
     assert (layer["n_labelled"], layer["n_judged"], layer["n_distinct"]) == (3, 2, 1)
     assert layer["distinct_share"] == 0.5
     assert stats["asked"] == 3  # 5 cluster + 5 segment sets, 3 distinct questions

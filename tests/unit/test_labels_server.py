@@ -107,7 +107,7 @@ def test_a_server_killed_mid_run_stops_naming_the_endpoint_and_writes_nothing(
            "timeout": 10, "retries": 2, "backoff": 0.2, "neurons": None, "tokens_listed": 10,
            "cache": str(tmp_path / "answers.sqlite")}
     out = tmp_path / "labels"
-    outputs = {name: str(out / f"{name}.parquet") for name in ("labels", "neurons", "layers")}
+    outputs = {name: str(out / f"{name}.parquet") for name in ("labels", "label_neurons", "label_layers")}
     failure = []
 
     def run():

@@ -109,7 +109,8 @@ def distinct_layers(neurons: pd.DataFrame) -> pd.DataFrame:
 
 def label_model(tokens: pd.DataFrame, cfg: dict, backend=None,
                 prompts: Prompts | None = None) -> tuple[dict[str, pd.DataFrame], dict]:
-    """The stage's three tables (labels, neurons, layers) for one model's tokens table."""
+    """The stage's three tables for one model's tokens table, by table name (as the rule's
+    outputs): labels, label_neurons, label_layers."""
     from ..analysis.columns import conform
 
     prompts = prompts or default_prompts()
@@ -118,8 +119,8 @@ def label_model(tokens: pd.DataFrame, cfg: dict, backend=None,
     labels, stats = label_table(sets, backend, AnswerCache(cfg["cache"]), prompts)
     neurons = distinctness(labels)
     tables = {"labels": conform(labels, "labels"),
-              "neurons": conform(neurons, "label_neurons"),
-              "layers": conform(distinct_layers(neurons), "label_layers")}
+              "label_neurons": conform(neurons, "label_neurons"),
+              "label_layers": conform(distinct_layers(neurons), "label_layers")}
     return tables, {**stats, "backend": backend.identity, "prompts": prompts.key}
 
 
