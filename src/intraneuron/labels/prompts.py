@@ -17,7 +17,6 @@ class Prompts:
     version: int
     digest: str  # sha256 of the file's text: an edit that forgets the version still misses
     label: dict
-    categorize: dict
 
     @property
     def key(self) -> str:
@@ -31,32 +30,15 @@ class Prompts:
                  for e in spec["examples"]]
         return spec["separator"].join([*shots, spec["template"].format(tokens=", ".join(tokens))])
 
-    def categorize_prefix(self) -> str:
-        """The shared few-shot prefix of every closed-list question (scored once)."""
-        spec = self.categorize
-        return "".join(spec["template"].format(token=e["token"]) + " " + e["category"]
-                       + spec["separator"] for e in spec["examples"])
-
-    def categorize_question(self, token: str) -> str:
-        return self.categorize["template"].format(token=token)
-
-    @property
-    def categories(self) -> list[str]:
-        return list(self.categorize["categories"])
-
 
 def load_prompts(path: str | Path = PROMPTS_PATH) -> Prompts:
     text = Path(path).read_text(encoding="utf-8")
     data = yaml.safe_load(text)
-    missing = [k for k in ("version", "label", "categorize") if k not in data]
+    missing = [k for k in ("version", "label") if k not in data]
     if missing:
         raise ValueError(f"prompts file {path}: missing keys {missing}")
-    cats = data["categorize"]["categories"]
-    if len(set(cats)) != len(cats) or "other" not in cats:
-        raise ValueError(f"prompts file {path}: categorize.categories must be distinct and "
-                         "include 'other' (the answer for a token that fits none)")
     return Prompts(int(data["version"]), hashlib.sha256(text.encode()).hexdigest(),
-                   data["label"], data["categorize"])
+                   data["label"])
 
 
 @cache
