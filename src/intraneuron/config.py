@@ -87,6 +87,7 @@ def _validate_one(given: dict, schema: dict) -> dict:
     check_proxy(filled["model"], filled["analysis"])
     check_ablation_layers(filled["layers"], filled["ablation"])
     check_openai_directory(filled["openai_comparison"]["directory"])
+    check_labels(filled["labels"])
     return _sorted_keys(filled)
 
 
@@ -300,6 +301,38 @@ def check_openai_directory(directory: str | None) -> None:
             f"(working directory {os.getcwd()}): point it at the release's activation-based "
             "folder (or one containing related-tokens/activation-based), or set it to null"
         )
+
+
+def check_labels(labels: dict) -> None:
+    """The openai backend needs a server to ask: found missing before the analysis, not after."""
+    if labels["enabled"] and labels["backend"] == "openai" and not labels["url"]:
+        raise ConfigError(
+            "config key 'labels.url' is not set, and labels.backend is openai: set it to the "
+            "server's base URL (e.g. http://127.0.0.1:8000/v1), or use labels.backend: local")
+    env = labels["api_key_env"]
+    if env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
+        raise ConfigError(
+            f"config key 'labels.api_key_env' must name an environment variable (letters, digits, "
+            f"underscores), not hold the key itself; got a value of {len(env)} characters")
+
+
+def labelled_models(labels: dict, models: list[str]) -> list[str]:
+    """The models the labelling stage labels (none when it is off); unknown names are refused."""
+    if not labels["enabled"]:
+        return []
+    unknown = [m for m in labels["models"] if m not in models]
+    if unknown:
+        raise ConfigError(
+            f"config key 'labels.models' names {unknown}, which are not models of this run "
+            f"({models}): use names of models: (or the one model's name), or [] for all")
+    return [m for m in models if not labels["models"] or m in labels["models"]]
+
+
+def label_settings(labels: dict, prompts_key: str) -> dict:
+    """What a labelling job's results depend on (not the cache, timeouts or batch size)."""
+    keys = ["backend", "model", "neurons", "tokens_listed"] + (
+        ["url"] if labels["backend"] == "openai" else [])
+    return {**{k: labels[k] for k in keys}, "prompts": prompts_key}
 
 
 def check_scatter(top: dict, where: str, override: dict | None) -> None:

@@ -22,7 +22,9 @@ RULE_ENVS = sorted(ENVS.glob("*.yaml"))
 MODEL_ENV, LIGHT_ENV = ENVS / "model.yaml", ENVS / "analysis.yaml"
 SRC = REPO / "src"
 # Tools for tests, lint and cluster submission: in requirements.txt, never in a job's environment.
-NOT_FOR_JOBS = {"pytest", "pytest-xdist", "ruff", "snakefmt", "selenium", "snakemake-executor-plugin-slurm"}
+# fastapi, uvicorn, starlette, openai: transformers[serving], the server of tests/unit/test_labels_server.py.
+NOT_FOR_JOBS = {"pytest", "pytest-xdist", "ruff", "snakefmt", "selenium", "snakemake-executor-plugin-slurm",
+                "fastapi", "uvicorn", "starlette", "openai"}
 
 
 def pip_pins(lines):

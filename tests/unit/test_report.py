@@ -667,3 +667,43 @@ def test_downloads_beside_the_page(built):
         assert f'href="figures/{png.stem}.svg"' in html, png.name
     assert re.search(r'id="stamp">Built .* commit <code>[^<]+</code> · config hash '
                      r'<code>cfg0123</code>', html)
+
+
+def test_category_labels_section_and_browser(tmp_path, built):
+    """With the labelling stage's tables: the distinct share per layer in the results and every
+    cluster's and segment's label in the browser data; without: no trace of them."""
+    from intraneuron.analysis.columns import conform
+    from intraneuron.labels import distinct_layers, distinctness
+    from intraneuron.labels.stage import token_sets
+
+    inputs, config = synthetic_inputs(tmp_path, n_neurons=6)
+    sets = token_sets(pd.read_parquet(inputs["tokens"]), 10)
+    sets = sets[sets["neuron"] < 4]
+    # layer 0: neurons 0 and 1 give every cluster the same name; layer 1: all distinct
+    same = (sets["layer"] == 0) & (sets["neuron"] < 2)
+    labels = sets.assign(label=[f"{'thing' if s else 'kind'} {u} {i if not s else ''}".strip()
+                                for s, u, i in zip(same, sets["unit"], sets["index"],
+                                                   strict=True)])
+    neurons = distinctness(labels)
+    layers = distinct_layers(neurons)
+    for name, frame, table in (("labels", labels, "labels"),
+                               ("label_neurons", neurons, "label_neurons"),
+                               ("label_layers", layers, "label_layers")):
+        inputs[name] = str(tmp_path / f"{name}.parquet")
+        atomic_parquet(conform(frame, table), inputs[name],
+                       {"labeller": "local:SmolLM2", "prompts": "v1-abc"})
+    html_path = tmp_path / "index.html"
+    build_report(inputs, str(html_path), str(tmp_path / "figs"), config, "x")
+    html = html_path.read_text(encoding="utf-8")
+    table = html.split('id="labels-table"')[1].split("</table>")[0]
+    rows = re.findall(r"<tr><th scope=row>(\d+)</th>(.*?)</tr>", table, re.S)
+    cells = {int(layer): re.findall(r'<td class="num">([^<]*)</td>', row) for layer, row in rows}
+    judged = neurons[neurons["defined"]].groupby("layer").size()
+    assert cells[0][1] == str(judged[0]) and cells[0][2] == str(judged[0] - 2)
+    assert cells[1][2] == cells[1][1] and cells[1][3] == "100.0%"
+    assert "local:SmolLM2" in html and "v1-abc" in html
+    shown = {(n["layer"], n["neuron"]): n.get("labels") for n in browser_data(html_path)["neurons"]}
+    assert shown[(0, 0)]["cl"]["0"] == "thing cluster"
+    assert shown[(1, 2)]["seg"]["1"] == "kind segment 1"
+    assert shown[(1, 5)] is None  # not labelled
+    assert "labels-table" not in built["html"]

@@ -7,8 +7,15 @@ import os
 import re
 import sys
 
-from intraneuron.config import BASE_VARIANT, ConfigError, subset_hash
+from intraneuron.config import (
+    BASE_VARIANT,
+    ConfigError,
+    label_settings,
+    labelled_models,
+    subset_hash,
+)
 from intraneuron.convert import checkpoint_dir, gguf_source, is_gguf_id
+from intraneuron.labels import default_prompts
 from intraneuron.corpus import corpus_files
 from intraneuron.models import ModelError
 from intraneuron.plan import PROXY_KEYS, core_key, local_model_files, plan_run, proxy_key
@@ -19,6 +26,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 try:
     PLAN = plan_run(config)
+    # LABELLED: the models whose clusters and segments the labelling stage names
+    LABELLED = labelled_models(PLAN.config["labels"], list(PLAN.models))
 except (ConfigError, ModelError) as exc:
     sys.exit(f"intraneuron: {exc}")
 config.clear()

@@ -106,3 +106,19 @@ def ablation_run(wildcards):
     return {
         k: v for k, v in MODELS[wildcards.model]["ablation"].items() if k not in ("alpha", "swaps")
     }
+
+
+# The labelling stage (rules/label.smk): its settings, and the local labeller's checkpoint.
+LABELS = config["labels"]
+LABEL_SETTINGS = label_settings(LABELS, default_prompts().key)
+
+
+def labeller_inputs(wildcards):
+    """The local labeller's checkpoint folder when it is a file here (a converted GGUF model
+    is made by convert_gguf first); nothing for a hub id or a server."""
+    model = LABELS["model"]
+    made = {str(checkpoint_dir(cfg["model"]["id"])) for cfg in MODELS.values()}
+    made = {p for p in made if p.startswith("resources/models/")}
+    if LABELS["backend"] == "local" and (model in made or os.path.isdir(model)):
+        return [model]
+    return []

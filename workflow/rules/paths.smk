@@ -101,9 +101,20 @@ def ablation_tables(model):
     }
 
 
+def label_tables(model):
+    """The labelling stage's tables of a model, by report input name."""
+    return {
+        "labels": f"{RESULTS}/models/{model}/labels/labels.parquet",
+        "label_neurons": f"{RESULTS}/models/{model}/labels/neurons.parquet",
+        "label_layers": f"{RESULTS}/models/{model}/labels/layers.parquet",
+    }
+
+
 def model_optional_outputs(wildcards):
     """Outputs of optional stages for one model's page, by report input name."""
     optional = {}
+    if wildcards.model in LABELLED:
+        optional.update(label_tables(wildcards.model))
     if OPENAI["directory"]:
         optional["openai"] = f"{RESULTS}/models/{wildcards.model}/openai_overlap.parquet"
     if wildcards.model in ABLATED:

@@ -184,6 +184,30 @@ TABLES: dict[str, list[Column]] = {
         Column("context_left", "str", "text before its maximally activating occurrence"),
         Column("context_right", "str", "text after it"),
     ],  # fmt: skip
+    "labels": [
+        *KEYS,
+        Column("unit", "str", "cluster (top-down) or segment (coarse activation segment)"),
+        Column("index", "int16", "its cluster or segment number"),
+        Column("size", "int32", "its core tokens"),
+        Column("tokens", "str", "the tokens shown to the labeller (a cluster's most central, a "
+               "segment's highest-ranked), comma-separated"),
+        Column("label", "str", "the instruct model's category name for them"),
+    ],
+    "label_neurons": [
+        *KEYS,
+        Column("n_clusters", "int32", "its clusters"),
+        Column("n_distinct_labels", "int32", "distinct categories their labels name (case, "
+               "punctuation and a plural 's' ignored)"),
+        Column("labels_distinct", "bool", "every cluster has a category of its own"),
+        Column("defined", "bool", "at least 2 clusters (with one, distinctness is not judged)"),
+    ],
+    "label_layers": [
+        Column("layer", "int16", "layer index"),
+        Column("n_labelled", "int32", "neurons labelled"),
+        Column("n_judged", "int32", "of them with at least 2 clusters"),
+        Column("n_distinct", "int32", "of those, neurons whose cluster labels are distinct"),
+        Column("distinct_share", "float64", "n_distinct / n_judged"),
+    ],
     "criteria": [
         Column("claim", "int16", "claim number"),
         Column("criterion", "str", "criterion or effect id, e.g. 2B"),

@@ -159,8 +159,19 @@ def _token_lists(tk: pd.DataFrame, strings: _Strings) -> dict[str, list]:
     return out
 
 
+def _labels(frame: pd.DataFrame | None, layer: int) -> dict[int, dict]:
+    """Per neuron of `layer`: {"cl": {cluster: label}, "seg": {segment: label}}."""
+    if frame is None or not len(frame):
+        return {}
+    out: dict[int, dict] = {}
+    for r in frame[frame["layer"] == layer].itertuples():
+        unit = "cl" if r.unit == "cluster" else "seg"
+        out.setdefault(int(r.neuron), {"cl": {}, "seg": {}})[unit][str(int(r.index))] = r.label
+    return out
+
+
 def _block(layer: int, ids: list[int], tk: pd.DataFrame, rows: pd.DataFrame,
-           clusters: dict, metrics: list[str]) -> dict:
+           clusters: dict, metrics: list[str], labels: dict | None = None) -> dict:
     """The data file of one block of neurons: each neuron's metrics, clusters and core tokens."""
     strings = _Strings()
     lists = _token_lists(tk, strings)
@@ -181,6 +192,8 @@ def _block(layer: int, ids: list[int], tk: pd.DataFrame, rows: pd.DataFrame,
             [int(c), str(name), int(size), act] for c, name, size, act in zip(
                 cl["cluster"], cl["name"], cl["size"], round4(cl["mean_activation"]),
                 strict=True)]
+        if neuron in (labels or {}):
+            entry["labels"] = labels[neuron]
         neurons.append(entry)
     return {"layer": layer, "strings": strings.items, "neurons": neurons}
 
@@ -216,13 +229,15 @@ def write_data(data: ReportData, out: Path, href: str) -> dict:
         clusters = (dict(list(data.clusters[data.clusters["layer"] == layer]
                               .sort_values(["neuron", "cluster"]).groupby("neuron")))
                     if len(data.clusters) else {})
+        labels = _labels(data.labels, layer)
         blocks = []
         for start in range(0, len(ids), NEURONS_PER_FILE):
             part = ids[start:start + NEURONS_PER_FILE]
             name = f"L{layer}_N{part[0]}-{part[-1]}.js"
             lo, hi = np.searchsorted(tk["neuron"].to_numpy(np.int64), [part[0], part[-1] + 1]) \
                 if len(tk) else (0, 0)
-            block = _block(layer, part, tk.iloc[lo:hi], rows, clusters, [c for c, _ in metrics])
+            block = _block(layer, part, tk.iloc[lo:hi], rows, clusters, [c for c, _ in metrics],
+                           labels)
             manifest["bytes"] += _write_js(out / name, "intraneuronBlock", block)
             blocks.append([part[0], part[-1], f"{href}/{name}"])
         name = f"L{layer}_index.js"

@@ -57,6 +57,10 @@ class ReportData:
     # Ablation tables (intraneuron.ablation_stage); None when the run has none
     ablation: pd.DataFrame | None = None
     ablation_layers: pd.DataFrame | None = None
+    # Prompt-based category labels (intraneuron.labels); None when the model is not labelled
+    labels: pd.DataFrame | None = None
+    label_layers: pd.DataFrame | None = None
+    labels_meta: dict = field(default_factory=dict)  # labeller and prompts, from the Parquet
 
     @property
     def layer_ids(self) -> list[int]:
@@ -130,6 +134,9 @@ def load(inputs: dict[str, str], config: dict, config_hash: str,
         openai_meta=openai_meta,
         ablation=_optional(inputs, "ablation"),
         ablation_layers=_optional(inputs, "ablation_layers"),
+        labels=_optional(inputs, "labels"),
+        label_layers=_optional(inputs, "label_layers"),
+        labels_meta=read_provenance(inputs["labels"]) if "labels" in inputs else {},
     )
 
 

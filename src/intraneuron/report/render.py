@@ -372,9 +372,23 @@ def openai(data: ReportData) -> dict:
     }
 
 
+def labels(data: ReportData) -> dict | None:
+    """The labelling section: per layer, the share of labelled neurons whose cluster labels
+    name distinct categories, and which labeller and prompts named them."""
+    if data.label_layers is None:
+        return None
+    frame = data.label_layers
+    return {"labeller": data.labels_meta.get("labeller", ""),
+            "prompts": data.labels_meta.get("prompts", ""),
+            "rows": [{"layer": int(r.layer), "labelled": int(r.n_labelled),
+                      "judged": int(r.n_judged), "distinct": int(r.n_distinct),
+                      "share": pct(r.distinct_share)} for r in frame.itertuples()]}
+
+
 def csv_tables(data: ReportData) -> dict[str, pd.DataFrame | None]:
     """The tables a page offers as CSV downloads, by file name."""
     return {"claims": data.claims, "criteria": data.criteria, "contrasts": data.contrasts,
             "layers": data.layers, "neurons": data.neurons, "controls": data.controls,
             "stage_times": data.stage_times if len(data.stage_times) else None,
-            "openai_overlap": data.openai, "ablation_layers": data.ablation_layers}
+            "openai_overlap": data.openai, "ablation_layers": data.ablation_layers,
+            "labels": data.labels, "label_layers": data.label_layers}

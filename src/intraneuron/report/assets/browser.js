@@ -172,12 +172,23 @@
     return root;
   }
 
+  function label(n, unit, index) {
+    /* the labeller's category name of a cluster ("cl") or segment ("seg"), or "" */
+    return (n.labels && n.labels[unit][String(index)]) || "";
+  }
+
+  function labelBadge(n, unit, index) {
+    var text = label(n, unit, index);
+    return text ? h("span", { cls: "category-label", title: "category label (instruct model)", text: "“" + text + "” " }) : h("span");
+  }
+
   function clusterLegend(n) {
     var list = h("ul", { cls: "cluster-legend" });
     n.clusters.forEach(function (c) {
       list.appendChild(h("li", {}, [
         h("span", { cls: "swatch", style: "background:" + colour(c[0]) }),
         h("strong", { text: "cluster " + c[0] + " " }),
+        labelBadge(n, "cl", c[0]),
         h("span", { cls: "cluster-name", text: c[1] }),
         h("span", { cls: "muted", text: " — " + c[2] + (c[2] === 1 ? " token" : " tokens") + ", mean activation " + num(c[3]) })
       ]));
@@ -193,7 +204,8 @@
         current = n.seg[i];
         box = h("div", { cls: "segment-box" }, [h("div", {
           cls: "segment-title",
-          text: "segment " + current + (current === 0 ? " (highest activations)" : "")
+          text: "segment " + current + (current === 0 ? " (highest activations)" : "") +
+            (label(n, "seg", current) ? " — “" + label(n, "seg", current) + "”" : "")
         })]);
         wrap.appendChild(box);
       }
@@ -248,7 +260,8 @@
         h("td", {}, [h("span", { cls: "chip small", style: "background:" + c + ";color:" + ink(c), text: shown(t) })]),
         h("td", { cls: "num", text: num(n.act[i], 4) }),
         h("td", { cls: "num", text: num(n.cnt[i]) }),
-        h("td", { text: n.cl[i] + (names[n.cl[i]] ? " · " + names[n.cl[i]] : "") }),
+        h("td", { text: n.cl[i] + (label(n, "cl", n.cl[i]) ? " “" + label(n, "cl", n.cl[i]) + "”" : "") +
+          (names[n.cl[i]] ? " · " + names[n.cl[i]] : "") }),
         h("td", { cls: "num", text: n.seg[i] + " / " + n.fine[i] }),
         h("td", { cls: "context" }, contextCell(ctx[0], t, ctx[1]))
       ]));
