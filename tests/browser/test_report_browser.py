@@ -58,6 +58,7 @@ def site(tmp_path_factory) -> dict[str, Path]:
 
     directory = tmp_path_factory.mktemp("browser-report")
     inputs, config = synthetic_inputs(directory, n_neurons=24)
+    inputs.update(_label_tables(inputs, directory))
     root = directory / "report"
     site = {"models": MODELS, "overview": str(root / "index.html")}
     pages = {}
@@ -75,6 +76,28 @@ def site(tmp_path_factory) -> dict[str, Path]:
     build_overview(runs, matrix, robustness_summary(matrix), MODELS, str(root / "index.html"),
                    config, pages={k: str(v) for k, v in pages.items()})
     return {"overview": root / "index.html", **pages}
+
+
+def _label_tables(inputs: dict, directory: Path) -> dict[str, str]:
+    """The labelling stage's tables for every neuron: each cluster and segment named after its
+    unit and number ("category cl2"), so the page must show the label of each one."""
+    import pandas as pd
+
+    from intraneuron.analysis.columns import conform
+    from intraneuron.labels import distinct_layers, distinctness
+    from intraneuron.labels.stage import token_sets
+    from intraneuron.tables import atomic_parquet
+
+    sets = token_sets(pd.read_parquet(inputs["tokens"]), 10)
+    labels = sets.assign(label=[f"category {u}{i}" for u, i in zip(sets["unit"], sets["index"],
+                                                                   strict=True)])
+    neurons = distinctness(labels)
+    paths = {}
+    for name, frame in (("labels", labels), ("label_neurons", neurons),
+                        ("label_layers", distinct_layers(neurons))):
+        paths[name] = str(directory / f"{name}.parquet")
+        atomic_parquet(conform(frame, name), paths[name], {"labeller": "local:test"})
+    return paths
 
 
 def _wordpiece_page(inputs: dict, config: dict, root: Path, site: dict) -> Path:
@@ -269,6 +292,14 @@ def _check_neuron(drv, page: Path, data: dict, layer: int, neuron: int) -> None:
     legend = drv.find_element(By.CSS_SELECTOR, "#nb-view .cluster-legend").text
     for cluster in target["clusters"]:
         assert cluster[1] in legend
+    labels = target.get("labels")  # the labelling stage's names, where it ran
+    if labels:
+        for cluster in target["clusters"]:
+            assert f"\u201c{labels['cl'][str(cluster[0])]}\u201d" in legend
+        titles = [t.text for t in drv.find_elements(By.CSS_SELECTOR, "#nb-view .segment-title")]
+        assert titles and len(titles) == len(set(target["seg"]))
+        for title, segment in zip(titles, sorted(set(target["seg"])), strict=True):
+            assert title.endswith(f"\u201c{labels['seg'][str(segment)]}\u201d"), title
     notes = drv.find_elements(By.CSS_SELECTOR, "#nb-view .nb-excluded")
     assert len(notes) == (1 if target["excluded"] else 0)
 

@@ -121,6 +121,29 @@ def test_a_rerun_asks_the_model_nothing_and_a_new_prompt_version_asks_again(loca
     assert stats["asked"] == 2 and local.calls == before + 4
 
 
+def test_a_replaced_checkpoint_is_asked_again(local, tmp_path):
+    """The labeller is named by its weights too: a checkpoint replaced under the same path (a
+    re-converted GGUF file) must not answer from the old one's cache."""
+    from intraneuron.labels.backends import local_identity
+
+    folder = tmp_path / "labeller"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"old weights")
+    old = local_identity(str(folder))
+    (folder / "model.safetensors").write_bytes(b"new weights")
+    assert local_identity(str(folder)) != old
+    assert local.identity == local_identity(local.model_id) and "sha256:" in local.identity
+    sets = token_sets(tokens_table({0: [ANIMALS]}), 10)
+    cache = AnswerCache(tmp_path / "answers.sqlite")
+    label_table(sets, local, cache)
+    local.identity, before = old, local.calls
+    try:
+        _, stats = label_table(sets, local, cache)
+    finally:
+        local.identity = local_identity(local.model_id)
+    assert stats["asked"] == 1 and local.calls == before + 1
+
+
 class Flaky(BaseHTTPRequestHandler):
     """An OpenAI-compatible completions endpoint that fails `failures` times, then answers
     `answer`; it records each request's Authorization header."""

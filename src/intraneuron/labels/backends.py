@@ -37,6 +37,17 @@ def parse_label(text: str) -> str | None:
     return line
 
 
+def local_identity(model: str) -> str:
+    """What names a local labeller in the answer cache and the outputs: its path or hub id and,
+    for a folder, a hash of its weight files, so a checkpoint replaced under the same path (a
+    re-converted GGUF file) is asked again instead of answering from the old one's cache."""
+    from ..models import weights_fingerprint
+
+    if os.path.isdir(model):
+        return f"local:{model} ({weights_fingerprint(model)[:23]})"
+    return f"local:{model}"
+
+
 class LocalBackend:
     """Greedy generation with a transformers causal LM, in batches (left-padded)."""
 
@@ -58,10 +69,7 @@ class LocalBackend:
         self.model = AutoModelForCausalLM.from_pretrained(self.model_id, dtype=torch.float32)
         self.model.eval()
         self.calls = 0  # prompts answered: the cache test counts them
-
-    @property
-    def identity(self) -> str:
-        return f"local:{self.model_id}"
+        self.identity = local_identity(self.model_id)
 
     def complete(self, prompts: list[str]) -> list[str]:
         import torch
