@@ -42,9 +42,9 @@ TEST_ONLY = {
     # No slurmdbd here, so sacct cannot answer; squeue works while MinJobAge keeps finished jobs.
     "slurm-status-command": "squeue",
     # The plugin waits 40 s before its first status check by default, then 10 s more after each
-    # check that finds nothing finished. This workflow's jobs take 5-10 s each under SLURM here
-    # (most of it starting Python); with 10 s the first check finds each stage done, where 5 s
-    # made every stage wait for the second check, 20 s after submission.
+    # check that finds nothing finished. This workflow's jobs took 5-10 s each under SLURM here
+    # (their log files' times in a CI run); with 10 s the first check finds each stage done,
+    # where 5 s made every stage wait for the second check, 20 s after submission.
     "slurm-init-seconds-before-status-checks": 10,
     # Snakemake checks every 10 s by default: each of the run's ten stages then waits up to
     # 10 s after its job ended. A throwaway cluster answers squeue at once.
