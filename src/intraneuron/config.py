@@ -85,6 +85,7 @@ def _validate_one(given: dict, schema: dict) -> dict:
     check_device(filled["model"]["device"])
     check_analysis(filled["core_tokens"]["k"], filled["analysis"])
     check_proxy(filled["model"], filled["analysis"])
+    check_llm_proxy(filled["analysis"], filled["labels"])
     check_ablation_layers(filled["layers"], filled["ablation"])
     check_openai_directory(filled["openai_comparison"]["directory"])
     check_labels(filled["labels"])
@@ -346,6 +347,24 @@ def check_scatter(top: dict, where: str, override: dict | None) -> None:
             f"is one setting for the whole run (a Snakemake scatter), now {top_chunks}; set "
             "extract.chunks at the top level (or --set-scatter extract=N) and remove it here"
         )
+
+
+def check_llm_proxy(a: dict, labels: dict) -> None:
+    """The llm proxy scores every category's log-likelihood, which needs the labeller's model
+    in this process: an OpenAI-compatible server returns completions, not these scores."""
+    if a["proxy"] != "llm":
+        return
+    if labels["backend"] != "local":
+        raise ConfigError(
+            "config key 'analysis.proxy' is 'llm' with labels.backend: "
+            f"{labels['backend']}: sorting tokens into categories scores each category's "
+            "log-likelihood with the labeller's model in the job's process. Set "
+            "labels.backend: local (and labels.model to a checkpoint folder or hub id)")
+    if a.get("proxy_centering", "none") != "none":
+        raise ConfigError(
+            f"config key 'analysis.proxy_centering' is '{a['proxy_centering']}' with "
+            "analysis.proxy: llm, whose category indicators have no common direction. Set "
+            "analysis.proxy_centering: none for the llm proxy")
 
 
 def check_proxy(model: dict, a: dict) -> None:

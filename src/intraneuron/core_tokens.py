@@ -34,10 +34,16 @@ class CoreTokens:
     n_eligible: int
 
 
+def eligible_rows(stats: CompactStats, min_count: int,
+                  excluded_ids: list[int] | np.ndarray = ()) -> np.ndarray:
+    """Which rows of `stats` may be core tokens: seen `min_count` times, not special tokens."""
+    return (stats.count >= min_count) & ~np.isin(stats.token_ids, np.asarray(excluded_ids))
+
+
 def select_core_tokens(stats: CompactStats, k: int, min_count: int,
                        excluded_ids: list[int] | np.ndarray = ()) -> CoreTokens:
     """Top-k token types per neuron column of `stats` (rows ascending in token id)."""
-    eligible = (stats.count >= min_count) & ~np.isin(stats.token_ids, np.asarray(excluded_ids))
+    eligible = eligible_rows(stats, min_count, excluded_ids)
     n_eligible = int(eligible.sum())
     if n_eligible < k:
         raise CoreTokenError(

@@ -126,6 +126,21 @@ def core_token_shard(stats_path: str, tokens_path: str, out_path: str, core: dic
         "config_hash": subset_hash(core, model, attrs.get("config_hash"))})
 
 
+def eligible_vocabulary(stats_path: str, layer: int, core: dict,
+                        model: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The token ids (and texts) that may be core tokens under `core`, as every core-token
+    shard of the selection finds them (`eligible` of its file): for the prompt-based
+    categories, which must not wait on a shard job."""
+    from .core_tokens import eligible_rows
+    from .models import load_tokenizer, resolve_model_path, special_token_ids
+
+    stats, _ = h5io.read_stats(stats_path, layer, slice(0, 1))
+    tokenizer = load_tokenizer(resolve_model_path(model["id"], model["revision"]))
+    excluded = special_token_ids(tokenizer) if core["exclude_special"] else []
+    ids = stats.token_ids[eligible_rows(stats, core["min_count"], excluded)].astype(np.int32)
+    return ids, decode_tokens(tokenizer, ids)
+
+
 def decode_tokens(tokenizer, token_ids: np.ndarray) -> np.ndarray:
     unique = np.unique(token_ids)
     text = {int(t): tokenizer.decode([int(t)]) for t in unique}
@@ -134,9 +149,11 @@ def decode_tokens(tokenizer, token_ids: np.ndarray) -> np.ndarray:
 
 def proxy_embeddings(out_path: str, proxy: str, model: dict, sentence_model: str,
                      wordnet_dir: str, centering: str = "none",
-                     remove_directions: int | str = "auto") -> None:
+                     remove_directions: int | str = "auto",
+                     categories_path: str | None = None) -> None:
     from .proxies import (
         input_embeddings,
+        llm_categories,
         remove_common_directions,
         sentence_embeddings,
         wordnet_supersenses,
@@ -144,6 +161,8 @@ def proxy_embeddings(out_path: str, proxy: str, model: dict, sentence_model: str
 
     if proxy == "input_embeddings":
         matrix, attrs = input_embeddings(model)
+    elif proxy == "llm":
+        matrix, attrs = llm_categories(model, categories_path)
     elif proxy == "wordnet":
         matrix, attrs = wordnet_supersenses(model, wordnet_dir)
     else:

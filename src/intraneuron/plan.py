@@ -56,6 +56,32 @@ def local_model_files(model: dict) -> list[str]:
                   if not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
+def labeller_checkpoint(labels: dict, models: dict[str, dict], needed: bool) -> list[str]:
+    """The local labeller's checkpoint folder as a job input (a converted GGUF model of this run
+    is made by convert_gguf first); [] for a hub id, a server, or when nothing asks the labeller
+    (`needed`: labelling on, or a variant with analysis.proxy: llm). A folder path that is
+    neither here nor made by this run is refused before any job starts."""
+    import os
+
+    from .config import ConfigError
+    from .convert import checkpoint_dir
+
+    model = labels["model"]
+    if not needed or labels["backend"] != "local":
+        return []
+    made = {str(checkpoint_dir(cfg["model"]["id"])) for cfg in models.values()
+            if is_gguf_id(cfg["model"]["id"])}
+    if model in made or os.path.isdir(model):
+        return [model]
+    if os.path.isabs(model) or model.startswith(".") or model.count("/") > 1:
+        raise ConfigError(
+            f"config key 'labels.model' is '{model}', a folder that does not exist here and "
+            "that no model of this run converts: run `bash setup.sh demo` once (it converts "
+            "SmolLM2-135M-Instruct to resources/models/), or set labels.model to a checkpoint "
+            "folder or a hub id in the Hugging Face cache")
+    return []
+
+
 def neurons_per_layer(config: dict) -> int:
     """Neurons per layer to analyse, checked against the model when it is available locally.
 
@@ -200,13 +226,16 @@ PROXY_KEYS = ("proxy", "sentence_model", "wordnet_dir", "proxy_centering",
               "proxy_remove_directions")
 
 
-def proxy_key(analysis: dict) -> str:
+def proxy_key(analysis: dict, core: str = "") -> str:
     """File name of a categorical proxy's vectors: the proxy, for the proxies that depend on
-    another key (the sentence model, the WordNet folder) a hash of it, and the removal of
-    common directions when there is one (`mean`, `abtt<n>`), so each is its own file."""
+    another key (the sentence model, the WordNet folder) a hash of it, for the llm proxy the
+    core-token folder whose eligible tokens it sorts (`llm-<core>`), and the removal of common
+    directions when there is one (`mean`, `abtt<n>`), so each is its own file."""
     from .config import subset_hash
 
     proxy = analysis["proxy"]
+    if proxy == "llm":
+        return f"llm-{core}"
     source = {"sentence_model": "sentence_model", "wordnet": "wordnet_dir"}.get(proxy)
     key = f"{proxy}-{subset_hash(analysis[source])[:8]}" if source else proxy
     centering = analysis.get("proxy_centering", "none")

@@ -3,7 +3,8 @@
 `input_embeddings` is the paper's choice (the model's own input token embeddings). A sentence
 model's embedding of each token's decoded text is an independent proxy, so a finding can be
 checked for dependence on one embedding space; WordNet's supersenses (`wordnet`) are
-human-curated categories that no embedding shaped.
+human-curated categories that no embedding shaped, and so are an instruct model's categories
+(`llm`: prompt-based segmentation, which also sorts the tokens WordNet lacks).
 
 Token-embedding spaces are anisotropic: a few common directions (the mean vector first) carry
 much of every vector, so every cosine is high and clusters split off outliers rather than
@@ -64,6 +65,28 @@ def wordnet_supersenses(model: dict, directory: str) -> tuple[np.ndarray, dict]:
     covered = float(np.mean(np.any(matrix != 0, axis=1)))
     return matrix, {"model_id": model["id"], "wordnet_dir": directory, "dim": matrix.shape[1],
                     "vocabulary_coverage": covered}
+
+
+def llm_categories(model: dict, categories_path: str) -> tuple[np.ndarray, dict]:
+    """Each token's prompt-based category indicator (`intraneuron.labels.categories`): the
+    closed list's order gives the columns; tokens that were not sorted (not eligible to be core
+    tokens) get the zero vector."""
+    import pandas as pd
+
+    from .labels.prompts import default_prompts
+
+    table = pd.read_parquet(categories_path)
+    names = default_prompts().categories
+    unknown = sorted(set(table["category"]) - set(names))
+    if unknown:
+        raise ValueError(f"{categories_path}: categories {unknown} are not in the prompts file's "
+                         "list; rerun the categorize rule (its prompts are an input)")
+    size = len(load_tokenizer(resolve_model_path(model["id"], model.get("revision"))))
+    matrix = np.zeros((size, len(names)), dtype=np.float32)
+    column = {name: i for i, name in enumerate(names)}
+    matrix[table["token_id"].to_numpy(), [column[c] for c in table["category"]]] = 1.0
+    return matrix, {"model_id": model["id"], "dim": len(names), "categories": names,
+                    "vocabulary_coverage": float(np.mean(np.any(matrix != 0, axis=1)))}
 
 
 def removed_directions(centering: str, requested: int | str, dim: int) -> int:

@@ -116,7 +116,9 @@ def test_a_rerun_asks_the_model_nothing_and_a_new_prompt_version_asks_again(loca
     assert stats["asked"] == 0 and local.calls == before + 2
     assert again["label"].tolist() == first["label"].tolist()
     edited = tmp_path / "prompts.yaml"
-    edited.write_text(PROMPTS_PATH.read_text().replace("version: 1", "version: 2"))
+    text = PROMPTS_PATH.read_text()
+    version = load_prompts(PROMPTS_PATH).version
+    edited.write_text(text.replace(f"version: {version}", f"version: {version + 1}", 1))
     _, stats = label_table(sets, local, cache, load_prompts(edited))
     assert stats["asked"] == 2 and local.calls == before + 4
 

@@ -141,6 +141,41 @@ def test_changing_or_removing_a_variant_plans_only_what_it_affects(reference, tm
     assert set(matrix["variant"]) == {"base", "ward"}
 
 
+def test_prompt_based_categories_are_a_proxy_variant_shown_with_their_validity(
+        reference, smollm2_instruct, tmp_path):
+    """analysis.proxy: llm (issue 22): the labeller sorts every eligible token, the variant
+    analyses its neurons with the categories as the proxy (every core token has one), and the
+    model page shows the labeller's agreement with WordNet and the re-judged claims. A rerun
+    plans nothing; another labeller sorts again and reruns only what depends on the sorting."""
+    from intraneuron.labels.categories import validity
+
+    project = tmp_path / "p"
+    shutil.copytree(reference[0], project, symlinks=True)
+    snakefile = reference[1]
+    config = yaml.safe_load((project / "config.yaml").read_text())
+    labels = {"model": str(smollm2_instruct), "cache": str(tmp_path / "answers.sqlite")}
+    write_config(project, {**config, "labels": labels,
+                           "variants": {"llm": {"analysis": {"proxy": "llm"}}}})
+    run_snakemake(project, snakefile=snakefile)
+    (path,) = (project / MODEL_RESULTS / "categories").glob("*.parquet")
+    categories = pd.read_parquet(path)
+    with h5py.File(next((project / MODEL_RESULTS / "core").glob("*/L0/B0/core_tokens.h5"))) as f:
+        eligible = set(f["eligible"][:].tolist())
+    assert set(categories["token_id"]) == eligible
+    neurons = pd.read_parquet(project / MODEL_RESULTS / "variants/llm/neurons.parquet")
+    assert len(neurons) and (neurons["proxy_coverage"] == 1).all()
+    page = (project / "results/report/models/model.html").read_text()
+    check = validity(categories)
+    assert f"AMI {check['ami_wordnet']:.3f}</strong>" in page
+    assert f"the {check['n_wordnet']} tokens both" in page and "<code>llm</code>" in page
+    assert planned(project, snakefile) == {}
+    other = tmp_path / "labeller"
+    shutil.copytree(smollm2_instruct, other)
+    assert planned(project, snakefile, labels={**labels, "model": str(other)}) == {
+        "categorize": 1, "embeddings": 1, "analyze": 4, "check_power": 1, "merge": 1,
+        "robustness": 1, "report_model": 1, "overview": 1}
+
+
 def test_adding_a_model_plans_only_that_models_jobs(reference):
     project, snakefile = reference
     other = project / "model-copy"

@@ -18,7 +18,14 @@ from intraneuron.convert import checkpoint_dir, gguf_source, is_gguf_id
 from intraneuron.labels import default_prompts
 from intraneuron.corpus import corpus_files
 from intraneuron.models import ModelError
-from intraneuron.plan import PROXY_KEYS, core_key, local_model_files, plan_run, proxy_key
+from intraneuron.plan import (
+    PROXY_KEYS,
+    core_key,
+    labeller_checkpoint,
+    local_model_files,
+    plan_run,
+    proxy_key,
+)
 from intraneuron.runtime import drop_stale_report, gpu_request_problem, retire_report
 
 # Fast tokenizers fork-warn (and can deadlock) under Snakemake's job processes.
@@ -28,6 +35,17 @@ try:
     PLAN = plan_run(config)
     # LABELLED: the models whose clusters and segments the labelling stage names
     LABELLED = labelled_models(PLAN.config["labels"], list(PLAN.models))
+    # LABELLER: the local labeller's checkpoint folder, when a job asks it and it is a file here
+    LABELLER = labeller_checkpoint(
+        PLAN.config["labels"],
+        PLAN.models,
+        bool(LABELLED)
+        or any(
+            cfg["analysis"]["proxy"] == "llm"
+            for variants in PLAN.runs.values()
+            for cfg in variants.values()
+        ),
+    )
 except (ConfigError, ModelError) as exc:
     sys.exit(f"intraneuron: {exc}")
 config.clear()

@@ -58,6 +58,7 @@ rule embeddings:
             model=model_identity,
             proxy=proxy_settings,
         ),
+        categories=proxy_categories,
     output:
         matrix=f"{MODEL_DIR}/embeddings/{{proxy}}.h5",
     params:

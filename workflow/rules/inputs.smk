@@ -77,6 +77,20 @@ def proxy_settings(wildcards):
     raise ValueError(f"no variant of model {wildcards.model} uses proxy {wildcards.proxy}")
 
 
+def category_settings(wildcards):
+    """What a core folder's prompt-based categories depend on: the labeller, its prompts and
+    the WordNet folder of the validity check (of the first llm variant with this folder)."""
+    for variant in llm_variants(wildcards.model):
+        if core_of(wildcards.model, variant) == wildcards.core:
+            wordnet_dir = RUNS[wildcards.model][variant]["analysis"]["wordnet_dir"]
+            return {
+                "labeller": LABELS["model"],
+                "prompts": default_prompts().key,
+                "wordnet_dir": wordnet_dir,
+            }
+    raise ValueError(f"no llm variant of model {wildcards.model} uses core tokens {wildcards.core}")
+
+
 # Input files: editing a corpus file (or adding one to the glob) or a local model's weights reruns
 # the jobs that read them. Hub models are pinned by their revision, a params entry.
 MODEL_FILES = {name: local_model_files(cfg["model"]) for name, cfg in MODELS.items()}
@@ -114,11 +128,5 @@ LABEL_SETTINGS = label_settings(LABELS, default_prompts().key)
 
 
 def labeller_inputs(wildcards):
-    """The local labeller's checkpoint folder when it is a file here (a converted GGUF model
-    is made by convert_gguf first); nothing for a hub id or a server."""
-    model = LABELS["model"]
-    made = {str(checkpoint_dir(cfg["model"]["id"])) for cfg in MODELS.values()}
-    made = {p for p in made if p.startswith("resources/models/")}
-    if LABELS["backend"] == "local" and (model in made or os.path.isdir(model)):
-        return [model]
-    return []
+    """The local labeller's checkpoint folder when it is a file here (plan.labeller_checkpoint)."""
+    return LABELLER

@@ -23,3 +23,34 @@ rule label:
         "../envs/model.yaml"
     script:
         "../scripts/label.py"
+
+
+# Prompt-based segmentation (analysis.proxy: llm): the labeller sorts the tokens eligible under
+# a core-token selection into the closed category list (from the first layer's statistics, the
+# same in every shard, so no shard job waits for it); the embeddings rule makes the vectors.
+rule categorize:
+    input:
+        stats=layer_file,
+        model=model_inputs,
+        labeller=labeller_inputs,
+        prompts=str(PROMPTS_PATH),
+        settings=settings_file(
+            f"{MODEL_SETTINGS}/categories-{{core}}.json", categories=category_settings
+        ),
+    output:
+        categories=f"{MODEL_DIR}/categories/{{core}}.parquet",
+    params:
+        labels=LABELS,
+        categories=category_settings,
+        core_tokens=core_settings,
+        model=model_identity,
+        layer=lambda wildcards: min(MODELS[wildcards.model]["layers"]),
+    threads: workflow.cores
+    log:
+        f"{LOGS}/{{model}}/categorize/{{core}}.log",
+    benchmark:
+        f"{BENCHMARKS}/{{model}}/categorize/{{core}}.tsv"
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/categorize.py"

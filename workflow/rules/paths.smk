@@ -34,7 +34,7 @@ def core_of(model, variant):
 
 
 def proxy_of(model, variant):
-    return proxy_key(RUNS[model][variant]["analysis"])
+    return proxy_key(RUNS[model][variant]["analysis"], core_of(model, variant))
 
 
 def core_file(wildcards):
@@ -110,9 +110,32 @@ def label_tables(model):
     }
 
 
+def categories_file(model, core):
+    """The prompt-based categories of a core folder's eligible tokens (analysis.proxy: llm)."""
+    return f"{RESULTS}/models/{model}/categories/{core}.parquet"
+
+
+def llm_variants(model):
+    """The model's variants whose proxy is the prompt-based categories, in config order."""
+    return [v for v, cfg in RUNS[model].items() if cfg["analysis"]["proxy"] == "llm"]
+
+
+def proxy_categories(wildcards):
+    """The llm proxy's categories table; nothing for the other proxies."""
+    if wildcards.proxy.startswith("llm-"):
+        return categories_file(wildcards.model, wildcards.proxy.removeprefix("llm-"))
+    return []
+
+
 def model_optional_outputs(wildcards):
     """Outputs of optional stages for one model's page, by report input name."""
     optional = {}
+    llm = llm_variants(wildcards.model)
+    if llm:
+        optional["categories"] = categories_file(wildcards.model, core_of(wildcards.model, llm[0]))
+        optional["categories_claims"] = (
+            f"{RESULTS}/models/{wildcards.model}/variants/{llm[0]}/claims.parquet"
+        )
     if wildcards.model in LABELLED:
         optional.update(label_tables(wildcards.model))
     if OPENAI["directory"]:

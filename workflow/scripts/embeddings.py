@@ -8,7 +8,7 @@ def main(smk, log):
     proxy = smk.params.proxy
     proxy_embeddings(smk.output.matrix, proxy["proxy"], smk.params.model,
                      proxy["sentence_model"], proxy["wordnet_dir"], proxy["proxy_centering"],
-                     proxy["proxy_remove_directions"])
+                     proxy["proxy_remove_directions"], smk.input.get("categories"))
 
 
 run_script(snakemake, main)

@@ -201,6 +201,14 @@ TABLES: dict[str, list[Column]] = {
         Column("labels_distinct", "bool", "every cluster has a category of its own"),
         Column("defined", "bool", "at least 2 clusters (with one, distinctness is not judged)"),
     ],
+    "categories": [
+        Column("token_id", "int64", "token id in the analysed model's vocabulary"),
+        Column("token", "str", "its text"),
+        Column("category", "str", "the instruct model's category for it from the closed list "
+               "(analysis.proxy: llm)"),
+        Column("supersense", "str", "its WordNet supersense, empty where WordNet has no entry "
+               "(the labeller's validity check)"),
+    ],
     "label_layers": [
         Column("layer", "int16", "layer index"),
         Column("n_labelled", "int32", "neurons labelled"),

@@ -17,6 +17,7 @@ class Prompts:
     version: int
     digest: str  # sha256 of the file's text: an edit that forgets the version still misses
     label: dict
+    categorize: dict
 
     @property
     def key(self) -> str:
@@ -30,15 +31,37 @@ class Prompts:
                  for e in spec["examples"]]
         return spec["separator"].join([*shots, spec["template"].format(tokens=", ".join(tokens))])
 
+    @property
+    def categories(self) -> list[str]:
+        """The closed list a token is sorted into (`analysis.proxy: llm`)."""
+        return list(self.categorize["categories"])
+
+    def categorize_prefix(self) -> str:
+        """The examples, shared by every token's question (computed once by the scorer)."""
+        spec = self.categorize
+        return spec["separator"].join(spec["template"].format(token=e["token"]) + " "
+                                      + e["category"] for e in spec["examples"])
+
+    def categorize_question(self, token: str) -> str:
+        """What follows the prefix for one token; each category's name completes it."""
+        spec = self.categorize
+        return spec["separator"] + spec["template"].format(token=token)
+
 
 def load_prompts(path: str | Path = PROMPTS_PATH) -> Prompts:
     text = Path(path).read_text(encoding="utf-8")
     data = yaml.safe_load(text)
-    missing = [k for k in ("version", "label") if k not in data]
+    missing = [k for k in ("version", "label", "categorize") if k not in data]
     if missing:
         raise ValueError(f"prompts file {path}: missing keys {missing}")
+    categories = data["categorize"].get("categories") or []
+    unknown = [e["category"] for e in data["categorize"].get("examples", [])
+               if e["category"] not in categories]
+    if len(set(categories)) != len(categories) or unknown or len(categories) < 2:
+        raise ValueError(f"prompts file {path}: categorize.categories must list at least two "
+                         f"distinct names and every example's category (not listed: {unknown})")
     return Prompts(int(data["version"]), hashlib.sha256(text.encode()).hexdigest(),
-                   data["label"])
+                   data["label"], data["categorize"])
 
 
 @cache

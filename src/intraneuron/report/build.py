@@ -170,7 +170,7 @@ def build_report(inputs: dict[str, str], html_path: str, figures_dir: str, confi
         methods=methods_html(data.config), results=_results(data),
         k=data.config["core_tokens"]["k"], figures=_figures(data, out),
         openai=render.openai(data) if data.openai is not None else None,
-        labels=render.labels(data), ablation=ablated, examples=_examples(data, out, examples),
+        labels=render.labels(data), categories=render.categories(data), ablation=ablated, examples=_examples(data, out, examples),
         browser=_browser(data, selections, manifest), provenance=render.provenance(data),
         csv_links=pages.write_csv(render.csv_tables(data), data_out, page), cite=meta.citation())
     with atomic_path(html_path) as tmp:

@@ -61,6 +61,12 @@ class ReportData:
     labels: pd.DataFrame | None = None
     label_layers: pd.DataFrame | None = None
     labels_meta: dict = field(default_factory=dict)  # labeller and prompts, from the Parquet
+    # Prompt-based categories (analysis.proxy: llm) and the claims of the first variant using
+    # them; None when no variant does
+    categories: pd.DataFrame | None = None
+    categories_meta: dict = field(default_factory=dict)
+    categories_claims: pd.DataFrame | None = None
+    categories_variant: str = ""  # that variant's name (its folder under variants/)
 
     @property
     def layer_ids(self) -> list[int]:
@@ -137,6 +143,11 @@ def load(inputs: dict[str, str], config: dict, config_hash: str,
         labels=_optional(inputs, "labels"),
         label_layers=_optional(inputs, "label_layers"),
         labels_meta=read_provenance(inputs["labels"]) if "labels" in inputs else {},
+        categories=_optional(inputs, "categories"),
+        categories_meta=read_provenance(inputs["categories"]) if "categories" in inputs else {},
+        categories_claims=_optional(inputs, "categories_claims"),
+        categories_variant=(Path(inputs["categories_claims"]).parent.name
+                            if "categories_claims" in inputs else ""),
     )
 
 

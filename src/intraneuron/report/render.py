@@ -385,10 +385,38 @@ def labels(data: ReportData) -> dict | None:
                       "share": pct(r.distinct_share)} for r in frame.itertuples()]}
 
 
+def categories(data: ReportData) -> dict | None:
+    """The prompt-based categories section: the labeller's agreement with WordNet on the
+    tokens both cover, what it makes of the tokens WordNet lacks, and the claims re-judged with
+    its categories as the proxy beside the base variant's."""
+    from ..labels.categories import validity
+
+    if data.categories is None:
+        return None
+    check = validity(data.categories)
+    claims = []
+    if data.categories_claims is not None:
+        base = data.claims.set_index(["claim", "layer"])
+        for row in data.categories_claims.itertuples():
+            key = (row.claim, row.layer)
+            claims.append({"claim": int(row.claim), "layer": int(row.layer),
+                           "base_exists": base.loc[key, "verdict_exists"] if key in base.index else "–",
+                           "base_beyond": (base.loc[key, "verdict_beyond_geometry"]
+                                           if key in base.index else "–"),
+                           "exists": row.verdict_exists, "beyond": row.verdict_beyond_geometry})
+    return {**check, "labeller": data.categories_meta.get("labeller", ""),
+            "prompts": data.categories_meta.get("prompts", ""),
+            "ami": f"{check['ami_wordnet']:.3f}" if np.isfinite(check["ami_wordnet"]) else "–",
+            "missed_share": pct(check["n_missed"] / check["n_tokens"]) if check["n_tokens"] else "–",
+            "missed": [(name, pct(share)) for name, share in check["missed_categories"][:8]],
+            "variant": data.categories_variant, "claims": claims}
+
+
 def csv_tables(data: ReportData) -> dict[str, pd.DataFrame | None]:
     """The tables a page offers as CSV downloads, by file name."""
     return {"claims": data.claims, "criteria": data.criteria, "contrasts": data.contrasts,
             "layers": data.layers, "neurons": data.neurons, "controls": data.controls,
             "stage_times": data.stage_times if len(data.stage_times) else None,
             "openai_overlap": data.openai, "ablation_layers": data.ablation_layers,
-            "labels": data.labels, "label_layers": data.label_layers}
+            "labels": data.labels, "label_layers": data.label_layers,
+            "categories": data.categories}
