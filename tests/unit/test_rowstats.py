@@ -102,11 +102,9 @@ def test_distinctness_and_rho_equal_brute_force(batch):
         assert rho[row] == pytest.approx(stats.spearmanr(position[row], z[row]).statistic)
 
 
-@pytest.mark.parametrize("chunk", [3, 256])
-def test_pairs_above_counts_every_pair_across_row_blocks(monkeypatch, chunk):
-    monkeypatch.setattr(rowstats, "PAIR_CHUNK", chunk)  # 3: 11 rows in four blocks, one partial
+def test_cluster_pair_counts_count_every_pair():
     labels = np.random.default_rng(5).integers(0, 4, size=(11, 17))
-    before = rowstats.pairs_above(labels, 4)
+    before = rowstats.ClusterPairs.of(labels, 4).above
     for row in range(labels.shape[0]):
         lab = labels[row]
         for a in range(4):

@@ -8,11 +8,11 @@ orders (the neuron's own ranking, then its shuffled and surrogate controls, whic
 tokens), so observed and null values go through the same arithmetic and the controls cost one
 row each.
 
-Speed: segment homogeneity for all P permutations and both segment schemes is one matrix
-product M^T S0, where S0 is the similarity matrix with a zero diagonal and M (k x (P+1)·g) is
-the one-hot membership of tokens in (permutation, segment) columns; the within-segment sum of
-column j is then the sum over its members r of (M^T S0)[j, r], gathered and summed per
-contiguous block of positions. No Python loop runs per permutation. Each neuron draws its
+Speed: segment homogeneity for all P permutations and both segment schemes is the sum of S0
+(the similarity matrix with a zero diagonal) over each segment's member pairs, one compiled
+loop over the pairs (`kernels.segment_within_sums`; a one-hot matrix product over all tokens,
+its numpy form, did k times the arithmetic and was 2-3x slower); the segment x cluster tables
+of all rows are one bincount. No Python loop runs per permutation. Each neuron draws its
 permutations from its own generator seeded by (seed, layer, neuron), so results do not depend
 on sharding.
 """
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .interleaving import count_runs, xlogx_table
+from .kernels import segment_within_sums
 from .segments import segment_starts
 
 
@@ -38,18 +39,13 @@ class PermutationResult:
 
 
 class PermutationPlan:
-    """Index arrays and the reusable one-hot buffer for a given (k, P, segment schemes).
+    """Index arrays for a given (k, P, segment schemes).
 
-    Every (permutation p, scheme j, segment s) is one row of the membership matrix, stored
-    transposed: M^T has shape (n_rows, k) with a one at (row, token) for each member, so
-    M^T @ S0 has one contiguous row per (p, j, s) and each within-segment sum gathers from a
-    single row (cache friendly). `row_of[p, j, i]` is the row of the segment that position i
-    falls in; the flat index row * k + pi[p, i] then serves the scatter into M^T, the gather
-    from M^T @ S0 (same width k) and, as row * c + cluster, the segment x cluster contingency
-    tables of all rows in one bincount. Permutations are processed in chunks of `chunk` rows so
-    that the working arrays stay in cache (128 rows measured 30% faster than one 1001-row block
-    when other jobs shared the machine; 256 another 10% faster than 128 at 1,503 rows); the
-    chunk loop has a handful of iterations, not one per permutation.
+    Every (permutation p, scheme j, segment s) is one cell row: `row_of[p, j, i]` is the row of
+    the segment that position i falls in, and row * c + cluster indexes the segment x cluster
+    contingency tables of all rows in one bincount. Permutations are processed in chunks of
+    `chunk` rows so that the tables stay in cache; the chunk loop has a handful of iterations,
+    not one per permutation.
     """
 
     def __init__(self, k: int, permutations: int, schemes: list[np.ndarray], chunk: int = 256):
@@ -67,9 +63,8 @@ class PermutationPlan:
             ],
             axis=1,
         )  # (chunk, n_schemes, k)
-        self.flat_base = self.row_of * self.k
+        self.bounds = [np.append(starts, self.k).astype(np.int64) for starts in self.starts]
         self.n_rows = int(offsets[-1])
-        self.onehot_t = np.zeros((self.n_rows, self.k), dtype=np.float32)
         self.identity = np.tile(np.arange(self.k, dtype=np.int64), (self.permutations, 1))
         self.xlogx = xlogx_table(self.k)
         self._cells: dict[int, np.ndarray] = {}
@@ -90,31 +85,25 @@ class PermutationPlan:
         c = int(n_clusters)
         if c not in self._cells:
             self._cells[c] = self.row_of * c
-        within: list[list[np.ndarray]] = [[] for _ in self.sizes]
+        sim0 = np.ascontiguousarray(sim0, dtype=np.float32)
+        pi = np.ascontiguousarray(pi, dtype=np.int64)
+        within = [segment_within_sums(sim0, pi, bounds) for bounds in self.bounds]
         sums: list[list[np.ndarray]] = [[] for _ in self.sizes]
         runs = []
         all_labels = []
-        buf = self.onehot_t.reshape(-1)
         for lo in range(0, pi.shape[0], self.chunk):
             part = pi[lo : lo + self.chunk]
             rows = part.shape[0]
-            idx = self.flat_base[:rows] + part[:, None, :]
-            self.onehot_t.fill(0.0)  # cheaper than scattering the previous ones back to 0
-            buf[idx] = 1.0
-            values = (self.onehot_t @ sim0).reshape(-1)[idx]
             labels = clusters[part]
             all_labels.append(labels)
             runs.append(count_runs(labels))
             table = np.bincount((self._cells[c][:rows] + labels[:, None, :]).reshape(-1),
                                 minlength=self.n_rows * c)  # fmt: skip
             per_row = self.xlogx[table].reshape(self.n_rows, c).sum(axis=1)
-            schemes = zip(self.starts, self.sizes, self.offsets, strict=True)
-            for j, (starts, g, off) in enumerate(schemes):
-                block = values[:, j, :]
-                within[j].append(np.add.reduceat(block, starts, axis=1, dtype=np.float64))
+            for j, (g, off) in enumerate(zip(self.sizes, self.offsets, strict=True)):
                 sums[j].append(per_row[off : off + rows * g].reshape(rows, g).sum(axis=1))
         return PermutationResult(
-            within=[np.concatenate(parts) for parts in within],
+            within=within,
             runs=np.concatenate(runs),
             sum_xlogx=[np.concatenate(parts) for parts in sums],
             labels=np.concatenate(all_labels),

@@ -17,6 +17,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from .interleaving import AMIScale
+from .kernels import cluster_pair_counts
 
 TOL = 1e-9  # float round-off allowance when comparing observed and permuted statistics
 
@@ -103,37 +104,6 @@ def _shape_statistics(homogeneity: np.ndarray,
     return trend, _margin(homogeneity, rest), excess
 
 
-PAIR_CHUNK = 256  # rows per block of `pairs_above`: its working arrays stay in cache
-
-
-def pairs_above(labels: np.ndarray, n_clusters: int) -> np.ndarray:
-    """(R, c, c) float32: [r, b, a] = number of (a, b) token pairs with a above b in row r.
-
-    Per block of rows, the one-hot labels are laid out (position, row, cluster) so that the
-    running count of each cluster above each position is one vector add per position (numpy's
-    cumsum along the short last axis of (row, cluster, position) was 2.5x slower), and the
-    counts are contracted with the one-hot labels in one batched product. Exact: the counts
-    are integers far below 2**24."""
-    rows, k = labels.shape
-    c = int(n_clusters)
-    chunk = min(PAIR_CHUNK, rows)
-    out = np.empty((rows, c, c), dtype=np.float32)
-    onehot = np.zeros((k, chunk, c), dtype=np.float32)
-    earlier = np.empty_like(onehot)
-    base = (np.arange(k)[:, None] * chunk + np.arange(chunk)) * c
-    for lo in range(0, rows, chunk):
-        part = labels[lo : lo + chunk]
-        n = part.shape[0]
-        onehot.fill(0.0)
-        onehot.reshape(-1)[(base[:, :n] + part.T).ravel()] = 1.0
-        ones, counts = onehot[:, :n], earlier[:, :n]
-        counts[0] = 0.0
-        for j in range(1, k):
-            np.add(counts[j - 1], ones[j - 1], out=counts[j])
-        np.matmul(ones.transpose(1, 2, 0), counts.transpose(1, 0, 2), out=out[lo : lo + n])
-    return out
-
-
 @dataclass
 class ClusterPairs:
     """How the clusters lie along every row's order, counted once per batch: Kruskal-Wallis H
@@ -147,7 +117,8 @@ class ClusterPairs:
         rows = labels.shape[0]
         cells = (np.arange(rows)[:, None] * n_clusters + labels).reshape(-1)
         size = np.bincount(cells, minlength=rows * n_clusters).reshape(rows, n_clusters)
-        return cls(pairs_above(labels, n_clusters), size.astype(np.float32))
+        above = cluster_pair_counts(np.ascontiguousarray(labels, dtype=np.int64), int(n_clusters))
+        return cls(above, size.astype(np.float32))
 
     @property
     def n_clusters(self) -> int:
