@@ -83,7 +83,8 @@ def test_users_profile_is_for_users_only():
     # the two stages that run the model get a GPU each
     assert profile["set-resources"]["extract"]["gpu"] == profile["set-resources"]["ablate"]["gpu"] == 1
     assert profile["retries"] >= 1
-    assert set(profile["set-threads"]) == {"extract", "ablate", "core_tokens", "analyze"}
+    assert set(profile["set-threads"]) == {"extract", "ablate", "core_tokens", "analyze", "label",
+                                          "categorize"}
     assert "shard" in profile["group-components"]
 
 
