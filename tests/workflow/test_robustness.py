@@ -170,7 +170,7 @@ def test_prompt_based_categories_are_a_proxy_variant_shown_with_their_validity(
     assert f"the {check['n_wordnet']} tokens both" in page and "<code>llm</code>" in page
     assert planned(project, snakefile) == {}
     other = tmp_path / "labeller"
-    shutil.copytree(smollm2_instruct, other)
+    other.symlink_to(smollm2_instruct, target_is_directory=True)
     assert planned(project, snakefile, labels={**labels, "model": str(other)}) == {
         "categorize": 1, "embeddings": 1, "analyze": 4, "check_power": 1, "merge": 1,
         "robustness": 1, "report_model": 1, "overview": 1}

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .interleaving import count_runs, xlogx_table
-from .kernels import segment_within_sums
 from .segments import segment_starts
 
 
@@ -85,6 +84,8 @@ class PermutationPlan:
         c = int(n_clusters)
         if c not in self._cells:
             self._cells[c] = self.row_of * c
+        from .kernels import segment_within_sums  # numba: loaded by the jobs that analyse
+
         sim0 = np.ascontiguousarray(sim0, dtype=np.float32)
         pi = np.ascontiguousarray(pi, dtype=np.int64)
         within = [segment_within_sums(sim0, pi, bounds) for bounds in self.bounds]

@@ -17,7 +17,6 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from .interleaving import AMIScale
-from .kernels import cluster_pair_counts
 
 TOL = 1e-9  # float round-off allowance when comparing observed and permuted statistics
 
@@ -117,6 +116,8 @@ class ClusterPairs:
         rows = labels.shape[0]
         cells = (np.arange(rows)[:, None] * n_clusters + labels).reshape(-1)
         size = np.bincount(cells, minlength=rows * n_clusters).reshape(rows, n_clusters)
+        from .kernels import cluster_pair_counts  # numba: loaded by the jobs that count
+
         above = cluster_pair_counts(np.ascontiguousarray(labels, dtype=np.int64), int(n_clusters))
         return cls(above, size.astype(np.float32))
 
