@@ -28,6 +28,11 @@ def token_text(token: str) -> str:
     return token.strip() or token.encode("unicode_escape").decode("ascii") or "(empty)"
 
 
+def questions_of(prompts: Prompts, tokens: list[str]) -> list[str]:
+    """Each token's question: what follows the shared examples, before a category's name."""
+    return [prompts.categorize_question(token_text(t)) for t in tokens]
+
+
 class CategoryScorer:
     """Log-likelihoods of each category name after each token's question, with a causal LM
     (a transformers checkpoint folder or hub id), in float32 on the CPU or the first GPU."""
@@ -48,7 +53,7 @@ class CategoryScorer:
         self.model = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch.float32)
         self.model.to(self.device).eval()
         self.identity = local_identity(str(model))
-        self.calls = 0
+        self.calls = 0  # tokens scored (the calibration's not counted): the cache test counts them
         self.prefix = self._ids(self.prompts.categorize_prefix())
         self.options = [self._ids(" " + name) for name in self.prompts.categories]
         with torch.inference_mode():
@@ -57,13 +62,13 @@ class CategoryScorer:
         free = self.prompts.categorize.get("calibrate_with") or []
         self.baseline = (self.logliks(self.questions(free)).mean(axis=0) if free
                          else np.zeros(len(self.options)))
-        self.calls = 0  # tokens scored: the cache test counts them
+        self.calls = 0
 
     def _ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def questions(self, tokens: list[str]) -> list[str]:
-        return [self.prompts.categorize_question(token_text(t)) for t in tokens]
+        return questions_of(self.prompts, tokens)
 
     def logliks(self, questions: list[str]) -> np.ndarray:
         """(questions, categories) float64: log P(category name | examples + question)."""
@@ -143,7 +148,7 @@ def categorize_tokens(tokens: pd.DataFrame, cfg: dict, cache: AnswerCache,
     from .backends import local_identity
 
     prompts = prompts or default_prompts()
-    questions = [prompts.categorize_question(token_text(t)) for t in tokens["token"]]
+    questions = questions_of(prompts, tokens["token"].tolist())
     identity = scorer.identity if scorer is not None else local_identity(str(cfg["model"]))
 
     def answer(part: list[str]) -> list[str]:
