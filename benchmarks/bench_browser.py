@@ -6,7 +6,9 @@ Synthetic content of realistic size: `--k` core tokens per neuron drawn from a v
 pseudo-words with a leading space (as byte-level BPE has them), contexts of random words cut
 at the report's CONTEXT_CHARS on each side (so unique per token, the worst case for interning),
 and 8 clusters per neuron. Prints the total size, the largest block file, the token index
-size per layer and the build time; opening a neuron reads one block file.
+size per layer and the build time; opening a neuron reads one block file. Then times the
+rounding of one layer's token numbers both ways in the same run: the report's whole-array
+`round4` against one `np.round` per number (how it was done before), and checks they agree.
 """
 
 from __future__ import annotations
@@ -54,6 +56,32 @@ def synthetic(n_neurons: int, layers: int, k: int, seed: int = 0) -> ReportData:
                       config_hash="bench")
 
 
+def round_each(values) -> list:
+    """The reference: 4 significant digits by one `np.round` call per number."""
+    x = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(float)
+    out = []
+    for v in x:
+        if not np.isfinite(v):
+            out.append(None)
+            continue
+        r = float(np.round(v, 3 - int(np.floor(np.log10(abs(v))))) if v else 0.0)
+        out.append(int(r) if r.is_integer() and abs(r) < 2**53 else r)
+    return out
+
+
+def rounding_ratio(data: ReportData) -> str:
+    """Seconds of both roundings over the first layer's mean activations, and their ratio."""
+    values = browser.layer_tokens(data, 0)["mean_activation"]
+    start = time.perf_counter()
+    whole = browser.round4(values)
+    mid = time.perf_counter()
+    each = round_each(values)
+    end = time.perf_counter()
+    assert whole == each, "round4 disagrees with the per-number reference"
+    return (f"rounding {len(values):,} numbers: per number {end - mid:.2f} s, whole array "
+            f"{mid - start:.2f} s ({(end - mid) / (mid - start):.1f}x), identical")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--neurons", type=int, default=6400, help="neurons per layer")
@@ -74,6 +102,7 @@ def main() -> None:
         print(f"largest block file (read to open a neuron): {blocks[-1].stat().st_size / 1e6:.2f}"
               f" MB; largest token index (read by a search): {index[-1].stat().st_size / 1e6:.2f}"
               " MB")
+    print(rounding_ratio(data))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from intraneuron.analysis import (
 )
 from intraneuron.analysis.criteria import CRITERIA, EFFECTS
 from intraneuron.report import build_report
-from intraneuron.report.browser import script_json
+from intraneuron.report.browser import round4, script_json
 from intraneuron.report.render import KIND_LABELS, pct, verdict_class
 from intraneuron.tables import atomic_parquet
 
@@ -343,6 +343,17 @@ def test_browser_data_files_hold_every_neuron(built):
     assert len(n["clusters"]) == int(neurons.set_index(["layer", "neuron"]).loc[
         (n["layer"], n["neuron"]), "n_clusters"])
     assert "all 16" in built["html"].replace("<strong>", "").replace("</strong>", "")
+
+
+def test_browser_numbers_keep_four_significant_digits():
+    """The data files' numbers equal Python's own 4-significant-digit formatting across 17
+    orders of magnitude, whole numbers are written as integers, anything else as null."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(20_000) * 10.0 ** rng.integers(-8, 9, 20_000)
+    assert round4(x) == [float(f"{v:.4g}") for v in x]
+    assert round4([0, -0.0, 12345.0, 2.5, 1e20, np.nan, np.inf, None, pd.NA, "x"]) == [
+        0, 0, 12340, 2.5, 10**20, None, None, None, None, None]
+    assert all(type(v) is int for v in round4([3.0, 12345.0]))
 
 
 def test_data_files_are_split_in_blocks(tmp_path, monkeypatch):
