@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 from contextlib import contextmanager
@@ -36,7 +37,8 @@ pytestmark = pytest.mark.workflow
 
 # ---------------------------------------------------------------- minimal reruns (dry-run plan)
 
-def planned(project: Path, snakefile: Path, **overrides) -> dict[str, int]:
+def dry_run(project: Path, snakefile: Path, *extra: str, **overrides) -> str:
+    """The dry run's output with the project's config changed (`section__key=value`)."""
     config = yaml.safe_load((project / "config.yaml").read_text())
     for key, value in overrides.items():
         section, _, sub = key.partition("__")
@@ -45,8 +47,25 @@ def planned(project: Path, snakefile: Path, **overrides) -> dict[str, int]:
         else:
             config[key] = value
     (project / "changed.yaml").write_text(yaml.safe_dump(config))
-    out = run_snakemake(project, "-n", configfile="changed.yaml", snakefile=snakefile).stdout
-    return job_counts(out)
+    return run_snakemake(project, "-n", *extra, configfile="changed.yaml",
+                         snakefile=snakefile).stdout
+
+
+def planned(project: Path, snakefile: Path, **overrides) -> dict[str, int]:
+    return job_counts(dry_run(project, snakefile, **overrides))
+
+
+def forced_plan(project: Path, snakefile: Path, **overrides) -> list[dict]:
+    """Every job of a forced dry run on 2 cores: its rule, wildcards, threads and priority
+    (Snakemake prints threads above 1 and priorities above 0)."""
+    jobs: list[dict] = []
+    for line in dry_run(project, snakefile, "--forceall", **overrides).splitlines():
+        if match := re.match(r"\s*(?:local)?rule (\w+):$", line):
+            jobs.append({"rule": match[1], "wildcards": "", "threads": 1, "priority": 0})
+        elif jobs and (match := re.match(r"\s+(wildcards|threads|priority): (.+)$", line)):
+            key, value = match[1], match[2]
+            jobs[-1][key] = value if key == "wildcards" else int(value)
+    return jobs
 
 
 @contextmanager
@@ -83,6 +102,20 @@ def restored(*paths: Path):
 def test_config_change_reruns_exactly_what_it_affects(reference, change, expected):
     project, snakefile = reference
     assert set(planned(project, snakefile, **change)) == expected
+
+
+MODEL_JOBS = ("extract", "ablate", "label", "categorize")  # the jobs that run a model
+
+
+def test_model_threads_sets_the_model_jobs_threads_and_reruns_nothing(reference):
+    project, snakefile = reference
+    every_core = forced_plan(project, snakefile)
+    one = forced_plan(project, snakefile, model__threads=1)
+    assert {job["rule"] for job in every_core if job["threads"] == 2} == {"extract", "ablate"}
+    assert all(job["threads"] == 1 for job in every_core if job["rule"] not in MODEL_JOBS)
+    assert all(job["threads"] == 1 for job in one) and len(one) == len(every_core)
+    # execution only: no result changes, the reports show the config they were made with
+    assert set(planned(project, snakefile, model__threads=1)) == {"report_model", "overview"}
 
 
 def test_adding_a_layer_reruns_extraction_and_everything_downstream(reference):

@@ -32,7 +32,7 @@ rule ablate:
         device=model_setting("model", "device"),
         batch_tokens=model_setting("extract", "batch_tokens"),
         ablation=ablation_run,
-    threads: workflow.cores
+    threads: model_threads
     log:
         f"{LOGS}/{{model}}/ablate/L{{layer}}_P{{part}}.log",
     benchmark:

@@ -22,8 +22,8 @@ rule extract:
     # Every model's forward pass first: a model extracted last would leave its whole chain of
     # single-core jobs (core tokens, analysis, ablation, report) to run alone at the end.
     priority: 1
-    # The forward pass uses every core it is given (Snakemake caps BLAS/OpenMP threads at this).
-    threads: workflow.cores
+    # model.threads, else every core (Snakemake caps BLAS/OpenMP threads at this).
+    threads: model_threads
     log:
         f"{LOGS}/{{model}}/extract/{{scatteritem}}.log",
     benchmark:

@@ -22,6 +22,11 @@ def variant_setting(section):
     return lambda wildcards: RUNS[wildcards.model][wildcards.variant][section]
 
 
+def model_threads(wildcards):
+    """Threads of a job that runs the model (or its labeller): model.threads, else every core."""
+    return MODELS[wildcards.model]["model"]["threads"] or workflow.cores
+
+
 def model_identity(wildcards):
     """What names a model's weights (random ones by their seed)."""
     model = MODELS[wildcards.model]["model"]

@@ -14,7 +14,7 @@ rule label:
         **label_tables("{model}"),
     params:
         labels=LABELS,
-    threads: workflow.cores
+    threads: model_threads
     log:
         f"{LOGS}/{{model}}/label.log",
     benchmark:
@@ -45,7 +45,7 @@ rule categorize:
         core_tokens=core_settings,
         model=model_identity,
         layer=lambda wildcards: min(MODELS[wildcards.model]["layers"]),
-    threads: workflow.cores
+    threads: model_threads
     log:
         f"{LOGS}/{{model}}/categorize/{{core}}.log",
     benchmark:
